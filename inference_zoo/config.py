@@ -1,0 +1,116 @@
+"""Typed run configuration. Defaults live in code; a run's folder holds the fully resolved config.
+
+``RunConfig.to_dict``/``from_dict`` round-trip through JSON; unknown keys are rejected so a typo
+in a saved or hand-edited config can never be silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .data import DataConfig
+from .errors import UserError
+from .nets import ArchConfig
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser and loop settings (the trainer owns these, not the strategies)."""
+
+    steps: int = 200_000
+    batch_size: int = 100
+    lr: float = 1e-4
+    beta1: float = 0.2  # official ALI code's "0.8" in the old (1 - beta1) convention
+    beta2: float = 0.999
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = False  # bf16 autocast; changes numerics, so off by default
+    log_every: int = 200
+    checkpoint_every: int = 5_000
+
+
+@dataclass
+class EvalConfig:
+    """Sample sizes of the final evaluation (anchors section 2)."""
+
+    n_three_sigma: int = 2_500  # Unrolled-GAN / VEEGAN / PacGAN metric
+    n_responsibility: int = 10_000  # ALI paper's metric
+    n_prior_match: int = 2_000  # MMD between E(x) and N(0, I)
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines one training run and its numbers."""
+
+    method: str = "ali"
+    seed: int = 0
+    study: str = "compare"
+    data: DataConfig = field(default_factory=DataConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    options: dict[str, Any] = field(default_factory=dict)  # the strategy's resolved Options
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return _from_dict(cls, d, "config")
+
+
+def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
+    if not isinstance(d, dict):
+        raise UserError(f"{where}: expected an object, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise UserError(f"{where}: unknown keys {', '.join(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        sub = _NESTED.get((cls, name))
+        if sub is not None:
+            value = _from_dict(sub, value, f"{where}.{name}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+_NESTED = {
+    (RunConfig, "data"): DataConfig,
+    (RunConfig, "arch"): ArchConfig,
+    (RunConfig, "train"): TrainConfig,
+    (RunConfig, "eval"): EvalConfig,
+}
+
+
+def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts (for refusing a bad resume)."""
+    keys = sorted(set(a) | set(b))
+    out: list[str] = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += diff_configs(va, vb, f"{prefix}{k}.")
+        elif _normalise(va) != _normalise(vb):
+            out.append(prefix + k)
+    return out
+
+
+def _normalise(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def validate_train(t: TrainConfig) -> None:
+    checks = [
+        (t.steps >= 1, f"steps must be >= 1, got {t.steps}"),
+        (t.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), got {t.batch_size}"),
+        (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
+        (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"Adam betas must be in [0, 1), got {t.beta1}, {t.beta2}"),
+        (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), f"device must be auto, cpu or cuda, got {t.device!r}"),
+        (t.log_every >= 1 and t.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)

@@ -1,0 +1,92 @@
+"""The dataset contract and the ``name:key=value,...`` spec that selects one from the CLI."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..registry import Registry
+
+
+class Dataset:
+    """A distribution we can sample with labels; mixtures also expose their components.
+
+    ``means``/``stds`` are None for datasets without modes; metrics that need modes are skipped.
+    """
+
+    Options: ClassVar[type]
+    description: ClassVar[str] = ""
+    x_dim: int
+    means: np.ndarray | None = None
+    stds: np.ndarray | None = None
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (x [n, x_dim] float32, labels [n] int64) on the generator's device."""
+        raise NotImplementedError
+
+    @property
+    def n_modes(self) -> int:
+        return 0 if self.means is None else len(self.means)
+
+
+DATASETS: Registry[type[Dataset]] = Registry("dataset")
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, its options (resolved to the dataset's own defaults) and the split sizes."""
+
+    name: str = "grid"
+    options: dict[str, Any] = field(default_factory=dict)
+    n_train: int = 100_000
+    n_test: int = 10_000
+
+    def label(self) -> str:
+        """Short name for tables: the name, plus any option that differs from its default."""
+        defaults = dataclasses.asdict(DATASETS.get(self.name).Options())
+        changed = {k: v for k, v in self.options.items() if defaults.get(k) != v}
+        if not changed:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
+
+
+def _coerce(value: str, to: type, key: str, spec: str) -> Any:
+    try:
+        return to(value)
+    except ValueError:
+        raise UserError(f"data spec {spec!r}: {key}={value!r} is not a valid {to.__name__}") from None
+
+
+def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> DataConfig:
+    """Parse ``grid``, ``ring:modes=12,std=0.02`` or ``identity`` into a validated DataConfig."""
+    name, _, rest = spec.strip().partition(":")
+    cls = DATASETS.get(name)
+    fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+    given: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not value:
+            raise UserError(f"data spec {spec!r}: expected key=value, got {part!r}")
+        if key not in fields:
+            valid = ", ".join(fields) or "none"
+            raise UserError(f"data spec {spec!r}: unknown option {key!r} for {name}; valid: {valid}")
+        given[key] = _coerce(value, type(getattr(cls.Options(), key)), key, spec)
+    options = dataclasses.asdict(cls.Options(**given))
+    config = DataConfig(name=name, options=options, n_train=n_train, n_test=n_test)
+    build_dataset(config)  # validates option values now, not halfway through a study
+    return config
+
+
+def build_dataset(config: DataConfig) -> Dataset:
+    if config.n_train < 1 or config.n_test < 1:
+        raise UserError("n_train and n_test must be positive")
+    cls = DATASETS.get(config.name)
+    try:
+        options = cls.Options(**config.options)
+    except TypeError as exc:
+        raise UserError(f"dataset {config.name}: {exc}") from None
+    return cls(options)

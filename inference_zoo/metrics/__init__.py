@@ -1,0 +1,28 @@
+"""Pure numpy/scipy metrics for comparing inference mechanisms.
+
+coverage: mode coverage on Gaussian mixtures (3-sigma and ALI responsibility definitions).
+reconstruction: how well x -> z -> x' preserves x.
+prior_match: how well sample sets match each other / N(0, 1).
+"""
+
+from .coverage import (
+    nearest_mode,
+    responsibility_assign,
+    responsibility_coverage,
+    three_sigma_coverage,
+)
+from .prior_match import ks_to_standard_normal, max_ks_to_standard_normal, mmd2_rbf
+from .reconstruction import mse, pearson_corr, same_mode_rate
+
+__all__ = [
+    "nearest_mode",
+    "three_sigma_coverage",
+    "responsibility_assign",
+    "responsibility_coverage",
+    "mse",
+    "same_mode_rate",
+    "pearson_corr",
+    "mmd2_rbf",
+    "max_ks_to_standard_normal",
+    "ks_to_standard_normal",
+]

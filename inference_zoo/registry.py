@@ -1,0 +1,74 @@
+"""Name -> object registries, so nothing in the toolkit branches on a strategy or dataset name.
+
+Strategies can also come from other installed packages through the entry-point group
+``inference_zoo.strategies``: each entry point names a ``Strategy`` subclass. A plugin that fails to
+import is remembered (and reported by ``izoo list``) instead of breaking the registry for the rest.
+"""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Callable, Generic, Iterator, TypeVar
+
+from .errors import UserError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A dictionary of named items with a helpful error for unknown names."""
+
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._items: dict[str, T] = {}
+        self._plugins_loaded = entry_point_group is None
+        self.broken_plugins: dict[str, str] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(item: T) -> T:
+            self.add(name, item)
+            return item
+
+        return add
+
+    def add(self, name: str, item: T) -> None:
+        if name in self._items and self._items[name] is not item:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[name] = item
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.entry_point_group):
+            if ep.name in self._items:
+                continue  # built-ins win; a plugin cannot silently replace them
+            try:
+                item = ep.load()
+                check = getattr(item, "check_plugin_contract", None)
+                if check is not None:
+                    check()
+            except Exception as exc:  # noqa: BLE001 - any failure of third-party code
+                self.broken_plugins[ep.name] = f"{ep.value}: {type(exc).__name__}: {exc}"
+                continue
+            self._items[ep.name] = item
+
+    def get(self, name: str) -> T:
+        self._load_plugins()
+        if name in self._items:
+            return self._items[name]
+        if name in self.broken_plugins:
+            raise UserError(f"{self.kind} {name!r} is a plugin that failed to load ({self.broken_plugins[name]})")
+        raise UserError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(self._items)
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        for name in self.names():
+            yield name, self._items[name]
+
+    def __contains__(self, name: str) -> bool:
+        self._load_plugins()
+        return name in self._items

@@ -1,0 +1,64 @@
+"""Tidy result tables: read, write, aggregate (mean, standard error, n)."""
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import UserError
+from .evaluate import RESULT_FIELDS
+from .fileio import write_csv
+
+SUMMARY_FIELDS = ["dataset", "method", "metric", "mean", "se", "n"]
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if rows and set(RESULT_FIELDS) - set(rows[0]):
+        raise UserError(f"{path} is not a tidy results table (columns {', '.join(RESULT_FIELDS)})")
+    for row in rows:
+        row["seed"] = int(row["seed"])
+        row["value"] = float(row["value"])
+    return rows
+
+
+def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    write_csv(path, rows, RESULT_FIELDS)
+
+
+def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean, standard error (sample std / sqrt(n); NaN for n = 1) and n per (dataset, method, metric).
+
+    NaN values (e.g. reverse KL with no high-quality sample) are left out of the mean and of n.
+    """
+    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    order: list[tuple[str, str, str]] = []
+    for row in rows:
+        key = (row["dataset"], row["method"], row["metric"])
+        if key not in groups:
+            order.append(key)
+        value = float(row["value"])
+        groups[key]  # keep the key even if every value is NaN
+        if not math.isnan(value):
+            groups[key].append(value)
+    out = []
+    for key in order:
+        values = groups[key]
+        n = len(values)
+        mean = sum(values) / n if n else math.nan
+        se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else math.nan
+        out.append(dict(zip(SUMMARY_FIELDS, (*key, mean, se, n))))
+    return out
+
+
+def write_summary(path: str | Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    summary = aggregate(rows)
+    write_csv(path, summary, SUMMARY_FIELDS)
+    return summary

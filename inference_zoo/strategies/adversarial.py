@@ -1,0 +1,39 @@
+"""Adversarial losses shared by ALI, BiGAN, the GAN phase and post-hoc inference.
+
+Convention: ``real`` logits are the discriminator's on data-side pairs (x, E(x)) or x, ``fake``
+on generator-side pairs (G(z), z) or G(z). The discriminator minimises
+softplus(-real) + softplus(fake). The generator side (decoder and/or encoder) either minimises the
+non-saturating, label-swapped loss softplus(real) + softplus(-fake) (ALI paper's V'(D, G), the
+default) or the paper's minimax objective, the negated discriminator loss.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+
+GENERATOR_LOSSES = ("nonsaturating", "minimax")
+
+
+def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (discriminator loss, generator-side loss) from one discriminator forward pass."""
+    d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+    if generator_loss == "nonsaturating":
+        g_loss = F.softplus(real).mean() + F.softplus(-fake).mean()
+    elif generator_loss == "minimax":
+        g_loss = -d_loss
+    else:
+        raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, got {generator_loss!r}")
+    return d_loss, g_loss
+
+
+def check_generator_loss(name: str) -> None:
+    """Called by strategies' Options so a typo fails before training, not after the GAN phase."""
+    if name not in GENERATOR_LOSSES:
+        raise UserError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got {name!r}")
+
+
+def discriminator_logs(real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """D's mean probability on each side: the first thing to read when a GAN misbehaves."""
+    return {"d_real": torch.sigmoid(real.detach()).mean(), "d_fake": torch.sigmoid(fake.detach()).mean()}

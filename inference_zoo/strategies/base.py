@@ -1,0 +1,118 @@
+"""The strategy contract: what every inference mechanism declares and exposes.
+
+A strategy owns its networks, its losses and its schedule (a list of phases). It never moves
+tensors between devices, never calls ``optimizer.step`` and never writes files: the trainer does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..nets import NetworkFactory
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training with its own optimisers.
+
+    ``groups`` maps an optimiser group (one loss each) to the attribute names of the modules or
+    parameters it updates; ``frozen`` modules are used but kept in eval mode and not updated.
+    Phases with a ``shared_key`` are pure functions of (key, seed, data, architecture, optimiser
+    settings, steps): the trainer trains such a phase once and lets other strategies reuse it.
+    """
+
+    name: str
+    steps: int
+    groups: dict[str, tuple[str, ...]]
+    frozen: tuple[str, ...] = ()
+    shared_key: dict[str, Any] | None = None
+
+
+@dataclass
+class StepOutput:
+    """One loss per optimiser group of the phase, plus detached scalars worth logging."""
+
+    losses: dict[str, torch.Tensor]
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Strategy(nn.Module):
+    """Base class of every inference mechanism (built-in or plugin).
+
+    Subclasses set ``name`` and ``description``, may define a dataclass ``Options`` of their
+    hyperparameters, build networks in ``__init__`` through the ``NetworkFactory``, and implement
+    ``phases``, ``step``, ``encode`` and ``decode``.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    @dataclass
+    class Options:
+        pass
+
+    def __init__(self, nets: NetworkFactory, options: Any = None) -> None:
+        super().__init__()
+        self.options = options if options is not None else type(self).Options()
+        self.x_dim = nets.x_dim
+        self.z_dim = nets.z_dim
+
+    # --- training -----------------------------------------------------------------------
+    def phases(self, steps: int) -> list[Phase]:
+        """The schedule, given the run's step budget."""
+        raise NotImplementedError
+
+    def step(self, phase: str, x: torch.Tensor) -> StepOutput:
+        """Losses for one minibatch ``x`` of data in the named phase."""
+        raise NotImplementedError
+
+    # --- inference API --------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Draw z ~ q(z|x)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The generator's x for z (its mean, for likelihood-based decoders)."""
+        raise NotImplementedError
+
+    def prior(self, n: int) -> torch.Tensor:
+        """z ~ p(z) = N(0, I), on the strategy's device."""
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def sample(self, n: int) -> torch.Tensor:
+        return self.decode(self.prior(n))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- plugin checks --------------------------------------------------------------------
+    @classmethod
+    def check_plugin_contract(cls) -> None:
+        """Raise TypeError naming what a (third-party) strategy class gets wrong."""
+        if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+            raise TypeError("a strategy must subclass inference_zoo.Strategy")
+        if not cls.name or not isinstance(cls.name, str):
+            raise TypeError(f"{cls.__name__} must set a non-empty class attribute 'name'")
+        if not dataclasses.is_dataclass(cls.Options):
+            raise TypeError(f"{cls.__name__}.Options must be a dataclass")
+        missing = [m for m in ("phases", "step", "encode", "decode") if getattr(cls, m) is getattr(Strategy, m)]
+        if missing:
+            raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)}")
+
+
+def params_of(strategy: Strategy, names: tuple[str, ...]) -> list[nn.Parameter]:
+    """Parameters of the named attributes (modules or single parameters) of a strategy."""
+    params: list[nn.Parameter] = []
+    for name in names:
+        item = getattr(strategy, name)
+        params.extend([item] if isinstance(item, nn.Parameter) else item.parameters())
+    return params

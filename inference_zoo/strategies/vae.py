@@ -1,0 +1,64 @@
+"""VAE (Kingma & Welling 2014): Gaussian encoder, reparameterised, trained on the ELBO.
+
+The decoder is the shared deterministic network, read as the mean of a Gaussian p(x|z) whose
+per-dimension std is learned by default (a fixed std would set an arbitrary trade-off between
+reconstruction and the KL term). ``decode`` returns that mean, as the ALI paper's figure shows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..nets import NetworkFactory
+from .base import Phase, StepOutput, Strategy
+from .registry import STRATEGIES
+
+
+@STRATEGIES.register("vae")
+class VAE(Strategy):
+    name = "vae"
+    description = "VAE: Gaussian encoder, reparameterised, ELBO with learned likelihood std"
+
+    @dataclass
+    class Options:
+        likelihood_std: float = 0.0  # 0: learned per dimension
+
+        def __post_init__(self) -> None:
+            if self.likelihood_std < 0:
+                raise UserError(f"likelihood_std must be >= 0, got {self.likelihood_std}")
+
+    def __init__(self, nets: NetworkFactory, options: "VAE.Options | None" = None) -> None:
+        super().__init__(nets, options)
+        self.encoder = nets.encoder("encoder", out_dim=2 * self.z_dim)
+        self.decoder = nets.decoder("decoder")
+        fixed = self.options.likelihood_std
+        self.log_std = nn.Parameter(torch.full((self.x_dim,), math.log(fixed) if fixed else 0.0),
+                                    requires_grad=not fixed)
+
+    def phases(self, steps: int) -> list[Phase]:
+        trained = ("encoder", "decoder") + (() if self.options.likelihood_std else ("log_std",))
+        return [Phase(self.name, steps, {"elbo": trained})]
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.encoder(x).chunk(2, dim=1)
+        return mean, log_std
+
+    def step(self, phase: str, x: torch.Tensor) -> StepOutput:
+        mean, log_std = self.posterior(x)
+        z = mean + log_std.exp() * torch.randn_like(mean)
+        x_mean = self.decoder(z)
+        nll = (0.5 * ((x - x_mean) / self.log_std.exp()).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi)).sum(1)
+        kl = 0.5 * (mean.pow(2) + (2 * log_std).exp() - 1 - 2 * log_std).sum(1)
+        loss = (nll + kl).mean()
+        return StepOutput({"elbo": loss}, {"nll": nll.mean().detach(), "kl": kl.mean().detach()})
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        mean, log_std = self.posterior(x)
+        return mean + log_std.exp() * torch.randn_like(mean)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)

@@ -1,0 +1,264 @@
+"""The one training loop: devices, optimisers, AMP, checkpoints, resume, logging, progress.
+
+Strategies only return losses per optimiser group (``Strategy.step``); this module turns them into
+gradients and Adam steps. All groups of a phase are updated from the same minibatch and the same
+forward pass (as in the ALI and BiGAN code), each group's gradient taken w.r.t. its own parameters.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .config import RunConfig, diff_configs, validate_train
+from .data import build_dataset
+from .environment import environment, resolve_device
+from .errors import UserError
+from .fileio import load_torch, save_torch, write_json
+from .nets import ARCHITECTURES, NetworkFactory
+from .seeding import derive_seed, generator
+from .strategies import STRATEGIES, Phase, Strategy, params_of
+
+CHECKPOINT_FORMAT = 1
+
+
+class Diverged(RuntimeError):
+    """A loss or parameter became NaN/Inf: the run stops, its last good checkpoint stays."""
+
+
+def build_strategy(config: RunConfig, x_dim: int) -> Strategy:
+    """The strategy of a config, with its networks initialised from the config's seed."""
+    cls = STRATEGIES.get(config.method)
+    arch = ARCHITECTURES.get(config.arch.name)(config.arch, x_dim)
+    options = resolve_options(cls, config.options)
+    return cls(NetworkFactory(arch, config.seed), options)
+
+
+def resolve_options(cls: type[Strategy], given: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls.Options)}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        valid = ", ".join(sorted(names)) or "none"
+        raise UserError(f"strategy {cls.name}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
+    try:
+        return cls.Options(**given)
+    except TypeError as exc:
+        raise UserError(f"strategy {cls.name}: {exc}") from None
+
+
+def test_split(config: RunConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed held-out set of a seed (the same for every method)."""
+    dataset = build_dataset(config.data)
+    return dataset.sample(config.data.n_test, generator(config.seed, "data", "test", device="cpu"))
+
+
+@dataclass
+class TrainResult:
+    strategy: Strategy
+    seconds: float
+    reused_phases: list[str]
+
+
+class Trainer:
+    """Trains one run into ``run_dir``; resumes from ``run_dir/checkpoint.pt`` when present.
+
+    ``shared_dir`` (optional) holds phases with a ``shared_key`` (the GAN of latent/posthoc) so
+    they are trained once per seed and reused.
+    """
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, shared_dir: str | Path | None = None,
+                 progress: Callable[[str, int, int, dict[str, float]], None] | None = None) -> None:
+        validate_train(config.train)
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.shared_dir = Path(shared_dir) if shared_dir is not None else None
+        self.progress = progress
+        self.device = resolve_device(config.train.device)
+        self.dataset = build_dataset(config.data)
+        self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
+
+    # ----------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        start_phase, start_step, checkpoint, resumed = self._load_resume_point()
+        if not resumed:
+            write_json(self.run_dir / "config.json", cfg.to_dict())
+            write_json(self.run_dir / "env.json", environment(self.device))
+            (self.run_dir / "metrics.jsonl").write_text("")
+        train_x, _ = self.dataset.sample(cfg.data.n_train, generator(cfg.seed, "data", "train", device="cpu"))
+        train_x = train_x.to(self.device)
+        t0 = time.perf_counter()
+        reused: list[str] = []
+        phases = self.strategy.phases(cfg.train.steps)
+        for index, phase in enumerate(phases):
+            if index < start_phase:
+                continue
+            cache = self._shared_path(phase)
+            if cache is not None and cache.is_file() and start_step == 0:
+                self._load_shared(phase, cache)
+                reused.append(phase.name)
+                self._checkpoint(index + 1, 0, {}, None)
+                continue
+            self._train_phase(index, phase, train_x, start_step, checkpoint)
+            if cache is not None and not cache.is_file():
+                save_torch(cache, self._phase_state(phase))
+            start_step, checkpoint = 0, None
+        return TrainResult(self.strategy, time.perf_counter() - t0, reused)
+
+    # ----------------------------------------------------------------------------------------
+    def _train_phase(self, index: int, phase: Phase, train_x: torch.Tensor, start_step: int,
+                     checkpoint: dict[str, Any] | None) -> None:
+        cfg, strategy = self.config, self.strategy
+        groups = {g: params_of(strategy, names) for g, names in phase.groups.items()}
+        optimizers = {g: self._adam(params) for g, params in groups.items()}
+        data_rng = generator(cfg.seed, "batches", phase.name, device=self.device)
+        torch.manual_seed(derive_seed(cfg.seed, "phase", phase.name))
+        if checkpoint is not None:
+            for g, opt in optimizers.items():
+                opt.load_state_dict(checkpoint["optimizers"][g])
+            _set_rng_state(checkpoint["rng"], data_rng)
+
+        strategy.train()
+        for name in phase.frozen:
+            getattr(strategy, name).eval().requires_grad_(False)
+        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.train.amp
+                    else contextlib.nullcontext())
+        ordered = list(groups)
+        running: dict[str, torch.Tensor] = {}
+        for step in range(start_step, phase.steps):
+            idx = torch.randint(train_x.shape[0], (cfg.train.batch_size,), device=self.device, generator=data_rng)
+            with autocast:
+                out = strategy.step(phase.name, train_x[idx])
+            for i, g in enumerate(ordered):
+                params = groups[g]
+                grads = torch.autograd.grad(out.losses[g], params, retain_graph=i < len(ordered) - 1, allow_unused=True)
+                for p, grad in zip(params, grads):
+                    p.grad = grad
+            for opt in optimizers.values():
+                opt.step()
+            for key, value in {**{f"loss_{g}": out.losses[g] for g in ordered}, **out.logs}.items():
+                running[key] = running.get(key, 0.0) + value.detach().float()
+            done = step + 1
+            if done % cfg.train.log_every == 0 or done == phase.steps:
+                n = cfg.train.log_every if done % cfg.train.log_every == 0 else done % cfg.train.log_every
+                means = {k: float(v) / n for k, v in running.items()}
+                running = {}
+                self._check_finite(phase, done, means, groups)
+                self._log({"phase": phase.name, "step": done, **means})
+                if self.progress is not None:
+                    self.progress(phase.name, done, phase.steps, means)
+            if done % cfg.train.checkpoint_every == 0 or done == phase.steps:
+                finished = done == phase.steps
+                self._checkpoint(index + finished, 0 if finished else done, optimizers if not finished else {},
+                                 None if finished else data_rng)
+        for name in phase.frozen:
+            getattr(strategy, name).requires_grad_(True)
+
+    def _adam(self, params: list[torch.nn.Parameter]) -> torch.optim.Adam:
+        t = self.config.train
+        return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), foreach=True)
+
+    def _check_finite(self, phase: Phase, step: int, means: dict[str, float], groups) -> None:
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        for g, params in groups.items():
+            if any(not torch.isfinite(p).all() for p in params):
+                bad.append(f"parameters of {'+'.join(phase.groups[g])}")
+        if bad:
+            raise Diverged(f"{self.config.method} seed {self.config.seed}: non-finite {', '.join(bad)} "
+                           f"in phase {phase.name!r} by step {step}")
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def _checkpoint(self, phase_index: int, step: int, optimizers: dict, data_rng: torch.Generator | None) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "phase": phase_index,
+            "step": step,
+            "model": self.strategy.state_dict(),
+            "optimizers": {g: opt.state_dict() for g, opt in optimizers.items()},
+            "rng": _rng_state(data_rng) if data_rng is not None else {},
+            "config": json.dumps(self.config.to_dict(), sort_keys=True),
+        }
+        save_torch(self.run_dir / "checkpoint.pt", state)
+
+    def _load_resume_point(self) -> tuple[int, int, dict[str, Any] | None, bool]:
+        """(phase index, step, mid-phase checkpoint or None, whether this is a resumed run)."""
+        path = self.run_dir / "checkpoint.pt"
+        if not path.exists():
+            return 0, 0, None, False
+        checkpoint = load_torch(path)
+        saved = json.loads(checkpoint["config"])
+        differing = diff_configs(saved, self.config.to_dict())
+        differing = [k for k in differing if k != "train.device"]
+        if differing:
+            raise UserError(f"{self.run_dir} holds a run with a different config ({', '.join(differing)}); "
+                            "use a new --out or --overwrite")
+        self.strategy.load_state_dict(checkpoint["model"])
+        self._truncate_log(checkpoint["phase"], checkpoint["step"])
+        return checkpoint["phase"], checkpoint["step"], checkpoint if checkpoint["step"] else None, True
+
+    def _truncate_log(self, phase_index: int, step: int) -> None:
+        """Drop log lines written after the checkpoint, so a resumed run logs each step once."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        order = {p.name: i for i, p in enumerate(self.strategy.phases(self.config.train.steps))}
+        kept = []
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            i = order.get(record.get("phase"), -1)
+            if i < phase_index or (i == phase_index and record["step"] <= step):
+                kept.append(line)
+        path.write_text("".join(line + "\n" for line in kept))
+
+    # --- shared phases ----------------------------------------------------------------------
+    def _shared_path(self, phase: Phase) -> Path | None:
+        if phase.shared_key is None or self.shared_dir is None:
+            return None
+        cfg = self.config
+        t = cfg.train
+        identity = {
+            "key": phase.shared_key, "steps": phase.steps, "seed": cfg.seed,
+            "data": dataclasses.asdict(cfg.data), "arch": dataclasses.asdict(cfg.arch),
+            "train": {"batch_size": t.batch_size, "lr": t.lr, "beta1": t.beta1, "beta2": t.beta2, "amp": t.amp},
+        }
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        return self.shared_dir / f"{phase.name}-seed{cfg.seed}-{digest}.pt"
+
+    def _phase_state(self, phase: Phase) -> dict[str, torch.Tensor]:
+        """The weights (and buffers) a phase trains, keyed as in the strategy's state dict."""
+        trained = {name for names in phase.groups.values() for name in names}
+        return {k: v for k, v in self.strategy.state_dict().items() if k.split(".")[0] in trained}
+
+    def _load_shared(self, phase: Phase, path: Path) -> None:
+        states = load_torch(path)
+        expected = self._phase_state(phase)
+        if set(states) != set(expected):
+            raise UserError(f"shared phase file {path} does not match strategy {self.config.method}")
+        self.strategy.load_state_dict(states, strict=False)
+
+
+def _rng_state(data_rng: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "data": data_rng.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], data_rng: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    data_rng.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

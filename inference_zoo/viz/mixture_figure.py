@@ -1,0 +1,174 @@
+"""The ALI paper's Gaussian-mixture comparison figure, built from stored samples.
+
+Columns are inference methods, rows are (1) test examples x, (2) latent codes
+E(x), (3) reconstructions G(E(x)), (4) prior samples z and (5) generator samples
+G(z).  2-D cells are scatter plots coloured by mixture component; 1-D cells are
+histograms with the N(0, 1) density overlaid.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .style import mode_colours, plt, save_figure
+
+SAMPLE_KEYS = (
+    "x_test",
+    "x_test_label",
+    "z_encoded",
+    "x_reconstructed",
+    "z_prior",
+    "x_generated",
+    "x_generated_label",
+)
+
+# (row label, array key, label key, space) for the five rows of the grid.
+ROWS = (
+    ("test x", "x_test", "x_test_label", "x"),
+    ("E(x)", "z_encoded", "x_test_label", "z"),
+    ("G(E(x))", "x_reconstructed", "x_test_label", "x"),
+    ("prior z", "z_prior", "x_generated_label", "z"),
+    ("G(z)", "x_generated", "x_generated_label", "x"),
+)
+
+HIST_BINS = 60
+MARKER_SIZE = 1.5
+
+
+def load_samples(path) -> dict[str, np.ndarray]:
+    """Load a run's ``samples.npz``; raise ValueError if any SAMPLE_KEYS is missing."""
+    with np.load(path, allow_pickle=False) as data:
+        samples = {key: data[key] for key in data.files}
+    missing = [key for key in SAMPLE_KEYS if key not in samples]
+    if missing:
+        raise ValueError(f"{os.fspath(path)} is missing sample arrays: {', '.join(missing)}")
+    return samples
+
+
+def _checked_column(name: str, samples: dict) -> dict[str, np.ndarray]:
+    """Return the column's arrays as 2-D points / 1-D labels, checking shapes."""
+    missing = [key for key in SAMPLE_KEYS if key not in samples]
+    if missing:
+        raise ValueError(f"column {name!r} is missing sample arrays: {', '.join(missing)}")
+    arrays = {}
+    for key in SAMPLE_KEYS:
+        value = np.asarray(samples[key])
+        if key.endswith("_label"):
+            if value.ndim != 1:
+                raise ValueError(f"column {name!r}: {key} must be 1-D, got shape {value.shape}")
+            value = value.astype(np.int64)
+        else:
+            if value.ndim == 1:
+                value = value[:, None]
+            if value.ndim != 2 or value.shape[1] not in (1, 2):
+                raise ValueError(
+                    f"column {name!r}: {key} must have shape [n, 1] or [n, 2], got {value.shape}"
+                )
+        arrays[key] = value
+
+    def check(cond: bool, what: str) -> None:
+        if not cond:
+            raise ValueError(f"column {name!r}: inconsistent dims: {what}")
+
+    d, dz = arrays["x_test"].shape[1], arrays["z_encoded"].shape[1]
+    n, m = len(arrays["x_test"]), len(arrays["z_prior"])
+    check(arrays["x_reconstructed"].shape[1] == d, "x_reconstructed vs x_test")
+    check(arrays["x_generated"].shape[1] == d, "x_generated vs x_test")
+    check(arrays["z_prior"].shape[1] == dz, "z_prior vs z_encoded")
+    for key in ("x_test_label", "z_encoded", "x_reconstructed"):
+        check(len(arrays[key]) == n, f"len({key}) != len(x_test)")
+    for key in ("x_generated", "x_generated_label"):
+        check(len(arrays[key]) == m, f"len({key}) != len(z_prior)")
+    return arrays
+
+
+def _scatter(ax, points: np.ndarray, labels: np.ndarray, n_modes: int, lim: float) -> None:
+    ax.scatter(
+        points[:, 0],
+        points[:, 1],
+        s=MARKER_SIZE,
+        c=mode_colours(labels, n_modes),
+        linewidths=0,
+        edgecolors="none",
+    )
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+
+
+def _histogram(ax, values: np.ndarray, lim: float) -> None:
+    bins = np.linspace(-lim, lim, HIST_BINS + 1)
+    counts, _ = np.histogram(values, bins=bins)
+    density = counts / max(counts.sum(), 1) / np.diff(bins)
+    ax.stairs(density, bins, fill=True, color="tab:blue", alpha=0.6)
+    grid = np.linspace(-lim, lim, 400)
+    ax.plot(grid, np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi), color="black", linewidth=0.8)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(bottom=0)
+    ax.set_box_aspect(1)
+
+
+def plot_mixture_comparison(
+    columns,
+    path,
+    *,
+    n_modes: int | None = None,
+    x_lim: float = 6.0,
+    z_lim: float = 4.0,
+    title: str | None = None,
+) -> None:
+    """Plot the 5 x len(columns) comparison grid to ``path`` (format from suffix).
+
+    ``columns`` is a list of ``(method_name, samples_dict)`` with the arrays
+    named in SAMPLE_KEYS.  All columns must share the data dimension and the
+    latent dimension (each 1 or 2).  ``n_modes`` defaults to max label + 1.
+    """
+    columns = list(columns)
+    if not columns:
+        raise ValueError("plot_mixture_comparison needs at least one column")
+    checked = [(name, _checked_column(name, samples)) for name, samples in columns]
+
+    dims = {(arrays["x_test"].shape[1], arrays["z_encoded"].shape[1]) for _, arrays in checked}
+    if len(dims) != 1:
+        raise ValueError(f"inconsistent (x, z) dims across columns: {sorted(dims)}")
+
+    max_label = max(
+        int(arrays[key].max(initial=0))
+        for _, arrays in checked
+        for key in ("x_test_label", "x_generated_label")
+    )
+    if n_modes is None:
+        n_modes = max_label + 1
+    elif max_label >= n_modes:
+        raise ValueError(f"labels go up to {max_label} but n_modes={n_modes}")
+
+    n_cols = len(checked)
+    fig, axes = plt.subplots(
+        len(ROWS), n_cols, figsize=(2.2 * n_cols + 0.8, 2.2 * len(ROWS)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for col, (name, arrays) in enumerate(checked):
+        axes[0, col].set_title(name, fontsize=11)
+        for row, (row_label, key, label_key, space) in enumerate(ROWS):
+            ax = axes[row, col]
+            lim = x_lim if space == "x" else z_lim
+            points = arrays[key]
+            if points.shape[1] == 2:
+                _scatter(ax, points, arrays[label_key], n_modes, lim)
+                ax.set_xticks([-lim, 0, lim])
+                ax.set_yticks([-lim, 0, lim])
+            else:
+                _histogram(ax, points[:, 0], lim)
+                ax.set_xticks([-lim, 0, lim])
+            ax.tick_params(labelsize=7, length=2, pad=1)
+            if col == 0:
+                ax.set_ylabel(row_label, fontsize=11)
+            elif points.shape[1] == 2:
+                ax.tick_params(labelleft=False)
+
+    if title:
+        fig.suptitle(title, fontsize=12)
+    save_figure(fig, path)

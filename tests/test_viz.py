@@ -1,0 +1,100 @@
+import os
+
+import numpy as np
+import pytest
+
+from inference_zoo.viz import (
+    SAMPLE_KEYS,
+    load_samples,
+    mode_colours,
+    plot_mixture_comparison,
+    save_figure,
+)
+from inference_zoo.viz.style import plt
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_samples(dim, n=300, m=200, n_modes=25, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_modes, n) if dim == 2 else np.zeros(n, dtype=np.int64)
+    gen_labels = rng.integers(0, n_modes, m) if dim == 2 else np.zeros(m, dtype=np.int64)
+    return {
+        "x_test": rng.standard_normal((n, dim)),
+        "x_test_label": labels,
+        "z_encoded": rng.standard_normal((n, dim)),
+        "x_reconstructed": rng.standard_normal((n, dim)),
+        "z_prior": rng.standard_normal((m, dim)),
+        "x_generated": rng.standard_normal((m, dim)),
+        "x_generated_label": gen_labels,
+    }
+
+
+@pytest.mark.parametrize("dim", [2, 1])
+def test_round_trip_and_byte_stable_png(tmp_path, dim):
+    npz = tmp_path / "samples.npz"
+    np.savez(npz, **fake_samples(dim))
+    samples = load_samples(npz)
+    assert set(SAMPLE_KEYS) <= set(samples)
+    for key, value in fake_samples(dim).items():
+        np.testing.assert_array_equal(samples[key], value)
+
+    columns = [("ali", samples), ("vae", fake_samples(dim, seed=1))]
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    plot_mixture_comparison(columns, first, title="toy")
+    plot_mixture_comparison(columns, second, title="toy")
+    data = first.read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    assert data == second.read_bytes()
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png", "samples.npz"]
+
+
+def test_load_samples_missing_key(tmp_path):
+    samples = fake_samples(2)
+    del samples["z_prior"]
+    npz = tmp_path / "samples.npz"
+    np.savez(npz, **samples)
+    with pytest.raises(ValueError, match="z_prior"):
+        load_samples(npz)
+
+
+def test_plot_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError):
+        plot_mixture_comparison([], tmp_path / "x.png")
+    with pytest.raises(ValueError):
+        plot_mixture_comparison([("a", fake_samples(2)), ("b", fake_samples(1))], tmp_path / "x.png")
+    bad = fake_samples(2)
+    bad["x_generated"] = bad["x_generated"][:, :1]
+    with pytest.raises(ValueError):
+        plot_mixture_comparison([("a", bad)], tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
+def test_save_figure_atomic_and_stable(tmp_path, suffix):
+    outputs = []
+    for name in ("one", "two"):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        save_figure(fig, tmp_path / f"{name}{suffix}")
+        assert not plt.fignum_exists(fig.number)
+        outputs.append((tmp_path / f"{name}{suffix}").read_bytes())
+    assert outputs[0] == outputs[1]
+    assert sorted(os.listdir(tmp_path)) == [f"one{suffix}", f"two{suffix}"]
+
+
+def test_save_figure_removes_temp_file_on_error(tmp_path):
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError):
+        save_figure(fig, tmp_path / "plot.notaformat")
+    assert os.listdir(tmp_path) == []
+
+
+def test_mode_colours():
+    labels = np.arange(25)
+    colours = mode_colours(labels, 25)
+    assert colours.shape == (25, 4)
+    np.testing.assert_array_equal(colours, mode_colours(labels, 25))
+    assert len({tuple(c) for c in colours.round(3)}) == 25
+    with pytest.raises(ValueError):
+        mode_colours(np.array([25]), 25)
