@@ -1,6 +1,18 @@
-"""inference_zoo: compare inference mechanisms in latent-variable generative models."""
+"""inference_zoo: compare inference mechanisms in latent-variable generative models.
+
+The public names are imported lazily so that ``import inference_zoo.metrics`` stays torch-free.
+"""
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
-
-from .strategies import STRATEGIES, Phase, StepOutput, Strategy  # noqa: E402
-
 __all__ = ["STRATEGIES", "Phase", "StepOutput", "Strategy", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("STRATEGIES", "Phase", "StepOutput", "Strategy"):
+        from . import strategies
+
+        return getattr(strategies, name)
+    raise AttributeError(f"module 'inference_zoo' has no attribute {name!r}")

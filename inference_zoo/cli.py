@@ -1,0 +1,204 @@
+"""The ``izoo`` command line: parses and validates arguments, then calls the library.
+
+Every mistake a user can make is a ``UserError`` (or a usage error of the parser) and is printed
+as one line with exit code 2; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compare inference mechanisms (ALI, BiGAN, latent regressor, post-hoc, VAE).")
+_state = {"debug": False}
+# Typer >= 0.23 ships its own copy of click; find the parser's error base class either way.
+_ParserError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")) -> None:
+    _state["debug"] = debug
+
+
+# --- argument parsing ----------------------------------------------------------------------
+def parse_methods(text: str) -> list[str]:
+    from .strategies import STRATEGIES
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise UserError("--methods is empty")
+    if len(set(names)) != len(names):
+        raise UserError(f"--methods lists a method twice: {text}")
+    for name in names:
+        STRATEGIES.get(name)  # raises with the valid names
+    return names
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``3`` means seeds 0, 1, 2; ``0,5,7`` lists them; ``2-4`` is a range."""
+    text = text.strip()
+    try:
+        if "," in text:
+            seeds = [int(s) for s in text.split(",") if s.strip()]
+        elif "-" in text.lstrip("-") and not text.startswith("-"):
+            lo, hi = (int(s) for s in text.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            count = int(text)
+            if count < 1:
+                raise UserError(f"--seeds must be a positive count, a list or a range, got {text!r}")
+            seeds = list(range(count))
+    except ValueError:
+        raise UserError(f"--seeds must be a count (3), a list (0,5,7) or a range (2-4), got {text!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds must name distinct non-negative seeds, got {text!r}")
+    return seeds
+
+
+def _coerce_option(value: str, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if value.lower() in ("true", "1", "yes"):
+            return True
+        if value.lower() in ("false", "0", "no"):
+            return False
+        raise UserError(f"{where}: expected true or false, got {value!r}")
+    try:
+        return type(default)(value)
+    except ValueError:
+        raise UserError(f"{where}: expected a {type(default).__name__}, got {value!r}") from None
+
+
+def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """``method.key=value`` sets one method's option; ``key=value`` every listed method that has it."""
+    from .strategies import STRATEGIES
+
+    out: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"--option expects method.key=value or key=value, got {item!r}")
+        method, _, name = key.rpartition(".")
+        targets = [method] if method else methods
+        if method and method not in methods:
+            raise UserError(f"--option {item!r}: method {method!r} is not in --methods")
+        hit = False
+        for m in targets:
+            defaults = {f.name: getattr(STRATEGIES.get(m).Options(), f.name)
+                        for f in dataclasses.fields(STRATEGIES.get(m).Options)}
+            if name in defaults:
+                out[m][name] = _coerce_option(value, defaults[name], f"--option {item}")
+                hit = True
+        if not hit:
+            raise UserError(f"--option {item!r}: no listed method has an option {name!r}")
+    return out
+
+
+# --- commands --------------------------------------------------------------------------------
+@app.command("list")
+def list_command() -> None:
+    """Show registered strategies, datasets, architectures and presets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .data import DATASETS
+    from .nets import ARCHITECTURES
+    from .presets import PRESETS
+    from .strategies import STRATEGIES
+
+    console = Console()
+    for title, registry in (("strategies", STRATEGIES), ("datasets", DATASETS), ("architectures", ARCHITECTURES)):
+        table = Table(title=title, title_justify="left", show_header=False, box=None)
+        for name, item in registry.items():
+            extra = ""
+            if dataclasses.is_dataclass(getattr(item, "Options", None)):
+                opts = dataclasses.asdict(item.Options())
+                extra = "  [" + ", ".join(f"{k}={v}" for k, v in opts.items()) + "]" if opts else ""
+            table.add_row(name, (item.description or (item.__doc__ or "").strip().splitlines()[0]) + extra)
+        console.print(table)
+        for name, why in getattr(registry, "broken_plugins", {}).items():
+            console.print(f"  [red]{name}: plugin failed to load[/red] ({why})", markup=True, highlight=False)
+    table = Table(title="presets", title_justify="left", show_header=False, box=None)
+    for name, preset in PRESETS.items():
+        table.add_row(name, preset.description)
+    console.print(table)
+
+
+@app.command()
+def compare(
+    methods: str = typer.Option("ali,latent,posthoc,vae", help="Comma-separated strategy names (see izoo list)."),
+    data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, or e.g. 'ring:modes=12,std=0.02'."),
+    preset: str = typer.Option("quick", help="quick (minutes on a CPU) or paper (the ALI paper's schedule)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps per phase (default: the preset's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Minibatch size (default: the preset's)."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
+    seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
+    out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value."),
+    n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
+    resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
+    overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
+    from .compare import plan_compare
+    from .display import run_study_with_display
+
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    method_names = parse_methods(methods)
+    configs = plan_compare(
+        method_names, data, preset, parse_seeds(seeds), parse_options(option, method_names),
+        steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train,
+    )
+    mode = "resume" if resume else "overwrite" if overwrite else "new"
+    run_study_with_display(configs, out, mode, progress)
+
+
+@app.command()
+def figures(
+    out: Path = typer.Argument(Path("runs/compare"), help="An output folder of izoo compare."),
+    seed: Optional[int] = typer.Option(None, help="Seed to draw (default: the lowest of each method)."),
+) -> None:
+    """Redraw an output folder's comparison figures from its stored results (no training)."""
+    from .viz.comparison import build_comparison_figures
+
+    if not (out / "results.csv").is_file():
+        raise UserError(f"{out} has no results.csv; run izoo compare first")
+    for path in build_comparison_figures(out, seed):
+        print(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``izoo`` script: one-line errors and exit code 2 for bad input."""
+    try:
+        app(args=argv, prog_name="izoo", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        print("izoo: interrupted", file=sys.stderr)
+        return 130
+    except _ParserError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message() if hasattr(exc, "format_message") else exc, file=sys.stderr)
+            return 2
+        print(f"izoo: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except (UserError, KeyboardInterrupt) as exc:
+        if _state["debug"]:
+            raise
+        if isinstance(exc, KeyboardInterrupt):
+            print("izoo: interrupted; rerun with --resume to continue", file=sys.stderr)
+            return 130
+        print(f"izoo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

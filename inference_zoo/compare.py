@@ -1,0 +1,58 @@
+"""``izoo compare``: the same data, seeds, architectures and trainer for every listed method."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import EvalConfig, RunConfig, validate_train
+from .data import build_dataset, parse_data_spec
+from .presets import get_preset
+from .study import prepare_output, run_cells
+from .errors import UserError
+from .strategies import STRATEGIES
+from .train import build_strategy, resolve_options
+
+
+def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
+                 options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, device: str = "auto",
+                 n_train: int = 100_000, study: str = "compare") -> list[RunConfig]:
+    """Resolve and validate every run config (method x seed) before anything is trained."""
+    base = get_preset(preset)
+    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
+    train = dataclasses.replace(base.train, device=device, **overrides)
+    validate_train(train)
+    if n_train < 1:
+        raise UserError(f"--n-train must be >= 1, got {n_train}")
+    data_config = parse_data_spec(data, n_train=n_train)
+    x_dim = build_dataset(data_config).x_dim
+    if n_train < train.batch_size:
+        raise UserError(f"--n-train ({n_train}) must be at least the batch size ({train.batch_size})")
+    configs = []
+    for method in methods:
+        cls = STRATEGIES.get(method)
+        resolved = dataclasses.asdict(resolve_options(cls, (options or {}).get(method, {})))
+        for seed in seeds:
+            configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config,
+                                     arch=base.arch, train=train, eval=EvalConfig(), options=resolved))
+    # Build each method once on the CPU: a broken plugin fails here, not after hours of training.
+    for config in {c.method: c for c in configs}.values():
+        try:
+            build_strategy(config, x_dim)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - third-party code
+            raise UserError(f"strategy {config.method} failed to build: {type(exc).__name__}: {exc}") from None
+    return configs
+
+
+def run_compare(configs: list[RunConfig], out: Path, mode: str,
+                progress_for: Callable[[RunConfig], Any] | None = None,
+                on_cell: Callable[..., Any] | None = None) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Train/evaluate every cell (skipping finished ones), write tables and figures."""
+    from .viz.comparison import build_comparison_figures
+
+    prepare_output(out, configs, mode)
+    rows = run_cells(configs, out, progress_for, on_cell)
+    return rows, build_comparison_figures(out)

@@ -1,0 +1,79 @@
+"""Terminal display for long runs: a rich progress bar with live losses, and the results table."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import RunConfig
+from .results import aggregate
+
+SHOWN_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
+                 "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding", "train_seconds"]
+
+
+def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_progress: bool = True) -> None:
+    from .compare import run_compare
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console,
+                   disable=not show_progress)
+
+    def on_cell(i: int, n: int, config: RunConfig, skipped: bool) -> None:
+        if skipped:
+            console.print(f"[{i + 1}/{n}] {config.method} seed {config.seed}: finished earlier, kept")
+
+    def progress_for(config: RunConfig):
+        task = {"id": None, "phase": None}
+
+        def update(phase: str, step: int, total: int, logs: dict[str, float]) -> None:
+            if task["phase"] != phase:
+                if task["id"] is not None:
+                    bar.remove_task(task["id"])
+                task["id"] = bar.add_task(f"{config.method} seed {config.seed} {phase}", total=total, losses="")
+                task["phase"] = phase
+            losses = " ".join(f"{k}={v:.3g}" for k, v in logs.items())
+            bar.update(task["id"], completed=step, losses=losses)
+
+        return update
+
+    with bar:
+        rows, figures = run_compare(configs, out, mode, progress_for, on_cell)
+    print_summary(rows, Console())
+    console.print(f"results: {out / 'results.csv'}  summary: {out / 'summary.csv'}")
+    for path in figures:
+        console.print(f"figure: {path}")
+
+
+def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
+    summary = aggregate(rows)
+    metrics = [m for m in SHOWN_METRICS if any(s["metric"] == m for s in summary)]
+    for dataset in dict.fromkeys(s["dataset"] for s in summary):
+        table = Table(title=f"{dataset}: mean ± s.e. over seeds (n)", title_justify="left")
+        table.add_column("method")
+        for m in metrics:
+            table.add_column(m, justify="right")
+        diverged = {s["method"]: s for s in summary if s["dataset"] == dataset and s["metric"] == "diverged"}
+        for method in dict.fromkeys(s["method"] for s in summary if s["dataset"] == dataset):
+            cells = []
+            for m in metrics:
+                hit = [s for s in summary if (s["dataset"], s["method"], s["metric"]) == (dataset, method, m)]
+                cells.append(_fmt(hit[0]) if hit else "-")
+            d = diverged.get(method)
+            name = method if not d or not d["mean"] else f"{method} ({d['mean'] * d['n']:.0f} diverged)"
+            table.add_row(name, *cells)
+        console.print(table)
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    if math.isnan(s["mean"]):
+        return "nan"
+    text = f"{s['mean']:.3g}"
+    if s["n"] > 1:
+        text += f" ± {s['se']:.2g}"
+    return text + (f" ({s['n']})" if s["n"] > 1 else "")

@@ -1,0 +1,37 @@
+"""Named bundles of training schedule and architecture sizes.
+
+``paper`` is the ALI paper's mixture setup (anchors section 1): 200k steps of batch 100, Adam
+lr 1e-4 with (standard) beta1 0.2, the full-size networks. ``quick`` fits the four-method
+comparison into a few minutes on 2 CPU cores: narrower networks, fewer steps, a higher learning
+rate. Its numbers are a preview, not a reproduction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import TrainConfig
+from .errors import UserError
+from .nets import ArchConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    train: TrainConfig = field(default_factory=TrainConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset("ALI paper's mixture setup: full-size networks, 200k steps, Adam 1e-4, beta1 0.2"),
+    "quick": Preset(
+        "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
+        TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),
+        ArchConfig(encoder_hidden=(128, 128), decoder_hidden=(128,) * 4, discriminator_hidden=(128,) * 3),
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]

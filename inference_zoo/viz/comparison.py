@@ -1,0 +1,43 @@
+"""Rebuild an output folder's paper-layout comparison figures from its stored results.
+
+Reads only files (results.csv, each run's config.json and samples.npz), so figures can be
+regenerated in seconds without training, and look the same for unchanged inputs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import RunConfig
+from ..data import build_dataset
+from ..results import read_rows
+from ..study import axis_limits, safe_name
+from .mixture_figure import load_samples, plot_mixture_comparison
+
+
+def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
+    """One figure per dataset in ``out/results.csv``: methods as columns, the lowest seed (or ``seed``)."""
+    rows = read_rows(out / "results.csv")
+    datasets: dict[str, dict[str, set[int]]] = {}
+    for row in rows:
+        datasets.setdefault(row["dataset"], {}).setdefault(row["method"], set()).add(row["seed"])
+    written = []
+    for dataset, methods in datasets.items():
+        columns, config, shown = [], None, set()
+        for method, seeds in methods.items():
+            chosen = seed if seed is not None else min(seeds)
+            shown.add(chosen)
+            run = out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{chosen}"
+            if not (run / "samples.npz").is_file():
+                continue  # diverged or missing: nothing to draw
+            config = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
+            columns.append((method, load_samples(run / "samples.npz")))
+        if not columns:
+            continue
+        x_lim, z_lim = axis_limits(config)
+        path = out / f"comparison-{safe_name(dataset)}.png"
+        n_modes = build_dataset(config.data).n_modes or None
+        title = f"{dataset}: seed {', '.join(map(str, sorted(shown)))}, {config.train.steps} steps"
+        plot_mixture_comparison(columns, path, n_modes=n_modes, x_lim=x_lim, z_lim=z_lim, title=title)
+        written.append(path)
+    return written
