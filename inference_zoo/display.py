@@ -51,22 +51,20 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
+    """One table per dataset: metrics as rows, methods as columns (fits a narrow terminal)."""
     summary = aggregate(rows)
-    metrics = [m for m in SHOWN_METRICS if any(s["metric"] == m for s in summary)]
+    index = {(s["dataset"], s["method"], s["metric"]): s for s in summary}
     for dataset in dict.fromkeys(s["dataset"] for s in summary):
-        table = Table(title=f"{dataset}: mean ± s.e. over seeds (n)", title_justify="left")
-        table.add_column("method")
-        for m in metrics:
-            table.add_column(m, justify="right")
-        diverged = {s["method"]: s for s in summary if s["dataset"] == dataset and s["metric"] == "diverged"}
-        for method in dict.fromkeys(s["method"] for s in summary if s["dataset"] == dataset):
-            cells = []
-            for m in metrics:
-                hit = [s for s in summary if (s["dataset"], s["method"], s["metric"]) == (dataset, method, m)]
-                cells.append(_fmt(hit[0]) if hit else "-")
-            d = diverged.get(method)
-            name = method if not d or not d["mean"] else f"{method} ({d['mean'] * d['n']:.0f} diverged)"
-            table.add_row(name, *cells)
+        methods = list(dict.fromkeys(s["method"] for s in summary if s["dataset"] == dataset))
+        n = max(s["n"] for s in summary if s["dataset"] == dataset)
+        table = Table(title=f"{dataset}: mean ± s.e. over {n} seed(s)", title_justify="left")
+        table.add_column("metric")
+        for method in methods:
+            table.add_column(method, justify="right")
+        for metric in SHOWN_METRICS + ["diverged"]:
+            cells = [index.get((dataset, m, metric)) for m in methods]
+            if any(cells):
+                table.add_row(metric, *(_fmt(c) if c else "-" for c in cells))
         console.print(table)
 
 
@@ -74,6 +72,4 @@ def _fmt(s: dict[str, Any]) -> str:
     if math.isnan(s["mean"]):
         return "nan"
     text = f"{s['mean']:.3g}"
-    if s["n"] > 1:
-        text += f" ± {s['se']:.2g}"
-    return text + (f" ({s['n']})" if s["n"] > 1 else "")
+    return text + f" ± {s['se']:.2g}" if s["n"] > 1 else text

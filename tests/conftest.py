@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny configs that train in well under a second per run."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from inference_zoo.config import EvalConfig, RunConfig, TrainConfig
+from inference_zoo.data import parse_data_spec
+from inference_zoo.nets import ArchConfig
+
+TINY_ARCH = ArchConfig(encoder_hidden=(16, 16), decoder_hidden=(16, 16), discriminator_hidden=(16, 16), maxout_pieces=2)
+
+
+def tiny_config(method: str = "ali", *, data: str = "grid", steps: int = 20, seed: int = 0, **train) -> RunConfig:
+    return RunConfig(
+        method=method, seed=seed, data=parse_data_spec(data, n_train=500, n_test=300), arch=TINY_ARCH,
+        train=dataclasses.replace(TrainConfig(steps=steps, lr=1e-3, batch_size=32, log_every=5,
+                                              checkpoint_every=10, device="cpu"), **train),
+        eval=EvalConfig(n_three_sigma=200, n_responsibility=300, n_prior_match=100),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tests compare floats for equality across runs: keep intra-op threading fixed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

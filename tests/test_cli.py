@@ -1,0 +1,107 @@
+"""The command line: bad input is one line on stderr with exit code 2; results are never lost."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from inference_zoo.cli import main, parse_seeds
+
+FAST = ["--steps", "10", "--n-train", "300", "--device", "cpu", "--no-progress", "--preset", "quick"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["compare", "--methods", "ali,nope"], "unknown strategy 'nope'; valid: ali, bigan"),
+    (["compare", "--methods", "ali,ali"], "lists a method twice"),
+    (["compare", "--methods", ""], "--methods is empty"),
+    (["compare", "--data", "moons"], "unknown dataset 'moons'; valid: grid, identity, ring"),
+    (["compare", "--data", "grid:modes=7"], "perfect square"),
+    (["compare", "--data", "grid:modes=x"], "is not a valid int"),
+    (["compare", "--data", "ring:sides=3"], "unknown option 'sides' for ring"),
+    (["compare", "--data", "ring:std"], "expected key=value"),
+    (["compare", "--data", "ring:std=-1"], "std must be positive"),
+    (["compare", "--steps", "0"], "steps must be >= 1"),
+    (["compare", "--steps", "ten"], "Invalid value for '--steps'"),
+    (["compare", "--lr", "-1"], "learning rate must be > 0"),
+    (["compare", "--batch-size", "1"], "batch size must be >= 2"),
+    (["compare", "--seeds", "0"], "--seeds must be a positive count"),
+    (["compare", "--seeds", "a,b"], "--seeds must be a count"),
+    (["compare", "--seeds", "1,1"], "distinct"),
+    (["compare", "--device", "tpu"], "device must be auto, cpu or cuda"),
+    (["compare", "--preset", "huge"], "unknown preset 'huge'"),
+    (["compare", "--n-train", "10"], "must be at least the batch size"),
+    (["compare", "-o", "ali.generator_loss=hinge"], "generator_loss must be one of"),
+    (["compare", "-o", "nope=1"], "no listed method has an option 'nope'"),
+    (["compare", "-o", "vae.likelihood_std=abc"], "expected a float"),
+    (["compare", "-o", "bigan.generator_loss=minimax"], "method 'bigan' is not in --methods"),
+    (["compare", "--resume", "--overwrite"], "exclude each other"),
+    (["compare", "--bogus"], "No such option: --bogus"),
+    (["figures", "/nonexistent/folder"], "has no results.csv"),
+    (["nosuchcommand"], "No such command"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
+    code, out, err = run(argv + (["--out", str(tmp_path / "o")] if argv[0] == "compare" else []), capsys)
+    assert code == 2
+    assert err.startswith("izoo: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err + out
+
+
+def test_seed_specs():
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("0,5,7") == [0, 5, 7]
+    assert parse_seeds("2-4") == [2, 3, 4]
+
+
+def test_compare_writes_tidy_results_figure_and_refuses_to_overwrite(capsys, tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--methods", "ali,vae", "--data", "ring", "--seeds", "2", "--out", str(out), *FAST]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0, err
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["study", "dataset", "method", "seed", "metric", "value"]
+    assert {(r["method"], r["seed"]) for r in rows} == {("ali", "0"), ("ali", "1"), ("vae", "0"), ("vae", "1")}
+    assert (out / "comparison-ring.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    assert {r["n"] for r in summary if r["metric"] == "recon_mse"} == {"2"}
+    assert "modes_3sigma" in stdout
+
+    before = (out / "results.csv").read_bytes()
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "not empty; pass --resume" in err
+    assert (out / "results.csv").read_bytes() == before  # nothing overwritten
+
+    code, _, err = run(argv + ["--resume"], capsys)  # everything finished: nothing retrained
+    assert code == 0 and err.count("finished earlier, kept") == 4
+    assert (out / "results.csv").read_bytes() == before
+
+    changed = [a if a != "10" else "12" for a in argv] + ["--resume"]
+    code, _, err = run(changed, capsys)
+    assert code == 2 and "different config (train.steps)" in err
+
+    code, _, err = run(argv + ["--overwrite"], capsys)
+    assert code == 0 and "finished earlier" not in err
+
+
+def test_figures_command_redraws_byte_identical_figures(capsys, tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--methods", "bigan", "--out", str(out), *FAST]) == 0
+    first = (out / "comparison-grid.png").read_bytes()
+    (out / "comparison-grid.png").unlink()
+    assert main(["figures", str(out)]) == 0
+    assert (out / "comparison-grid.png").read_bytes() == first
+
+
+def test_list_shows_strategies_datasets_architectures_presets(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(["list"], capsys)
+    assert code == 0
+    for word in ("ali", "bigan", "latent", "posthoc", "vae", "grid", "ring", "identity", "mlp", "paper", "quick"):
+        assert word in out

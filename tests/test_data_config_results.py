@@ -1,0 +1,129 @@
+"""Datasets, config round trips, tidy-table aggregation and study idempotency."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from inference_zoo.config import RunConfig, diff_configs
+from inference_zoo.data import build_dataset, parse_data_spec
+from inference_zoo.errors import UserError
+from inference_zoo.results import aggregate
+from inference_zoo.seeding import generator
+from inference_zoo.study import collect_rows, prepare_output, run_cells
+
+from conftest import tiny_config
+
+
+def test_default_grid_is_the_alis_papers_25_modes():
+    ds = build_dataset(parse_data_spec("grid"))
+    assert ds.n_modes == 25 and np.allclose(ds.stds, 0.05)
+    assert sorted(set(ds.means[:, 0])) == [-4, -2, 0, 2, 4]
+    assert sorted(set(ds.means[:, 1])) == [-4, -2, 0, 2, 4]
+
+
+def test_ring_has_no_duplicated_mean():
+    ds = build_dataset(parse_data_spec("ring"))
+    assert ds.n_modes == 8 and np.allclose(ds.stds, 0.01)
+    assert np.allclose(np.linalg.norm(ds.means, axis=1), 1.0)
+    distances = np.linalg.norm(ds.means[:, None] - ds.means[None], axis=2)
+    assert distances[~np.eye(8, dtype=bool)].min() == pytest.approx(2 * math.sin(math.pi / 8))
+
+
+def test_options_change_the_mixture():
+    ds = build_dataset(parse_data_spec("grid:modes=9,spacing=1.5,std=0.1"))
+    assert ds.n_modes == 9 and sorted(set(ds.means[:, 0])) == [-1.5, 0, 1.5] and np.allclose(ds.stds, 0.1)
+    assert parse_data_spec("grid:modes=9").label() == "grid:modes=9"
+    assert parse_data_spec("grid").label() == "grid"
+
+
+def test_samples_follow_their_labels_and_are_seeded():
+    ds = build_dataset(parse_data_spec("grid"))
+    x, y = ds.sample(5000, generator(0, "t"))
+    assert x.shape == (5000, 2) and y.shape == (5000,)
+    offsets = x.numpy() - ds.means[y.numpy()]
+    assert np.abs(offsets.std() - 0.05) < 0.003
+    assert torch.equal(ds.sample(10, generator(0, "t"))[0], ds.sample(10, generator(0, "t"))[0])
+    assert not torch.equal(ds.sample(10, generator(0, "t"))[0], ds.sample(10, generator(1, "t"))[0])
+
+
+def test_identity_toy_is_standard_normal():
+    ds = build_dataset(parse_data_spec("identity"))
+    x, y = ds.sample(20000, generator(0, "t"))
+    assert ds.means is None and x.shape == (20000, 1) and (y == 0).all()
+    assert abs(float(x.mean())) < 0.03 and abs(float(x.std()) - 1) < 0.03
+
+
+def test_config_round_trips_through_json():
+    config = tiny_config("posthoc", data="ring:modes=6")
+    config.options = {"generator_loss": "minimax", "encoder_steps": 7}
+    again = RunConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+
+
+def test_unknown_config_keys_are_rejected():
+    d = tiny_config().to_dict()
+    d["train"]["lrr"] = 1.0
+    with pytest.raises(UserError, match="unknown keys lrr"):
+        RunConfig.from_dict(d)
+
+
+def test_diff_configs_names_nested_keys():
+    a = tiny_config().to_dict()
+    b = tiny_config(lr=0.5).to_dict()
+    b["data"]["options"]["std"] = 1.0
+    assert diff_configs(a, b) == ["data.options.std", "train.lr"]
+
+
+def test_aggregate_mean_standard_error_and_n():
+    rows = [{"dataset": "grid", "method": "ali", "metric": "m", "seed": s, "value": v} for s, v in enumerate([1.0, 2.0, 6.0])]
+    rows.append({"dataset": "grid", "method": "ali", "metric": "m", "seed": 3, "value": float("nan")})
+    rows.append({"dataset": "grid", "method": "vae", "metric": "m", "seed": 0, "value": 4.0})
+    ali, vae = aggregate(rows)
+    assert ali["mean"] == pytest.approx(3.0) and ali["n"] == 3
+    assert ali["se"] == pytest.approx(math.sqrt(7.0 / 3))  # sample variance (4+1+9)/2 = 7, over n = 3
+    assert vae["n"] == 1 and math.isnan(vae["se"])
+
+
+def test_interrupted_study_finishes_only_the_remaining_cells(tmp_path):
+    configs = [tiny_config(m, seed=s, data="ring") for m in ("vae", "bigan") for s in (0, 1)]
+    calls = []
+
+    def stop_at_third_cell(config):
+        calls.append((config.method, config.seed))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return None
+
+    prepare_output(tmp_path, configs, "new")
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(configs, tmp_path, progress_for=stop_at_third_cell)
+    assert len(collect_rows(tmp_path)) > 0
+    calls.clear()
+    prepare_output(tmp_path, configs, "resume")
+    rows = run_cells(configs, tmp_path, progress_for=lambda c: calls.append((c.method, c.seed)))
+    assert calls == [("bigan", 0), ("bigan", 1)]  # the two finished cells were kept
+    assert {(r["method"], r["seed"]) for r in rows} == {("vae", 0), ("vae", 1), ("bigan", 0), ("bigan", 1)}
+    assert len(rows) == len(collect_rows(tmp_path))
+
+
+def test_new_study_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not empty"):
+        prepare_output(tmp_path, [tiny_config()], "new")
+    prepare_output(tmp_path, [tiny_config()], "overwrite")
+    assert (tmp_path / "precious.txt").read_text() == "keep me"  # only the study's own files are replaced
+
+
+def test_frozen_dataclass_presets_are_not_mutated_by_overrides():
+    from inference_zoo.compare import plan_compare
+    from inference_zoo.presets import PRESETS
+
+    before = dataclasses.asdict(PRESETS["quick"].train)
+    configs = plan_compare(["ali"], "grid", "quick", [0, 1], steps=7, lr=0.01, device="cpu")
+    assert [c.train.steps for c in configs] == [7, 7] and configs[0].train.lr == 0.01
+    assert dataclasses.asdict(PRESETS["quick"].train) == before

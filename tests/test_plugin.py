@@ -1,0 +1,160 @@
+"""A strategy from a separate pip package reaches the CLI through the entry-point group
+``inference_zoo.strategies``; broken plugins are reported, not fatal.
+
+Packages are pip-installed (offline, no deps) into temporary ``--target`` folders put on
+PYTHONPATH of a CLI subprocess, so the test environment itself is never modified.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "izoo_plugin_example"
+
+
+def pip_install(package: Path, target: Path) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+           "--disable-pip-version-check", "--quiet", "--target", str(target), str(package)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def izoo(site: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
+    return subprocess.run([sys.executable, "-m", "inference_zoo.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def write_package(root: Path, dist: str, module: str, entry_points: dict[str, str], source: str) -> Path:
+    root.mkdir(parents=True)
+    lines = "\n".join(f'{name} = "{value}"' for name, value in entry_points.items())
+    (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "{dist}"
+        version = "0.0.1"
+
+        [project.entry-points."inference_zoo.strategies"]
+        """) + lines + f'\n\n[tool.setuptools]\npy-modules = ["{module}"]\n')
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    return root
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("example") / "site"
+    pip_install(EXAMPLE, site)
+    return site
+
+
+@pytest.fixture(scope="module")
+def broken_site(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("broken")
+    site = root / "site"
+    fails = write_package(root / "fails", "izoo-broken-plugin", "izoo_broken_plugin",
+                          {"broken": "izoo_broken_plugin:Nope"},
+                          'raise ImportError("izoo_broken_plugin needs a library that is not installed")\n')
+    wrong = write_package(root / "wrong", "izoo-wrong-plugin", "izoo_wrong_plugin",
+                          {"wrongclass": "izoo_wrong_plugin:NotAStrategy",
+                           "incomplete": "izoo_wrong_plugin:Incomplete"},
+                          '''\
+                          from inference_zoo import Strategy
+
+
+                          class NotAStrategy:
+                              """Looks like a strategy but does not subclass inference_zoo.Strategy."""
+
+                              name = "wrongclass"
+
+
+                          class Incomplete(Strategy):
+                              """Subclasses Strategy but forgets step()."""
+
+                              name = "incomplete"
+
+                              def phases(self, steps):
+                                  return []
+
+                              def encode(self, x):
+                                  return x
+
+                              def decode(self, z):
+                                  return z
+                          ''')
+    pip_install(fails, site)
+    pip_install(wrong, site)
+    return site
+
+
+def test_example_installs_entry_point(example_site: Path) -> None:
+    assert (example_site / "izoo_plugin_example" / "__init__.py").is_file()
+    eps = list(example_site.glob("izoo_plugin_example-*.dist-info/entry_points.txt"))
+    assert len(eps) == 1
+    assert 'ae = izoo_plugin_example:AutoEncoder' in eps[0].read_text()
+
+
+def test_list_shows_plugin(example_site: Path) -> None:
+    done = izoo(example_site, "list")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert any(row[:1] == ["ae"] for row in rows), done.stdout
+    assert "AE (plugin): deterministic autoencoder" in done.stdout
+    assert "failed to load" not in done.stdout
+
+
+def test_compare_runs_plugin(example_site: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = izoo(example_site, "compare", "--methods", "ae,vae", "--data", "ring", "--steps", "20",
+                "--seeds", "1", "--n-train", "500", "--device", "cpu", "--no-progress", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(out / "results.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames is not None
+        assert {"study", "dataset", "method", "seed", "metric", "value"} <= set(reader.fieldnames)
+        rows = list(reader)
+    assert {r["method"] for r in rows} >= {"ae", "vae"}
+    recon = [float(r["value"]) for r in rows if r["method"] == "ae" and r["metric"] == "recon_mse"]
+    assert len(recon) == 1 and math.isfinite(recon[0]), rows
+
+
+BROKEN = {
+    "broken": "ImportError: izoo_broken_plugin needs a library that is not installed",
+    "wrongclass": "must subclass inference_zoo.Strategy",
+    "incomplete": "Incomplete does not implement step",
+}
+
+
+def test_broken_plugins_are_reported_not_fatal(broken_site: Path) -> None:
+    done = izoo(broken_site, "list")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert any(row[:1] == ["ali"] for row in rows), done.stdout
+    for name, reason in BROKEN.items():
+        report = [line for line in done.stdout.splitlines() if f"{name}: plugin failed to load" in line]
+        assert len(report) == 1 and reason in report[0], done.stdout
+        assert [name] not in [row[:1] for row in rows], f"{name} listed as a working strategy"
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_compare_with_broken_plugin_is_one_line_error(broken_site: Path, tmp_path: Path, name: str) -> None:
+    done = izoo(broken_site, "compare", "--methods", name, "--data", "ring", "--steps", "1",
+                "--device", "cpu", "--no-progress", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("izoo: error:") and repr(name) in lines[0] and "failed to load" in lines[0]
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,145 @@
+"""The trainer: exact resume, refusal of a changed config, divergence, safe checkpoints."""
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import pytest
+import torch
+
+from inference_zoo.errors import UserError
+from inference_zoo.fileio import load_torch
+from inference_zoo.runs import run_one
+from inference_zoo.train import Diverged, Trainer
+
+from conftest import tiny_config
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_at(phase_name: str, step: int):
+    def progress(phase, done, total, logs):
+        if phase == phase_name and done == step:
+            raise Interrupt
+
+    return progress
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+@pytest.mark.parametrize("method,phase", [("ali", "ali"), ("vae", "vae"), ("posthoc", "gan"), ("posthoc", "posthoc")])
+def test_interrupted_run_resumes_to_the_same_weights(method, phase, tmp_path):
+    config = tiny_config(method, steps=20)
+    reference = Trainer(config, tmp_path / "reference")
+    reference.run()
+
+    with pytest.raises(Interrupt):
+        Trainer(config, tmp_path / "run", progress=interrupt_at(phase, 15)).run()
+    checkpoint = load_torch(tmp_path / "run" / "checkpoint.pt")
+    assert checkpoint["step"] == 10  # the last checkpoint before the interruption
+    resumed = Trainer(config, tmp_path / "run")
+    resumed.run()
+    assert_same_weights(reference.strategy, resumed.strategy)
+    ref_log = (tmp_path / "reference" / "metrics.jsonl").read_text()
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == ref_log  # each step logged once
+
+
+def test_resume_with_a_changed_config_is_refused_naming_the_keys(tmp_path):
+    with pytest.raises(Interrupt):
+        Trainer(tiny_config("ali"), tmp_path, progress=interrupt_at("ali", 15)).run()
+    changed = tiny_config("ali", lr=5e-4, batch_size=16)
+    with pytest.raises(UserError, match=r"train\.batch_size, train\.lr"):
+        Trainer(changed, tmp_path).run()
+
+
+def test_run_folder_records_config_and_environment(tmp_path):
+    run_one(tiny_config("vae"), tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["method"] == "vae" and config["seed"] == 0 and config["train"]["steps"] == 20
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert {"torch", "python", "numpy", "device", "git_commit"} <= set(env)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [5, 10, 15, 20] and "loss_elbo" in lines[0]
+
+
+def test_same_seed_gives_identical_results(tmp_path):
+    a = run_one(tiny_config("ali"), tmp_path / "a")
+    b = run_one(tiny_config("ali"), tmp_path / "b")
+    strip = lambda rows: {r["metric"]: r["value"] for r in rows if not r["metric"].endswith("_seconds")}  # noqa: E731
+    assert strip(a) == strip(b)
+    c = run_one(tiny_config("ali", seed=1), tmp_path / "c")
+    assert strip(a) != strip(c)
+
+
+def test_finished_run_is_not_trained_again(tmp_path):
+    rows = run_one(tiny_config("vae"), tmp_path)
+    stamp = (tmp_path / "results.csv").stat().st_mtime_ns
+    again = run_one(tiny_config("vae"), tmp_path)
+    assert (tmp_path / "results.csv").stat().st_mtime_ns == stamp
+    assert [r["metric"] for r in again] == [r["metric"] for r in rows]
+
+
+def test_nan_loss_marks_the_run_diverged_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = tiny_config("ali", steps=20)
+    trainer = Trainer(config, tmp_path)
+    original = trainer.strategy.step
+
+    def poisoned(phase, x):
+        out = original(phase, x)
+        if poisoned.calls >= 12:
+            out.losses["generator"] = out.losses["generator"] * float("nan")
+        poisoned.calls += 1
+        return out
+
+    poisoned.calls = 0
+    trainer.strategy.step = poisoned
+    with pytest.raises(Diverged, match=r"phase 'ali' by step 15"):
+        trainer.run()
+    checkpoint = load_torch(tmp_path / "checkpoint.pt")
+    assert checkpoint["step"] == 10
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_diverged_run_is_reported_as_a_result(tmp_path, monkeypatch):
+    def boom(self):
+        raise Diverged("ali seed 0: non-finite loss_generator in phase 'ali' by step 5")
+
+    monkeypatch.setattr(Trainer, "run", boom)
+    rows = run_one(tiny_config("ali"), tmp_path)
+    assert rows == [{"study": "compare", "dataset": "grid", "method": "ali", "seed": 0, "metric": "diverged", "value": 1.0}]
+    assert "step 5" in (tmp_path / "diverged.txt").read_text()
+
+
+def test_checkpoint_with_code_in_it_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "checkpoint.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"x": Evil()}, f)
+    with pytest.raises(UserError, match="corrupt or unsafe"):
+        load_torch(path)
+
+
+def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
+    Trainer(tiny_config("vae"), tmp_path).run()
+    data = (tmp_path / "checkpoint.pt").read_bytes()
+    (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="cannot load checkpoint"):
+        Trainer(tiny_config("vae"), tmp_path).run()
+
+
+def test_loss_values_are_logged_as_finite_numbers(tmp_path):
+    Trainer(tiny_config("posthoc"), tmp_path).run()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["gan"] * 4 + ["posthoc"] * 4
+    assert all(math.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss_"))
