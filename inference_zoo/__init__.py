@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["STRATEGIES", "Phase", "StepOutput", "Strategy", "__version__"]
+__all__ = ["STRATEGIES", "Phase", "StepOutput", "Strategy", "UserError", "__version__"]
+
+
+from .errors import UserError  # noqa: E402  (plugins raise it for one-line errors)
 
 
 def __getattr__(name: str) -> Any:

@@ -103,6 +103,7 @@ def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, A
 def list_command() -> None:
     """Show registered strategies, datasets, architectures and presets."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .data import DATASETS
@@ -118,10 +119,10 @@ def list_command() -> None:
             if dataclasses.is_dataclass(getattr(item, "Options", None)):
                 opts = dataclasses.asdict(item.Options())
                 extra = "  [" + ", ".join(f"{k}={v}" for k, v in opts.items()) + "]" if opts else ""
-            table.add_row(name, (item.description or (item.__doc__ or "").strip().splitlines()[0]) + extra)
+            table.add_row(name, escape((item.description or (item.__doc__ or "").strip().splitlines()[0]) + extra))
         console.print(table)
         for name, why in getattr(registry, "broken_plugins", {}).items():
-            console.print(f"  [red]{name}: plugin failed to load[/red] ({why})", markup=True, highlight=False)
+            console.print(f"  [red]{escape(name)}: plugin failed to load[/red] ({escape(why)})", highlight=False)
     table = Table(title="presets", title_justify="left", show_header=False, box=None)
     for name, preset in PRESETS.items():
         table.add_row(name, preset.description)
@@ -161,17 +162,52 @@ def compare(
 
 
 @app.command()
-def figures(
-    out: Path = typer.Argument(Path("runs/compare"), help="An output folder of izoo compare."),
-    seed: Optional[int] = typer.Option(None, help="Seed to draw (default: the lowest of each method)."),
+def study(
+    name: str = typer.Argument(..., help="Study name: mixture_coverage, identity_toy (see izoo list)."),
+    seeds: Optional[str] = typer.Option(None, help="Seed count, list or range (default: the study's)."),
+    steps: Optional[int] = typer.Option(None, help="Steps per phase (default: the preset's)."),
+    preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
+    publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
+    overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Redraw an output folder's comparison figures from its stored results (no training)."""
+    """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
+    import time
+
+    from .display import run_study_with_display
+    from .studies import STUDIES, publish_study, study_configs
+
+    spec = STUDIES.get(name)
+    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr)
+    out = out or Path("runs/studies") / name
+    t0 = time.perf_counter()
+    run_study_with_display(configs, out, "overwrite" if overwrite else "resume", progress)
+    target = publish or Path("figures") / name
+    command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"izoo study {name} ..."
+    for path in publish_study(spec, out, target, command, time.perf_counter() - t0):
+        print(path)
+
+
+@app.command()
+def figures(
+    path: Path = typer.Argument(Path("figures"), help="figures/ (every published study) or an izoo compare folder."),
+    seed: Optional[int] = typer.Option(None, help="For a compare folder: the seed to draw (default: the lowest)."),
+) -> None:
+    """Redraw figures from stored tidy results and sample arrays, without training."""
+    from .studies import rebuild_figures
     from .viz.comparison import build_comparison_figures
 
-    if not (out / "results.csv").is_file():
-        raise UserError(f"{out} has no results.csv; run izoo compare first")
-    for path in build_comparison_figures(out, seed):
-        print(path)
+    if (path / "results.csv").is_file() and (path / "runs").is_dir():
+        written = build_comparison_figures(path, seed)
+    elif path.is_dir():
+        written = rebuild_figures(path)
+    else:
+        raise UserError(f"{path} is neither a figures folder nor an izoo compare folder")
+    for p in written:
+        print(p)
 
 
 def main(argv: list[str] | None = None) -> int:

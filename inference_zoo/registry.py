@@ -17,9 +17,12 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A dictionary of named items with a helpful error for unknown names."""
 
-    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None,
+                 check: Callable[[object], None] | None = None) -> None:
+        """``check(item)`` vets each plugin; it raises (e.g. TypeError) to mark the plugin broken."""
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.check = check
         self._items: dict[str, T] = {}
         self._plugins_loaded = entry_point_group is None
         self.broken_plugins: dict[str, str] = {}
@@ -45,9 +48,8 @@ class Registry(Generic[T]):
                 continue  # built-ins win; a plugin cannot silently replace them
             try:
                 item = ep.load()
-                check = getattr(item, "check_plugin_contract", None)
-                if check is not None:
-                    check()
+                if self.check is not None:
+                    self.check(item)
             except Exception as exc:  # noqa: BLE001 - any failure of third-party code
                 self.broken_plugins[ep.name] = f"{ep.value}: {type(exc).__name__}: {exc}"
                 continue

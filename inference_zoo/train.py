@@ -50,7 +50,7 @@ def resolve_options(cls: type[Strategy], given: dict[str, Any]) -> Any:
         raise UserError(f"strategy {cls.name}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
     try:
         return cls.Options(**given)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # plugins may validate options with plain ValueError
         raise UserError(f"strategy {cls.name}: {exc}") from None
 
 

@@ -42,7 +42,8 @@ def run(argv, capsys):
     (["compare", "-o", "bigan.generator_loss=minimax"], "method 'bigan' is not in --methods"),
     (["compare", "--resume", "--overwrite"], "exclude each other"),
     (["compare", "--bogus"], "No such option: --bogus"),
-    (["figures", "/nonexistent/folder"], "has no results.csv"),
+    (["figures", "/nonexistent/folder"], "neither a figures folder nor"),
+    (["study", "nosuch"], "unknown study 'nosuch'"),
     (["nosuchcommand"], "No such command"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):

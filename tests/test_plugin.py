@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -54,8 +55,12 @@ def write_package(root: Path, dist: str, module: str, entry_points: dict[str, st
 
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory) -> Path:
-    site = tmp_path_factory.mktemp("example") / "site"
-    pip_install(EXAMPLE, site)
+    root = tmp_path_factory.mktemp("example")
+    # Build from a copy: an in-tree setuptools build leaves build/ and *.egg-info in the repo.
+    source = shutil.copytree(EXAMPLE, root / "src", ignore=shutil.ignore_patterns(
+        "build", "*.egg-info", "__pycache__"))
+    site = root / "site"
+    pip_install(source, site)
     return site
 
 

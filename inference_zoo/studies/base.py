@@ -1,0 +1,118 @@
+"""What a study is, how its cells are built, and how its results are published under figures/.
+
+Publishing copies only small, tidy files (results.csv, summary.csv, the sample arrays the figures
+need) plus provenance (exact command, commit, wall time, machine) into ``figures/<study>/``;
+``izoo figures`` then redraws every figure from those files alone, without training.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..compare import plan_compare
+from ..config import RunConfig
+from ..environment import git_commit
+from ..errors import UserError
+from ..fileio import write_json
+from ..registry import Registry
+from ..results import read_rows, write_rows, write_summary
+from ..runs import save_samples
+from ..study import cell_dir, safe_name
+
+
+@dataclass(frozen=True)
+class Study:
+    """A grid of cells and the figures drawn from its tidy results.
+
+    ``sample_points(config)`` says how many held-out points of a cell's samples.npz to publish
+    (None: none), so figures that need arrays can be redrawn from ``figures/`` alone.
+    """
+
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: int
+    preset: str
+    figures: Callable[[Path], list[Path]]
+    sample_points: Callable[[RunConfig], int | None] = lambda config: None
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+STUDIES: Registry[Study] = Registry("study")
+
+
+def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
+                  preset: str | None = None, device: str = "auto", lr: float | None = None) -> list[RunConfig]:
+    seeds = seeds if seeds is not None else list(range(study.seeds))
+    configs: list[RunConfig] = []
+    for data in study.datasets:
+        configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, study.options,
+                                steps=steps, lr=lr, device=device, study=study.name)
+    return configs
+
+
+def publish_study(study: Study, out: Path, target: Path, command: str, wall_seconds: float) -> list[Path]:
+    """Copy a finished study's tidy tables and the figures' arrays to ``target``; draw the figures."""
+    rows = read_rows(out / "results.csv")
+    target.mkdir(parents=True, exist_ok=True)
+    write_rows(target / "results.csv", rows)
+    write_summary(target / "summary.csv", rows)
+    samples_dir = target / "samples"
+    if samples_dir.exists():
+        shutil.rmtree(samples_dir)
+    configs = {}
+    for run in sorted((out / "runs").glob("*/*/seed*/config.json")):
+        config = RunConfig.from_dict(json.loads(run.read_text()))
+        n = study.sample_points(config)
+        source = run.parent / "samples.npz"
+        if n is None or not source.is_file():
+            continue
+        with np.load(source, allow_pickle=False) as data:
+            arrays = {k: data[k][:n] for k in data.files}
+        save_samples(samples_dir / f"{safe_name(config.data.label())}__{config.method}__seed{config.seed}.npz", arrays)
+        configs[f"{config.data.label()}/{config.method}"] = config.to_dict()
+    one = next(iter(configs.values()), None)
+    write_json(target / "study.json", {
+        "study": study.name,
+        "description": study.description,
+        "command": command,
+        "git_commit": git_commit(),
+        "wall_seconds": round(wall_seconds, 1),
+        "train_seconds_total": round(sum(r["value"] for r in rows if r["metric"] == "train_seconds"), 1),
+        "cells": len({(r["dataset"], r["method"], r["seed"]) for r in rows}),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "python": sys.version.split()[0]},
+        "example_config": one,
+    })
+    return study.figures(target)
+
+
+def rebuild_figures(root: Path) -> list[Path]:
+    """Redraw the figures of every published study folder under ``root`` (no training)."""
+    written: list[Path] = []
+    folders = sorted(p.parent for p in root.glob("*/study.json"))
+    if not folders:
+        raise UserError(f"no published study under {root} (expected {root}/<study>/study.json)")
+    for folder in folders:
+        name = json.loads((folder / "study.json").read_text())["study"]
+        written += STUDIES.get(name).figures(folder)
+    return written
+
+
+def load_published_samples(folder: Path, dataset: str, method: str, seed: int) -> dict[str, np.ndarray] | None:
+    path = folder / "samples" / f"{safe_name(dataset)}__{method}__seed{seed}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_study", "rebuild_figures", "study_configs"]
