@@ -169,6 +169,7 @@ def study(
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
+    datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
     overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
@@ -181,7 +182,8 @@ def study(
     from .studies import STUDIES, publish_study, study_configs
 
     spec = STUDIES.get(name)
-    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr)
+    subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset)
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     run_study_with_display(configs, out, "overwrite" if overwrite else "resume", progress)

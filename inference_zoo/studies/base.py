@@ -50,10 +50,15 @@ STUDIES: Registry[Study] = Registry("study")
 
 
 def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
-                  preset: str | None = None, device: str = "auto", lr: float | None = None) -> list[RunConfig]:
+                  preset: str | None = None, device: str = "auto", lr: float | None = None,
+                  datasets: list[str] | None = None) -> list[RunConfig]:
+    """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes)."""
     seeds = seeds if seeds is not None else list(range(study.seeds))
+    unknown = sorted(set(datasets or []) - set(study.datasets))
+    if unknown:
+        raise UserError(f"study {study.name} has no dataset {', '.join(unknown)}; valid: {', '.join(study.datasets)}")
     configs: list[RunConfig] = []
-    for data in study.datasets:
+    for data in datasets or study.datasets:
         configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, study.options,
                                 steps=steps, lr=lr, device=device, study=study.name)
     return configs
