@@ -173,6 +173,7 @@ def study(
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
     overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
+    publish_only: bool = typer.Option(False, help="Train nothing: publish every finished cell in --out."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
@@ -186,9 +187,17 @@ def study(
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset)
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()
-    run_study_with_display(configs, out, "overwrite" if overwrite else "resume", progress)
+    if publish_only:
+        from .study import collect_rows, write_tables
+
+        rows = [r for r in collect_rows(out) if r["study"] == name]
+        if not rows:
+            raise UserError(f"{out} holds no finished cell of study {name}")
+        write_tables(out, rows)
+    else:
+        run_study_with_display(configs, out, "overwrite" if overwrite else "resume", progress)
     target = publish or Path("figures") / name
-    command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"izoo study {name} ..."
+    command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"python {' '.join(sys.argv)}"
     for path in publish_study(spec, out, target, command, time.perf_counter() - t0):
         print(path)
 

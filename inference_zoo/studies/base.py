@@ -85,10 +85,15 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
         save_samples(samples_dir / f"{safe_name(config.data.label())}__{config.method}__seed{config.seed}.npz", arrays)
         configs[f"{config.data.label()}/{config.method}"] = config.to_dict()
     one = next(iter(configs.values()), None)
+    history = []  # every command that contributed cells, when a study is run in several parts
+    if (target / "study.json").is_file():
+        history = json.loads((target / "study.json").read_text()).get("command_history", [])
+    history = [h for h in history if h != command] + [command]
     write_json(target / "study.json", {
         "study": study.name,
         "description": study.description,
         "command": command,
+        "command_history": history,
         "git_commit": git_commit(),
         "wall_seconds": round(wall_seconds, 1),
         "train_seconds_total": round(sum(r["value"] for r in rows if r["metric"] == "train_seconds"), 1),

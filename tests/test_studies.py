@@ -1,0 +1,52 @@
+"""Studies: run a tiny grid, publish it, and redraw every figure byte-identically without training."""
+from __future__ import annotations
+
+import json
+
+from inference_zoo.cli import main
+from inference_zoo.results import read_rows
+from inference_zoo.studies.identity_toy import classify
+
+TINY = ["--steps", "5", "--preset", "quick", "--device", "cpu", "--no-progress"]
+
+
+def test_identity_classification_matches_the_calibration_values():
+    assert classify(corr=1.0, mse=0.0) == "identity"
+    assert classify(corr=-1.0, mse=0.0) == "flip"
+    assert classify(corr=0.0, mse=2.0) == "other"  # the independent coupling
+    assert classify(corr=0.99, mse=0.5) == "other"  # correlated but not invertible
+
+
+def test_study_publishes_tables_and_figures_that_izoo_figures_redraws_identically(tmp_path, capsys):
+    figs = tmp_path / "figures"
+    for name, extra in (("identity_toy", ["--seeds", "2"]), ("mixture_coverage", ["--seeds", "1", "--datasets", "ring"])):
+        code = main(["study", name, *extra, *TINY, "--out", str(tmp_path / "runs" / name), "--publish", str(figs / name)])
+        assert code == 0, capsys.readouterr().err
+    expected = {
+        "identity_toy": {"identity_maps.png", "identity_distributions.png", "identity_table.md"},
+        "mixture_coverage": {"comparison-ring.png", "coverage_vs_reconstruction.png", "results_table.md"},
+    }
+    before = {}
+    for name, files in expected.items():
+        folder = figs / name
+        assert files <= {p.name for p in folder.iterdir()}
+        rows = read_rows(folder / "results.csv")
+        assert {r["study"] for r in rows} == {name}
+        meta = json.loads((folder / "study.json").read_text())
+        assert meta["cells"] == (10 if name == "identity_toy" else 5) and meta["command_history"]
+        before.update({(name, f): (folder / f).read_bytes() for f in files})
+        for f in files:
+            (folder / f).unlink()
+    assert main(["figures", str(figs)]) == 0
+    for (name, f), data in before.items():
+        assert (figs / name / f).read_bytes() == data, f
+    table = (figs / "mixture_coverage" / "results_table.md").read_text()
+    assert "PacGAN" in table and "| ring | ali |" in table
+
+
+def test_rerunning_a_finished_study_trains_nothing(tmp_path, capsys):
+    argv = ["study", "identity_toy", "--seeds", "1", *TINY, "--out", str(tmp_path / "o"), "--publish", str(tmp_path / "p")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count("finished earlier, kept") == 5
