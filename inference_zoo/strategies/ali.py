@@ -47,12 +47,6 @@ class ALI(Strategy):
         d_loss, g_loss = adversarial_losses(real, fake, self.options.generator_loss)
         return StepOutput({"discriminator": d_loss, "generator": g_loss}, discriminator_logs(real, fake))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
 
 @STRATEGIES.register("bigan")
 class BiGAN(ALI):

@@ -46,7 +46,8 @@ class Strategy(nn.Module):
 
     Subclasses set ``name`` and ``description``, may define a dataclass ``Options`` of their
     hyperparameters, build networks in ``__init__`` through the ``NetworkFactory``, and implement
-    ``phases``, ``step``, ``encode`` and ``decode``.
+    ``phases`` and ``step``. ``encode``/``decode`` default to the ``encoder``/``decoder``
+    attributes; override them when the encoder's output is not itself a sample of q(z|x).
     """
 
     name: ClassVar[str] = ""
@@ -74,11 +75,11 @@ class Strategy(nn.Module):
     # --- inference API --------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Draw z ~ q(z|x)."""
-        raise NotImplementedError
+        return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The generator's x for z (its mean, for likelihood-based decoders)."""
-        raise NotImplementedError
+        return self.decoder(z)
 
     def prior(self, n: int) -> torch.Tensor:
         """z ~ p(z) = N(0, I), on the strategy's device."""
@@ -104,7 +105,7 @@ class Strategy(nn.Module):
             raise TypeError(f"{cls.__name__} must set a non-empty class attribute 'name'")
         if not dataclasses.is_dataclass(cls.Options):
             raise TypeError(f"{cls.__name__}.Options must be a dataclass")
-        missing = [m for m in ("phases", "step", "encode", "decode") if getattr(cls, m) is getattr(Strategy, m)]
+        missing = [m for m in ("phases", "step") if getattr(cls, m) is getattr(Strategy, m)]
         if missing:
             raise TypeError(f"{cls.__name__} does not implement {', '.join(missing)}")
 

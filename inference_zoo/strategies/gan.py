@@ -1,25 +1,57 @@
-"""The plain GAN phase that the latent-regressor and post-hoc strategies start from.
+"""The GAN phase that the latent-regressor and post-hoc strategies start from.
 
-Both name their networks ``decoder`` and ``gan_discriminator`` and declare the same shared key, so
-for one seed the trainer trains this GAN once and both encoders are learned for the same decoder:
-their comparison then isolates the inference mechanism.
+``GANThenEncoder`` trains a plain GAN (decoder + ``gan_discriminator``), then learns an encoder for
+the frozen decoder in a second phase that subclasses define. The GAN phase declares a shared key,
+so for one seed the trainer trains this GAN once and every such strategy learns its encoder for
+the same decoder: their comparison then isolates the inference mechanism.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from .adversarial import adversarial_losses, discriminator_logs
+from ..nets import NetworkFactory
+from .adversarial import adversarial_losses, check_generator_loss, discriminator_logs
 from .base import Phase, StepOutput, Strategy
 
 GAN_GROUPS = {"discriminator": ("gan_discriminator",), "generator": ("decoder",)}
 
 
-def gan_phase(steps: int, generator_loss: str) -> Phase:
-    return Phase("gan", steps, GAN_GROUPS, shared_key={"phase": "gan", "generator_loss": generator_loss})
+class GANThenEncoder(Strategy):
+    """Phase "gan", then the subclass's encoder phase with the decoder frozen."""
 
+    @dataclass
+    class Options:
+        generator_loss: str = "nonsaturating"  # of the GAN phase and of any adversarial encoder phase
+        encoder_steps: int = 0  # 0: as many as the GAN phase
 
-def gan_step(strategy: Strategy, x: torch.Tensor, generator_loss: str) -> StepOutput:
-    real = strategy.gan_discriminator(x)
-    fake = strategy.gan_discriminator(strategy.decoder(strategy.prior(x.shape[0])))
-    d_loss, g_loss = adversarial_losses(real, fake, generator_loss)
-    return StepOutput({"discriminator": d_loss, "generator": g_loss}, discriminator_logs(real, fake))
+        def __post_init__(self) -> None:
+            check_generator_loss(self.generator_loss)
+
+    def __init__(self, nets: NetworkFactory, options=None) -> None:
+        super().__init__(nets, options)
+        self.encoder = nets.encoder("encoder", out_dim=self.z_dim, noise_dim=self.z_dim)
+        self.decoder = nets.decoder("decoder")
+        self.gan_discriminator = nets.discriminator("gan_discriminator")
+
+    def phases(self, steps: int) -> list[Phase]:
+        gan = Phase("gan", steps, GAN_GROUPS, shared_key={"phase": "gan", "generator_loss": self.options.generator_loss})
+        encoder_groups = self.encoder_groups()
+        return [gan, Phase(self.name, self.options.encoder_steps or steps, encoder_groups, frozen=("decoder",))]
+
+    def step(self, phase: str, x: torch.Tensor) -> StepOutput:
+        if phase != "gan":
+            return self.encoder_step(x)
+        real = self.gan_discriminator(x)
+        fake = self.gan_discriminator(self.decoder(self.prior(x.shape[0])))
+        d_loss, g_loss = adversarial_losses(real, fake, self.options.generator_loss)
+        return StepOutput({"discriminator": d_loss, "generator": g_loss}, discriminator_logs(real, fake))
+
+    def encoder_groups(self) -> dict[str, tuple[str, ...]]:
+        """Optimiser groups of the encoder phase."""
+        raise NotImplementedError
+
+    def encoder_step(self, x: torch.Tensor) -> StepOutput:
+        """Losses of the encoder phase (the decoder is frozen)."""
+        raise NotImplementedError

@@ -61,6 +61,3 @@ class VAE(Strategy):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         mean, log_std = self.posterior(x)
         return mean + log_std.exp() * torch.randn_like(mean)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)

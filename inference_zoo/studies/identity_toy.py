@@ -33,6 +33,11 @@ def classify(corr: float, mse: float) -> str:
     return "other"
 
 
+def solution_counts(per_seed_metrics: dict[int, dict[str, float]]) -> Counter:
+    """How many seeds found each solution, from their corr(x, E(x)) and reconstruction MSE."""
+    return Counter(classify(v.get("corr_x_encoding", np.nan), v.get("recon_mse", np.nan)) for v in per_seed_metrics.values())
+
+
 def _per_seed(rows: list[dict]) -> dict[str, dict[int, dict[str, float]]]:
     out: dict[str, dict[int, dict[str, float]]] = {}
     for r in rows:
@@ -54,7 +59,7 @@ def maps_figure(folder: Path, rows: list[dict]) -> Path:
             colour = cmap(k / max(1, len(seeds) - 1))
             axes[0, j].scatter(s["x_test"][:, 0], s["z_encoded"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
             axes[1, j].scatter(s["z_prior"][:, 0], s["x_generated"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
-        counts = Counter(classify(v.get("corr_x_encoding", np.nan), v.get("recon_mse", np.nan)) for v in per_seed[method].values())
+        counts = solution_counts(per_seed[method])
         axes[0, j].set_title(f"{method}\nid {counts['identity']} / flip {counts['flip']} / other {counts['other']}", fontsize=9)
         for ax in axes[:, j]:
             ax.plot([-4, 4], [-4, 4], color="black", lw=0.5, ls="--")
@@ -102,7 +107,7 @@ def table(folder: Path, rows: list[dict]) -> Path:
              "| method | seeds | identity | flip | other | recon MSE | corr(x, E(x)) | KS E(x) | KS G(z) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for method, seeds in per_seed.items():
-        counts = Counter(classify(v.get("corr_x_encoding", np.nan), v.get("recon_mse", np.nan)) for v in seeds.values())
+        counts = solution_counts(seeds)
         k = lambda m: ("identity", method, m)  # noqa: E731
         lines.append(f"| {method} | {len(seeds)} | {counts['identity']} | {counts['flip']} | {counts['other']} | "
                      f"{_cell(summary, k('recon_mse'), digits=3)} | {_cell(summary, k('corr_x_encoding'))} | "
