@@ -142,6 +142,7 @@ def compare(
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
     option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
+    amp: bool = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA)."),
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -155,7 +156,7 @@ def compare(
     method_names = parse_methods(methods)
     configs = plan_compare(
         method_names, data, preset, parse_seeds(seeds), parse_options(option, method_names),
-        steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train,
+        steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)

@@ -9,6 +9,7 @@ from .config import EvalConfig, RunConfig, validate_train
 from .data import build_dataset, parse_data_spec
 from .presets import get_preset
 from .study import prepare_output, run_cells
+from .environment import resolve_device
 from .errors import UserError
 from .strategies import STRATEGIES
 from .train import build_strategy, resolve_options
@@ -17,12 +18,13 @@ from .train import build_strategy, resolve_options
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, device: str = "auto",
-                 n_train: int = 100_000, study: str = "compare") -> list[RunConfig]:
+                 n_train: int = 100_000, study: str = "compare", amp: bool = False) -> list[RunConfig]:
     """Resolve and validate every run config (method x seed) before anything is trained."""
     base = get_preset(preset)
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
-    train = dataclasses.replace(base.train, device=device, **overrides)
+    train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp, **overrides)
     validate_train(train)
+    resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")
     data_config = parse_data_spec(data, n_train=n_train)

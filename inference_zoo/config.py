@@ -110,6 +110,9 @@ def validate_train(t: TrainConfig) -> None:
         (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"Adam betas must be in [0, 1), got {t.beta1}, {t.beta2}"),
         (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), f"device must be auto, cpu or cuda, got {t.device!r}"),
         (t.log_every >= 1 and t.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
+        # every checkpoint is then a log step: its weights were checked for NaN/Inf, and a resumed
+        # run's first logged mean covers a full logging window, as in an uninterrupted run
+        (t.checkpoint_every % t.log_every == 0, "checkpoint_every must be a multiple of log_every"),
     ]
     for ok, message in checks:
         if not ok:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -72,5 +73,9 @@ def load_torch(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt/unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load checkpoint {path} (corrupt or unsafe): {first}") from exc
+        found = re.search(r"Unsupported global: (GLOBAL [\w.]+)", str(exc))
+        if found:
+            raise UserError(f"refused to load checkpoint {path}: it references code ({found.group(1)}); "
+                            "only plain tensors and containers are loaded") from None
+        raise UserError(f"cannot load checkpoint {path}: corrupt, truncated or not an inference_zoo "
+                        "checkpoint") from None

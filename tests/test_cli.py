@@ -4,13 +4,14 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from inference_zoo.cli import main, parse_seeds
 
 FAST = ["--steps", "10", "--n-train", "300", "--device", "cpu", "--no-progress", "--preset", "quick"]
 
 
-def run(argv, capsys):
+def run_cli(argv, capsys):
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -34,6 +35,8 @@ def run(argv, capsys):
     (["compare", "--seeds", "a,b"], "--seeds must be a count"),
     (["compare", "--seeds", "1,1"], "distinct"),
     (["compare", "--device", "tpu"], "device must be auto, cpu or cuda"),
+    pytest.param(["compare", "--device", "cuda"], "CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
     (["compare", "--preset", "huge"], "unknown preset 'huge'"),
     (["compare", "--n-train", "10"], "must be at least the batch size"),
     (["compare", "-o", "ali.generator_loss=hinge"], "generator_loss must be one of"),
@@ -47,7 +50,7 @@ def run(argv, capsys):
     (["nosuchcommand"], "No such command"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
-    code, out, err = run(argv + (["--out", str(tmp_path / "o")] if argv[0] == "compare" else []), capsys)
+    code, out, err = run_cli(argv + (["--out", str(tmp_path / "o")] if argv[0] == "compare" else []), capsys)
     assert code == 2
     assert err.startswith("izoo: error: ") and err.count("\n") == 1, err
     assert message in err
@@ -63,7 +66,7 @@ def test_seed_specs():
 def test_compare_writes_tidy_results_figure_and_refuses_to_overwrite(capsys, tmp_path):
     out = tmp_path / "cmp"
     argv = ["compare", "--methods", "ali,vae", "--data", "ring", "--seeds", "2", "--out", str(out), *FAST]
-    code, stdout, err = run(argv, capsys)
+    code, stdout, err = run_cli(argv, capsys)
     assert code == 0, err
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -75,19 +78,19 @@ def test_compare_writes_tidy_results_figure_and_refuses_to_overwrite(capsys, tmp
     assert "modes_3sigma" in stdout
 
     before = (out / "results.csv").read_bytes()
-    code, _, err = run(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     assert code == 2 and "not empty; pass --resume" in err
     assert (out / "results.csv").read_bytes() == before  # nothing overwritten
 
-    code, _, err = run(argv + ["--resume"], capsys)  # everything finished: nothing retrained
+    code, _, err = run_cli(argv + ["--resume"], capsys)  # everything finished: nothing retrained
     assert code == 0 and err.count("finished earlier, kept") == 4
     assert (out / "results.csv").read_bytes() == before
 
     changed = [a if a != "10" else "12" for a in argv] + ["--resume"]
-    code, _, err = run(changed, capsys)
+    code, _, err = run_cli(changed, capsys)
     assert code == 2 and "different config (train.steps)" in err
 
-    code, _, err = run(argv + ["--overwrite"], capsys)
+    code, _, err = run_cli(argv + ["--overwrite"], capsys)
     assert code == 0 and "finished earlier" not in err
 
 
@@ -102,7 +105,19 @@ def test_figures_command_redraws_byte_identical_figures(capsys, tmp_path):
 
 def test_list_shows_strategies_datasets_architectures_presets(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, _ = run(["list"], capsys)
+    code, out, _ = run_cli(["list"], capsys)
     assert code == 0
     for word in ("ali", "bigan", "latent", "posthoc", "vae", "grid", "ring", "identity", "mlp", "paper", "quick"):
         assert word in out
+
+
+def test_corrupt_checkpoint_on_resume_is_one_line(capsys, tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--methods", "vae", "--out", str(out), *FAST]
+    assert main(argv) == 0
+    run = out / "runs" / "grid" / "vae" / "seed0"
+    (run / "results.csv").unlink()  # as if killed before it finished
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    code, _, err = run_cli(argv + ["--resume"], capsys)
+    assert code == 2 and "cannot load checkpoint" in err and err.count("\n") == 1

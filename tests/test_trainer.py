@@ -118,16 +118,21 @@ def test_diverged_run_is_reported_as_a_result(tmp_path, monkeypatch):
     assert "step 5" in (tmp_path / "diverged.txt").read_text()
 
 
-def test_checkpoint_with_code_in_it_is_refused(tmp_path):
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
 
+
+def test_checkpoint_with_code_in_it_is_refused(tmp_path, capsys):
     path = tmp_path / "checkpoint.pt"
-    with open(path, "wb") as f:
-        pickle.dump({"x": Evil()}, f)
-    with pytest.raises(UserError, match="corrupt or unsafe"):
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(UserError, match=r"refused to load .* references code \(GLOBAL .*print\)"):
         load_torch(path)
+    with open(path, "wb") as f:  # a plain pickle (not torch.save) carrying code
+        pickle.dump({"x": Evil()}, f)
+    with pytest.raises(UserError, match="cannot load checkpoint"):
+        load_torch(path)
+    assert "pwned" not in capsys.readouterr().out  # the code never ran
 
 
 def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
