@@ -1,0 +1,152 @@
+"""Training speed of the paper's toy ALI: run-steps per second against a plain PyTorch reference.
+
+Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000]``. In one process it
+measures (a) a plain single-run ALI loop written here, the way a paper's release would write it,
+(b) izoo's trainer on the same model, and a fp32 matmul peak measured on the spot; it prints the
+ratio of each to (a), the achieved FLOP/s as a share of that peak, and writes
+``benchmarks/results/train_speed.json``. Ratios, not absolute times, are what carry across machines.
+(c) vectorised multi-run training (K = 1, 4, 16) is listed as not implemented until it exists.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from inference_zoo.config import EvalConfig, RunConfig, TrainConfig
+from inference_zoo.data import parse_data_spec
+from inference_zoo.nets import ArchConfig
+from inference_zoo.train import Trainer
+
+ARCH = ArchConfig()  # the paper's toy networks: encoder 2x400, decoder 4x400, maxout D 3x200x5
+
+
+def ali_flops_per_step(batch: int, a: ArchConfig = ARCH, x_dim: int = 2, z_dim: int = 2) -> float:
+    """Matmul FLOPs of one ALI step: forward 2*B*sum(in*out) per net; backward ~2x forward.
+
+    Encoder and decoder: forward + backward (weights and inputs) = 3F. Discriminator: forward on
+    both halves (2F), the D loss's backward (2 * 2F) and the generator loss's backward through D
+    to its inputs (2 * 2F): 10F.
+    """
+    def macs(dims):
+        return sum(i * o for i, o in zip(dims[:-1], dims[1:]))
+
+    enc = macs([x_dim + z_dim, *a.encoder_hidden, z_dim])
+    dec = macs([z_dim, *a.decoder_hidden, x_dim])
+    d_dims = [x_dim + z_dim, *a.discriminator_hidden]
+    disc = sum(i * o * a.maxout_pieces for i, o in zip(d_dims[:-1], d_dims[1:])) + d_dims[-1]
+    f = lambda m: 2.0 * batch * m  # noqa: E731
+    return 3 * f(enc) + 3 * f(dec) + 10 * f(disc)
+
+
+def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return 2.0 * n**3 * reps / (time.perf_counter() - t0)
+
+
+class Maxout(nn.Module):
+    def __init__(self, i, o, k):
+        super().__init__()
+        self.o, self.k, self.lin = o, k, nn.Linear(i, o * k)
+
+    def forward(self, x):
+        return self.lin(x).view(x.shape[0], self.o, self.k).max(-1).values
+
+
+def plain_reference(steps: int, batch: int) -> float:
+    """(a) The paper's toy ALI as a straightforward loop; returns run-steps per second."""
+    def mlp(dims):
+        layers = []
+        for i, o in zip(dims[:-2], dims[1:-1]):
+            layers += [nn.Linear(i, o, bias=False), nn.BatchNorm1d(o), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(dims[-2], dims[-1]))
+
+    torch.manual_seed(0)
+    enc, dec = mlp([4, 400, 400, 2]), mlp([2, 400, 400, 400, 400, 2])
+    disc = nn.Sequential(Maxout(4, 200, 5), Maxout(200, 200, 5), Maxout(200, 200, 5), nn.Linear(200, 1))
+    opt_g = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    means = torch.tensor([(a, b) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)], dtype=torch.float32)
+    data = means[torch.randint(25, (100_000,))] + 0.05 * torch.randn(100_000, 2)
+
+    def step():
+        x = data[torch.randint(len(data), (batch,))]
+        z = torch.randn(batch, 2)
+        z_hat = enc(torch.cat([x, torch.randn(batch, 2)], 1))
+        x_tilde = dec(z)
+        real = disc(torch.cat([x, z_hat], 1))
+        fake = disc(torch.cat([x_tilde, z], 1))
+        d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+        g_loss = F.softplus(real).mean() + F.softplus(-fake).mean()
+        opt_d.zero_grad()
+        d_loss.backward(retain_graph=True, inputs=list(disc.parameters()))
+        opt_g.zero_grad()
+        g_loss.backward(inputs=[*enc.parameters(), *dec.parameters()])
+        opt_d.step()
+        opt_g.step()
+
+    for _ in range(10):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - t0)
+
+
+def izoo_trainer(steps: int, batch: int) -> float:
+    """(b) izoo's trainer, one run of the same model; returns run-steps per second."""
+    config = RunConfig(method="ali", data=parse_data_spec("grid"), arch=ARCH, eval=EvalConfig(),
+                       train=TrainConfig(steps=steps, batch_size=batch, lr=1e-4, beta1=0.5, device="cpu",
+                                         log_every=steps, checkpoint_every=steps))
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Trainer(config, tmp).run()
+    return steps / result.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-sizes", default="100,1000")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
+    args = parser.parse_args()
+
+    peak = matmul_peak()
+    print(f"fp32 matmul peak (1024^3, {torch.get_num_threads()} threads): {peak / 1e9:.1f} GFLOP/s")
+    records = []
+    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+        steps = max(20, args.steps * 100 // batch)
+        flops = ali_flops_per_step(batch)
+        reference = plain_reference(steps, batch)
+        rows = [("plain reference", reference), ("izoo trainer, 1 run", izoo_trainer(steps, batch))]
+        for name, rate in rows:
+            record = {"configuration": name, "batch_size": batch, "run_steps_per_s": round(rate, 2),
+                      "ms_per_run_step": round(1000 / rate, 2), "ratio_to_reference": round(rate / reference, 3),
+                      "share_of_matmul_peak": round(rate * flops / peak, 3)}
+            records.append(record)
+            print(f"batch {batch:5d}  {name:24s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/step  "
+                  f"x{rate / reference:.2f} of reference  {100 * rate * flops / peak:5.1f}% of peak")
+        for k in (1, 4, 16):
+            records.append({"configuration": f"izoo vectorised, K={k}", "batch_size": batch, "status": "not implemented"})
+    meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_peak_flops": peak,
+            "flops_per_step_batch100": ali_flops_per_step(100)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "records": records}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
