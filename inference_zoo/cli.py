@@ -98,6 +98,33 @@ def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, A
     return out
 
 
+def parse_arch(items: list[str]) -> dict[str, Any]:
+    """``--arch key=value``: e.g. ``decoder_hidden=400x400x400``, ``maxout_pieces=3``, ``z_dim=4``."""
+    from .nets import ArchConfig
+
+    defaults = dataclasses.asdict(ArchConfig())
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or key not in defaults or key == "name":
+            valid = ", ".join(k for k in defaults if k != "name")
+            raise UserError(f"--arch expects key=value with key one of {valid}; got {item!r}")
+        default = defaults[key]
+        try:
+            if isinstance(default, tuple):
+                widths = tuple(int(w) for w in value.lower().split("x"))
+                if not widths or min(widths) < 1:
+                    raise ValueError
+                out[key] = widths
+            else:
+                out[key] = _coerce_option(value, default, f"--arch {item}")
+        except ValueError:
+            raise UserError(f"--arch {item!r}: widths are positive integers joined by x, e.g. 400x400") from None
+    if out.get("maxout_pieces", 1) < 1 or out.get("z_dim", 0) < 0 or out.get("init_std", 1.0) <= 0:
+        raise UserError("--arch: maxout_pieces >= 1, z_dim >= 0 and init_std > 0 are required")
+    return out
+
+
 # --- commands --------------------------------------------------------------------------------
 @app.command("list")
 def list_command() -> None:
@@ -141,6 +168,7 @@ def compare(
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
     option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value."),
+    arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
     amp: bool = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA)."),
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
@@ -157,6 +185,7 @@ def compare(
     configs = plan_compare(
         method_names, data, preset, parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp,
+        arch=parse_arch(arch),
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)

@@ -18,7 +18,8 @@ from .train import build_strategy, resolve_options
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, device: str = "auto",
-                 n_train: int = 100_000, study: str = "compare", amp: bool = False) -> list[RunConfig]:
+                 n_train: int = 100_000, study: str = "compare", amp: bool = False,
+                 arch: dict[str, Any] | None = None) -> list[RunConfig]:
     """Resolve and validate every run config (method x seed) before anything is trained."""
     base = get_preset(preset)
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
@@ -31,13 +32,14 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     x_dim = build_dataset(data_config).x_dim
     if n_train < train.batch_size:
         raise UserError(f"--n-train ({n_train}) must be at least the batch size ({train.batch_size})")
+    arch_config = dataclasses.replace(base.arch, **(arch or {}))
     configs = []
     for method in methods:
         cls = STRATEGIES.get(method)
         resolved = dataclasses.asdict(resolve_options(cls, (options or {}).get(method, {})))
         for seed in seeds:
             configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config,
-                                     arch=base.arch, train=train, eval=EvalConfig(), options=resolved))
+                                     arch=arch_config, train=train, eval=EvalConfig(), options=resolved))
     # Build each method once on the CPU: a broken plugin fails here, not after hours of training.
     for config in {c.method: c for c in configs}.values():
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 import torch
@@ -44,6 +45,9 @@ def run_cli(argv, capsys):
     (["compare", "-o", "vae.likelihood_std=abc"], "expected a float"),
     (["compare", "-o", "bigan.generator_loss=minimax"], "method 'bigan' is not in --methods"),
     (["compare", "--resume", "--overwrite"], "exclude each other"),
+    (["compare", "-a", "decoder_hidden=400xx"], "widths are positive integers"),
+    (["compare", "-a", "depth=3"], "--arch expects key=value"),
+    (["compare", "-a", "maxout_pieces=0"], "maxout_pieces >= 1"),
     (["compare", "--bogus"], "No such option: --bogus"),
     (["figures", "/nonexistent/folder"], "neither a figures folder nor"),
     (["study", "nosuch"], "unknown study 'nosuch'"),
@@ -96,7 +100,10 @@ def test_compare_writes_tidy_results_figure_and_refuses_to_overwrite(capsys, tmp
 
 def test_figures_command_redraws_byte_identical_figures(capsys, tmp_path):
     out = tmp_path / "cmp"
-    assert main(["compare", "--methods", "bigan", "--out", str(out), *FAST]) == 0
+    argv = ["compare", "--methods", "bigan", "--out", str(out), "-a", "decoder_hidden=32x32x32", "-a", "z_dim=3", *FAST]
+    assert main(argv) == 0
+    config = json.loads((out / "runs" / "grid" / "bigan" / "seed0" / "config.json").read_text())
+    assert config["arch"]["decoder_hidden"] == [32, 32, 32] and config["arch"]["z_dim"] == 3
     first = (out / "comparison-grid.png").read_bytes()
     (out / "comparison-grid.png").unlink()
     assert main(["figures", str(out)]) == 0

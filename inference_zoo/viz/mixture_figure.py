@@ -62,10 +62,9 @@ def _checked_column(name: str, samples: dict) -> dict[str, np.ndarray]:
         else:
             if value.ndim == 1:
                 value = value[:, None]
-            if value.ndim != 2 or value.shape[1] not in (1, 2):
-                raise ValueError(
-                    f"column {name!r}: {key} must have shape [n, 1] or [n, 2], got {value.shape}"
-                )
+            if value.ndim != 2 or value.shape[1] < 1:
+                raise ValueError(f"column {name!r}: {key} must have shape [n, d], got {value.shape}")
+            value = value[:, :2]  # latent spaces wider than 2: draw the first two coordinates
         arrays[key] = value
 
     def check(cond: bool, what: str) -> None:
