@@ -15,6 +15,7 @@ from .config import RunConfig
 from .data import Dataset
 from .seeding import derive_seed
 from .strategies import Strategy
+from .train import Diverged
 
 RESULT_FIELDS = ["study", "dataset", "method", "seed", "metric", "value"]
 
@@ -39,6 +40,9 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         x=x, z_encoded=z_encoded, x_reconstructed=x_reconstructed, z_prior=z_prior,
         x_generated=x_generated, z_recovered=z_recovered, z_reference=z_reference).items()}
     y = labels.cpu().numpy()
+    bad = sorted(k for k, v in a.items() if not np.isfinite(v).all())
+    if bad:  # weights were finite, outputs are not: as much a divergence as a NaN loss
+        raise Diverged(f"{config.method} seed {config.seed}: non-finite {', '.join(bad)} at evaluation")
 
     m: dict[str, float] = {
         "recon_mse": M.mse(a["x"], a["x_reconstructed"]),

@@ -16,9 +16,9 @@ import numpy as np
 from .config import RunConfig, diff_configs
 from .errors import UserError
 from .evaluate import evaluate, tidy_rows
-from .fileio import atomic_write
+from .fileio import atomic_write, write_text
 from .results import read_rows, write_rows
-from .train import Diverged, Trainer, test_split
+from .train import Diverged, Trainer, held_out_split
 
 Progress = Callable[[str, int, int, dict[str, float]], None]
 
@@ -52,14 +52,14 @@ def run_one(config: RunConfig, run_dir: str | Path, shared_dir: str | Path | Non
     trainer = Trainer(config, run_dir, shared_dir, progress)
     try:
         result = trainer.run()
+        t0 = time.perf_counter()
+        x_test, labels = held_out_split(config)
+        values, samples = evaluate(result.strategy, trainer.dataset, x_test, labels, config)
     except Diverged as exc:
         rows = tidy_rows(config, {"diverged": 1.0})
-        (run_dir / "diverged.txt").write_text(str(exc) + "\n")
+        write_text(run_dir / "diverged.txt", str(exc) + "\n")
         write_rows(run_dir / "results.csv", rows)
         return rows
-    t0 = time.perf_counter()
-    x_test, labels = test_split(config, trainer.device)
-    values, samples = evaluate(result.strategy, trainer.dataset, x_test, labels, config)
     values["diverged"] = 0.0
     values["train_seconds"] = result.seconds
     values["eval_seconds"] = time.perf_counter() - t0

@@ -54,7 +54,7 @@ def resolve_options(cls: type[Strategy], given: dict[str, Any]) -> Any:
         raise UserError(f"strategy {cls.name}: {exc}") from None
 
 
-def test_split(config: RunConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def held_out_split(config: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed held-out set of a seed (the same for every method)."""
     dataset = build_dataset(config.data)
     return dataset.sample(config.data.n_test, generator(config.seed, "data", "test", device="cpu"))

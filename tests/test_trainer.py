@@ -148,3 +148,12 @@ def test_loss_values_are_logged_as_finite_numbers(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in records] == ["gan"] * 4 + ["posthoc"] * 4
     assert all(math.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss_"))
+
+
+def test_non_finite_outputs_at_evaluation_count_as_divergence(tmp_path, monkeypatch):
+    from inference_zoo.strategies.vae import VAE
+
+    monkeypatch.setattr(VAE, "decode", lambda self, z: torch.full((z.shape[0], 2), float("inf")))
+    rows = run_one(tiny_config("vae"), tmp_path)
+    assert [(r["metric"], r["value"]) for r in rows] == [("diverged", 1.0)]
+    assert "x_reconstructed" in (tmp_path / "diverged.txt").read_text()
