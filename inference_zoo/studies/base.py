@@ -73,8 +73,11 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
     samples_dir = target / "samples"
     if samples_dir.exists():
         shutil.rmtree(samples_dir)
-    configs = {}
+    configs, run_commits = {}, set()
     for run in sorted((out / "runs").glob("*/*/seed*/config.json")):
+        env = run.parent / "env.json"
+        if env.is_file():
+            run_commits.add(str(json.loads(env.read_text()).get("git_commit")))
         config = RunConfig.from_dict(json.loads(run.read_text()))
         n = study.sample_points(config)
         source = run.parent / "samples.npz"
@@ -94,7 +97,8 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
         "description": study.description,
         "command": command,
         "command_history": history,
-        "git_commit": git_commit(),
+        "git_commit": git_commit(),  # at publishing; the runs' own commits are in run_commits
+        "run_commits": sorted(run_commits),
         "wall_seconds": round(wall_seconds, 1),
         "train_seconds_total": round(sum(r["value"] for r in rows if r["metric"] == "train_seconds"), 1),
         "cells": len({(r["dataset"], r["method"], r["seed"]) for r in rows}),
