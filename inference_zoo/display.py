@@ -24,9 +24,12 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
                    TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console,
                    disable=not show_progress)
 
-    def on_cell(i: int, n: int, config: RunConfig, skipped: bool) -> None:
-        if skipped:
+    def on_cell(i: int, n: int, config: RunConfig, status: str) -> None:
+        if status == "finished":
             console.print(f"[{i + 1}/{n}] {config.method} seed {config.seed}: finished earlier, kept")
+        elif status == "busy":
+            console.print(f"[{i + 1}/{n}] {config.method} seed {config.seed}: being trained by another "
+                          "process, skipped (re-run later to collect it)")
 
     def progress_for(config: RunConfig):
         task = {"id": None, "phase": None}

@@ -13,10 +13,13 @@ where it stopped; a cell whose folder holds a different config is refused, namin
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import socket
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .config import RunConfig
 from .data import build_dataset
@@ -62,20 +65,78 @@ def prepare_output(out: Path, configs: list[RunConfig], mode: str) -> None:
         raise UserError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
 
 
-OnCell = Callable[[int, int, RunConfig, bool], Any]
+OnCell = Callable[[int, int, RunConfig, str], Any]
+
+
+@contextlib.contextmanager
+def cell_lock(directory: Path) -> Iterator[bool]:
+    """Claim a cell for this process: yields False while another live process trains it.
+
+    Lets several processes run the same study command side by side (each takes the cells nobody
+    holds). A lock left by a killed process on this host is taken over; one from another host is
+    respected until its owner deletes ``.lock``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _lock_holder_alive(path):
+                yield False
+                return
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+        try:
+            yield True
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    yield False
+
+
+def _lock_holder_alive(path: Path) -> bool:
+    try:
+        host, pid = path.read_text().split()
+        pid_number = int(pid)
+    except (OSError, ValueError):
+        return False  # unreadable or half-written: treat as stale
+    if host != socket.gethostname():
+        return True
+    if pid_number == os.getpid():
+        return False
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_cells(configs: list[RunConfig], out: Path, progress_for: Callable[[RunConfig], Any] | None = None,
               on_cell: OnCell | None = None) -> list[dict[str, Any]]:
-    """Run every cell not yet finished; return all cells' rows and write the folder's tables."""
+    """Run every cell not yet finished and not held by another process; return the rows we have.
+
+    ``on_cell(i, n, config, status)`` is told "finished" (kept from earlier), "busy" (another
+    process holds it; its rows are missing here until a later run collects them) or "run".
+    """
     rows: list[dict[str, Any]] = []
     for i, config in enumerate(configs):
         directory = cell_dir(out, config)
-        skipped = is_finished(directory)
-        if on_cell is not None:
-            on_cell(i, len(configs), config, skipped)
-        progress = progress_for(config) if (progress_for is not None and not skipped) else None
-        rows += run_one(config, directory, out / "shared", progress)
+        if is_finished(directory):
+            if on_cell is not None:
+                on_cell(i, len(configs), config, "finished")
+            rows += run_one(config, directory, out / "shared")
+            continue
+        with cell_lock(directory) as mine:
+            if on_cell is not None:
+                on_cell(i, len(configs), config, "run" if mine else "busy")
+            if mine:
+                progress = progress_for(config) if progress_for is not None else None
+                rows += run_one(config, directory, out / "shared", progress)
     write_tables(out, rows)
     return rows
 

@@ -127,3 +127,32 @@ def test_frozen_dataclass_presets_are_not_mutated_by_overrides():
     configs = plan_compare(["ali"], "grid", "quick", [0, 1], steps=7, lr=0.01, device="cpu")
     assert [c.train.steps for c in configs] == [7, 7] and configs[0].train.lr == 0.01
     assert dataclasses.asdict(PRESETS["quick"].train) == before
+
+
+def test_a_cell_held_by_another_live_process_is_skipped_and_a_stale_lock_taken_over(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from inference_zoo.study import cell_dir
+
+    configs = [tiny_config("vae", seed=s, data="ring") for s in (0, 1)]
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = cell_dir(tmp_path, configs[0])
+        busy.mkdir(parents=True)
+        (busy / ".lock").write_text(f"{socket.gethostname()} {holder.pid}\n")
+        stale = cell_dir(tmp_path, configs[1])
+        stale.mkdir(parents=True)
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        (stale / ".lock").write_text(f"{socket.gethostname()} {int(dead.stdout)}\n")
+        statuses = []
+        rows = run_cells(configs, tmp_path, on_cell=lambda i, n, c, status: statuses.append(status))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert statuses == ["busy", "run"]
+    assert {r["seed"] for r in rows} == {1}
+    assert (busy / ".lock").exists() and not (stale / ".lock").exists()
+    assert not os.path.exists(busy / "results.csv")
