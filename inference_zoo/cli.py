@@ -51,7 +51,8 @@ def parse_seeds(text: str) -> list[int]:
         else:
             count = int(text)
             if count < 1:
-                raise UserError(f"--seeds must be a positive count, a list or a range, got {text!r}")
+                raise UserError(f"--seeds must be a positive count, a list or a range, got {text!r} "
+                                "(--seeds N runs seeds 0..N-1; one seed S is written S, or S-S)")
             seeds = list(range(count))
     except ValueError:
         raise UserError(f"--seeds must be a count (3), a list (0,5,7) or a range (2-4), got {text!r}") from None

@@ -65,6 +65,7 @@ def test_seed_specs():
     assert parse_seeds("3") == [0, 1, 2]
     assert parse_seeds("0,5,7") == [0, 5, 7]
     assert parse_seeds("2-4") == [2, 3, 4]
+    assert parse_seeds("0,") == [0] and parse_seeds("5-5") == [5]
 
 
 def test_compare_writes_tidy_results_figure_and_refuses_to_overwrite(capsys, tmp_path):
