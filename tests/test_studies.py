@@ -13,8 +13,10 @@ TINY = ["--steps", "5", "--preset", "quick", "--device", "cpu", "--no-progress"]
 def test_identity_classification_matches_the_calibration_values():
     assert classify(corr=1.0, mse=0.0) == "identity"
     assert classify(corr=-1.0, mse=0.0) == "flip"
-    assert classify(corr=0.0, mse=2.0) == "other"  # the independent coupling
-    assert classify(corr=0.99, mse=0.5) == "other"  # correlated but not invertible
+    assert classify(corr=0.0, mse=2.0) == "non-invertible"  # the independent coupling
+    assert classify(corr=0.99, mse=0.5) == "non-invertible"  # correlated but not invertible
+    assert classify(corr=0.3, mse=0.01) == "piecewise"  # inverts, but folded
+    assert classify(corr=1.0, mse=float("nan")) == "non-invertible"
 
 
 def test_study_publishes_tables_and_figures_that_izoo_figures_redraws_identically(tmp_path, capsys):

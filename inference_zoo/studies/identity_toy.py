@@ -1,11 +1,12 @@
 """The identity toy (anchors s.3): x ~ N(0, 1), z ~ N(0, 1), many seeds per strategy.
 
 Any measure-preserving map fools an ideal discriminator, so what each strategy converges to is
-itself the result: the identity, the sign flip, or something else (a piecewise flip, or the
+itself the result: the identity, the sign flip, a piecewise flip, or no inverse at all (e.g. the
 independent coupling that stochastic encoders allow). Each seed is classified from its tidy rows:
-identity when corr(x, E(x)) >= 0.95 and reconstruction MSE < 0.1, flip when corr <= -0.95 and
-MSE < 0.1, otherwise "other / non-invertible". Calibration: identity MSE 0, corr +1; flip MSE 0,
-corr -1; independent coupling MSE 2, corr 0.
+invertible when reconstruction MSE < 0.1, and then identity (corr(x, E(x)) >= 0.95), flip
+(corr <= -0.95) or piecewise (anything else that still inverts: folds, partial flips);
+non-invertible when MSE >= 0.1. Calibration: identity MSE 0, corr +1; flip MSE 0, corr -1;
+independent coupling MSE 2, corr 0.
 """
 from __future__ import annotations
 
@@ -25,12 +26,17 @@ CORR_THRESHOLD = 0.95
 MSE_THRESHOLD = 0.1
 
 
+SOLUTIONS = ("identity", "flip", "piecewise", "non-invertible")
+
+
 def classify(corr: float, mse: float) -> str:
-    if mse < MSE_THRESHOLD and corr >= CORR_THRESHOLD:
+    if not mse < MSE_THRESHOLD:  # NaN counts as non-invertible too
+        return "non-invertible"
+    if corr >= CORR_THRESHOLD:
         return "identity"
-    if mse < MSE_THRESHOLD and corr <= -CORR_THRESHOLD:
+    if corr <= -CORR_THRESHOLD:
         return "flip"
-    return "other"
+    return "piecewise"
 
 
 def solution_counts(per_seed_metrics: dict[int, dict[str, float]]) -> Counter:
@@ -60,7 +66,8 @@ def maps_figure(folder: Path, rows: list[dict]) -> Path:
             axes[0, j].scatter(s["x_test"][:, 0], s["z_encoded"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
             axes[1, j].scatter(s["z_prior"][:, 0], s["x_generated"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
         counts = solution_counts(per_seed[method])
-        axes[0, j].set_title(f"{method}\nid {counts['identity']} / flip {counts['flip']} / other {counts['other']}", fontsize=9)
+        axes[0, j].set_title(f"{method}\nid {counts['identity']} / flip {counts['flip']} / piecewise "
+                             f"{counts['piecewise']} / none {counts['non-invertible']}", fontsize=8)
         for ax in axes[:, j]:
             ax.plot([-4, 4], [-4, 4], color="black", lw=0.5, ls="--")
             ax.plot([-4, 4], [4, -4], color="grey", lw=0.5, ls=":")
@@ -102,14 +109,17 @@ def table(folder: Path, rows: list[dict]) -> Path:
     per_seed = _per_seed(rows)
     summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
     lines = ["# Identity toy: which solution each strategy finds", "",
-             f"Classification per seed: identity (corr >= {CORR_THRESHOLD}, MSE < {MSE_THRESHOLD}), "
-             "flip (corr <= -0.95, MSE < 0.1), other. Mean ± s.e. over seeds.", "",
-             "| method | seeds | identity | flip | other | recon MSE | corr(x, E(x)) | KS E(x) | KS G(z) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Classification per seed: invertible when recon MSE < {MSE_THRESHOLD}, then identity "
+             f"(corr(x, E(x)) >= {CORR_THRESHOLD}), flip (corr <= -{CORR_THRESHOLD}) or piecewise (inverts, "
+             "but folded); non-invertible when MSE >= 0.1. Mean ± s.e. over seeds.", "",
+             "| method | seeds | identity | flip | piecewise | non-invertible | recon MSE | corr(x, E(x)) | "
+             "KS E(x) | KS G(z) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for method, seeds in per_seed.items():
         counts = solution_counts(seeds)
         k = lambda m: ("identity", method, m)  # noqa: E731
-        lines.append(f"| {method} | {len(seeds)} | {counts['identity']} | {counts['flip']} | {counts['other']} | "
+        lines.append(f"| {method} | {len(seeds)} | {counts['identity']} | {counts['flip']} | {counts['piecewise']} | "
+                     f"{counts['non-invertible']} | "
                      f"{_cell(summary, k('recon_mse'), digits=3)} | {_cell(summary, k('corr_x_encoding'))} | "
                      f"{_cell(summary, k('prior_ks'), digits=3)} | {_cell(summary, k('sample_ks'), digits=3)} |")
     path = folder / "identity_table.md"
