@@ -1,6 +1,7 @@
 """What a run records about where it ran: versions, device, git commit, command line."""
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -23,7 +24,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@functools.cache
 def git_commit() -> str | None:
+    """The source commit ("-dirty" with uncommitted changes), read once per process: the code a
+    process runs is what it imported at start, whatever is committed while it trains."""
     try:
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
