@@ -19,7 +19,13 @@ GAN_GROUPS = {"discriminator": ("gan_discriminator",), "generator": ("decoder",)
 
 
 class GANThenEncoder(Strategy):
-    """Phase "gan", then the subclass's encoder phase with the decoder frozen."""
+    """Phase "gan", then the subclass's encoder phase with the decoder frozen.
+
+    A phase's name seeds its random streams, so ``encoder_phase`` is part of a strategy's results:
+    renaming it changes every number of the strategy (published results use the names below).
+    """
+
+    encoder_phase: str = ""
 
     @dataclass
     class Options:
@@ -38,7 +44,8 @@ class GANThenEncoder(Strategy):
     def phases(self, steps: int) -> list[Phase]:
         gan = Phase("gan", steps, GAN_GROUPS, shared_key={"phase": "gan", "generator_loss": self.options.generator_loss})
         encoder_groups = self.encoder_groups()
-        return [gan, Phase(self.name, self.options.encoder_steps or steps, encoder_groups, frozen=("decoder",))]
+        encoder = Phase(self.encoder_phase, self.options.encoder_steps or steps, encoder_groups, frozen=("decoder",))
+        return [gan, encoder]
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         if phase != "gan":

@@ -16,6 +16,7 @@ from .registry import STRATEGIES
 class LatentRegressor(GANThenEncoder):
     name = "latent"
     description = "GAN, then an encoder regressing z from G(z) (decoder frozen)"
+    encoder_phase = "regress"
 
     def encoder_groups(self) -> dict[str, tuple[str, ...]]:
         return {"encoder": ("encoder",)}

@@ -15,6 +15,7 @@ from .registry import STRATEGIES
 class PostHoc(GANThenEncoder):
     name = "posthoc"
     description = "GAN, then decoder frozen and an encoder learned ALI-style vs a new D(x, z)"
+    encoder_phase = "posthoc"
 
     def __init__(self, nets: NetworkFactory, options=None) -> None:
         super().__init__(nets, options)
