@@ -20,7 +20,9 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(in_dim, units * pieces)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(*x.shape[:-1], self.units, self.pieces).amax(-1)
+        # max().values backpropagates through the argmax index; amax() would spread the gradient
+        # over ties, paying for an equality mask and a division on every backward pass
+        return self.linear(x).view(*x.shape[:-1], self.units, self.pieces).max(-1).values
 
 
 def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, batchnorm: bool) -> nn.Sequential:
