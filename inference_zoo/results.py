@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -38,19 +37,13 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
     NaN values (e.g. reverse KL with no high-quality sample) are left out of the mean and of n.
     """
-    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    order: list[tuple[str, str, str]] = []
+    groups: dict[tuple[str, str, str], list[float]] = {}  # insertion-ordered; NaN-only keys kept
     for row in rows:
-        key = (row["dataset"], row["method"], row["metric"])
-        if key not in groups:
-            order.append(key)
-        value = float(row["value"])
-        groups[key]  # keep the key even if every value is NaN
-        if not math.isnan(value):
-            groups[key].append(value)
+        values = groups.setdefault((row["dataset"], row["method"], row["metric"]), [])
+        if not math.isnan(float(row["value"])):
+            values.append(float(row["value"]))
     out = []
-    for key in order:
-        values = groups[key]
+    for key, values in groups.items():
         n = len(values)
         mean = sum(values) / n if n else math.nan
         se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else math.nan

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .config import RunConfig
-from .data import build_dataset
 from .errors import UserError
 from .results import read_rows, write_rows, write_summary
 from .runs import check_same_config, is_finished, run_one
@@ -150,10 +149,3 @@ def write_tables(out: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, An
 def collect_rows(out: Path) -> list[dict[str, Any]]:
     """Every finished cell's rows under ``out/runs`` (what results.csv is rebuilt from)."""
     return [row for path in sorted((out / "runs").glob("*/*/seed*/results.csv")) for row in read_rows(path)]
-
-
-def axis_limits(config: RunConfig) -> tuple[float, float]:
-    """x and z axis half-widths: the paper's [-6, 6] and [-4, 4] for the 25-grid, scaled for others."""
-    dataset = build_dataset(config.data)
-    x_lim = 1.5 * float(abs(dataset.means).max()) if dataset.means is not None else 4.0
-    return x_lim, 4.0

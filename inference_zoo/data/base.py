@@ -32,6 +32,10 @@ class Dataset:
     def n_modes(self) -> int:
         return 0 if self.means is None else len(self.means)
 
+    def plot_limit(self) -> float:
+        """Half-width of x-space axes: the ALI paper's [-6, 6] for the 25-grid, scaled for others."""
+        return 1.5 * float(np.abs(self.means).max()) if self.means is not None else 4.0
+
 
 DATASETS: Registry[type[Dataset]] = Registry("dataset")
 

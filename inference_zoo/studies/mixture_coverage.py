@@ -38,9 +38,8 @@ def paper_layout_figures(folder: Path, rows: list[dict]) -> list[Path]:
         if not columns:
             continue
         ds = build_dataset(parse_data_spec(dataset))
-        x_lim = 1.5 * float(np.abs(ds.means).max()) if ds.means is not None else 4.0
         path = folder / f"comparison-{dataset}.png"
-        plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=x_lim, z_lim=4.0,
+        plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0,
                                 title=f"{dataset}, seed {seed}")
         written.append(path)
     return written

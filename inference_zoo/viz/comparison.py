@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..data import build_dataset
 from ..results import read_rows
-from ..study import axis_limits, safe_name
+from ..study import safe_name
 from .mixture_figure import load_samples, plot_mixture_comparison
 
 
@@ -34,10 +34,9 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
             columns.append((method, load_samples(run / "samples.npz")))
         if not columns:
             continue
-        x_lim, z_lim = axis_limits(config)
+        ds = build_dataset(config.data)
         path = out / f"comparison-{safe_name(dataset)}.png"
-        n_modes = build_dataset(config.data).n_modes or None
         title = f"{dataset}: seed {', '.join(map(str, sorted(shown)))}, {config.train.steps} steps"
-        plot_mixture_comparison(columns, path, n_modes=n_modes, x_lim=x_lim, z_lim=z_lim, title=title)
+        plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0, title=title)
         written.append(path)
     return written
