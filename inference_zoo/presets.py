@@ -24,7 +24,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "paper": Preset("ALI paper's mixture setup: full-size networks, 200k steps, Adam 1e-4, beta1 0.2"),
     "study": Preset(
-        "about 17 CPU-core-minutes per (dataset, seed): paper-size networks, 4k steps per phase, Adam 5e-4, beta1 0.5",
+        "CPU studies: paper-size networks, 4k steps per phase, Adam 5e-4, beta1 0.5",
         TrainConfig(steps=4_000, lr=5e-4, beta1=0.5, log_every=200, checkpoint_every=1_000),
     ),
     "quick": Preset(
