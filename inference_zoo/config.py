@@ -98,6 +98,17 @@ def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return out
 
 
+def refuse_changed_config(saved: dict[str, Any], config: "RunConfig", where: Any) -> None:
+    """Raise naming the differing keys when ``where`` holds a run of another config.
+
+    The device is not part of a run's identity: a run may resume on another device.
+    """
+    differing = [k for k in diff_configs(saved, config.to_dict()) if k != "train.device"]
+    if differing:
+        raise UserError(f"{where} holds a run with a different config ({', '.join(differing)}); "
+                        "use a new --out or --overwrite")
+
+
 def _normalise(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 

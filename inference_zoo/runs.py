@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import RunConfig, diff_configs
+from .config import RunConfig, refuse_changed_config
 from .errors import UserError
 from .evaluate import evaluate, tidy_rows
 from .fileio import atomic_write, write_text
@@ -36,10 +36,7 @@ def check_same_config(run_dir: Path, config: RunConfig) -> None:
         saved = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
-    differing = [k for k in diff_configs(saved, config.to_dict()) if k != "train.device"]
-    if differing:
-        raise UserError(f"{run_dir} holds a run with a different config ({', '.join(differing)}); "
-                        "use a new --out or --overwrite")
+    refuse_changed_config(saved, config, run_dir)
 
 
 def run_one(config: RunConfig, run_dir: str | Path, shared_dir: str | Path | None = None,

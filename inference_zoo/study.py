@@ -34,7 +34,12 @@ def safe_name(text: str) -> str:
 
 
 def cell_dir(out: Path, config: RunConfig) -> Path:
-    return out / "runs" / safe_name(config.data.label()) / safe_name(config.method) / f"seed{config.seed}"
+    return cell_path(out, config.data.label(), config.method, config.seed)
+
+
+def cell_path(out: Path, dataset: str, method: str, seed: int) -> Path:
+    """A cell's run folder from the names in a tidy row (dataset label, method, seed)."""
+    return out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{seed}"
 
 
 def prepare_output(out: Path, configs: list[RunConfig], mode: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from .config import RunConfig, diff_configs, validate_train
+from .config import RunConfig, refuse_changed_config, validate_train
 from .data import build_dataset
 from .environment import environment, resolve_device
 from .errors import UserError
@@ -200,11 +200,7 @@ class Trainer:
             return 0, 0, None, False
         checkpoint = load_torch(path)
         saved = json.loads(checkpoint["config"])
-        differing = diff_configs(saved, self.config.to_dict())
-        differing = [k for k in differing if k != "train.device"]
-        if differing:
-            raise UserError(f"{self.run_dir} holds a run with a different config ({', '.join(differing)}); "
-                            "use a new --out or --overwrite")
+        refuse_changed_config(saved, self.config, self.run_dir)
         self.strategy.load_state_dict(checkpoint["model"])
         self._truncate_log(checkpoint["phase"], checkpoint["step"])
         return checkpoint["phase"], checkpoint["step"], checkpoint if checkpoint["step"] else None, True

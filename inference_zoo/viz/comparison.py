@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..data import build_dataset
 from ..results import read_rows
-from ..study import safe_name
+from ..study import cell_path, safe_name
 from .mixture_figure import load_samples, plot_mixture_comparison
 
 
@@ -27,7 +27,7 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
         for method, seeds in methods.items():
             chosen = seed if seed is not None else min(seeds)
             shown.add(chosen)
-            run = out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{chosen}"
+            run = cell_path(out, dataset, method, chosen)
             if not (run / "samples.npz").is_file():
                 continue  # diverged or missing: nothing to draw
             config = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
