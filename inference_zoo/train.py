@@ -140,7 +140,7 @@ class Trainer:
                 out = strategy.step(phase.name, train_x[idx])
             for i, g in enumerate(ordered):
                 params = groups[g]
-                grads = torch.autograd.grad(out.losses[g], params, retain_graph=i < len(ordered) - 1, allow_unused=True)
+                grads = torch.autograd.grad(out.losses[g].sum(), params, retain_graph=i < len(ordered) - 1, allow_unused=True)
                 for p, grad in zip(params, grads):
                     p.grad = grad
             for opt in optimizers.values():

@@ -38,6 +38,7 @@ class Architecture:
     def __init__(self, config: ArchConfig, x_dim: int) -> None:
         self.config = config
         self.x_dim = x_dim
+        self.x_shape: tuple[int, ...] = (x_dim,)  # image architectures: (channels, height, width)
         self.z_dim = config.z_dim or x_dim
 
     def encoder(self, out_dim: int, noise_dim: int) -> nn.Module:
@@ -67,6 +68,7 @@ class NetworkFactory:
         self.arch = architecture
         self.seed = seed
         self.x_dim = architecture.x_dim
+        self.x_shape = architecture.x_shape
         self.z_dim = architecture.z_dim
 
     def _seeded(self, name: str, build) -> nn.Module:

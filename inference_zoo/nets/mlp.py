@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import noise
 from .base import ARCHITECTURES, Architecture
 
 
@@ -48,8 +49,8 @@ class MLPEncoder(nn.Module):
     def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
         if self.noise_dim:
             if eps is None:
-                eps = torch.randn(x.shape[0], self.noise_dim, device=x.device, dtype=x.dtype)
-            x = torch.cat([x, eps], dim=1)
+                eps = noise.randn(x.shape[-2], self.noise_dim, device=x.device, dtype=x.dtype)
+            x = torch.cat([x, eps], dim=-1)
         return self.net(x)
 
 
@@ -66,7 +67,7 @@ class MaxoutDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        h = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
+        h = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=-1)
         return self.net(h).squeeze(-1)
 
 

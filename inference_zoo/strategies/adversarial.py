@@ -17,10 +17,14 @@ GENERATOR_LOSSES = ("nonsaturating", "minimax")
 
 
 def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (discriminator loss, generator-side loss) from one discriminator forward pass."""
-    d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+    """Return (discriminator loss, generator-side loss) from one discriminator forward pass.
+
+    Logits are [batch] (one run) or [K, batch] (K vectorised runs): losses average the last axis
+    only, so a vectorised run returns one loss per member.
+    """
+    d_loss = F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
     if generator_loss == "nonsaturating":
-        g_loss = F.softplus(real).mean() + F.softplus(-fake).mean()
+        g_loss = F.softplus(real).mean(-1) + F.softplus(-fake).mean(-1)
     elif generator_loss == "minimax":
         g_loss = -d_loss
     else:
@@ -36,4 +40,4 @@ def check_generator_loss(name: str) -> None:
 
 def discriminator_logs(real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
     """D's mean probability on each side: the first thing to read when a GAN misbehaves."""
-    return {"d_real": torch.sigmoid(real.detach()).mean(), "d_fake": torch.sigmoid(fake.detach()).mean()}
+    return {"d_real": torch.sigmoid(real.detach()).mean(-1), "d_fake": torch.sigmoid(fake.detach()).mean(-1)}

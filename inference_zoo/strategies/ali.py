@@ -21,6 +21,7 @@ class ALI(Strategy):
     name = "ali"
     description = "ALI: stochastic encoder + decoder vs joint discriminator D(x, z)"
     stochastic_encoder = True
+    vectorisable = True
 
     @dataclass
     class Options:
@@ -41,7 +42,7 @@ class ALI(Strategy):
         return [Phase(self.name, steps, groups)]
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
-        z = self.prior(x.shape[0])
+        z = self.prior(self.batch_size(x))
         real = self.discriminator(x, self.encoder(x))
         fake = self.discriminator(self.decoder(z), z)
         d_loss, g_loss = adversarial_losses(real, fake, self.options.generator_loss)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .. import noise
 from ..nets import NetworkFactory
 
 
@@ -52,6 +53,10 @@ class Strategy(nn.Module):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: True when K runs can be trained as one stacked model (``inference_zoo.vectorised``): all
+    #: noise is drawn through ``inference_zoo.noise``, losses and logs average only the batch axis
+    #: (``mean(-1)`` over per-sample values), and data dimensions are reduced with ``sum_x``.
+    vectorisable: ClassVar[bool] = False
 
     @dataclass
     class Options:
@@ -61,6 +66,7 @@ class Strategy(nn.Module):
         super().__init__()
         self.options = options if options is not None else type(self).Options()
         self.x_dim = nets.x_dim
+        self.x_shape = nets.x_shape
         self.z_dim = nets.z_dim
 
     # --- training -----------------------------------------------------------------------
@@ -82,8 +88,16 @@ class Strategy(nn.Module):
         return self.decoder(z)
 
     def prior(self, n: int) -> torch.Tensor:
-        """z ~ p(z) = N(0, I), on the strategy's device."""
-        return torch.randn(n, self.z_dim, device=self.device)
+        """z ~ p(z) = N(0, I), on the strategy's device ([K, n, z_dim] in a vectorised run)."""
+        return noise.randn(n, self.z_dim, device=self.device)
+
+    # --- shape helpers: a batch is [n, *x_shape], or [K, n, *x_shape] for K vectorised runs ---
+    def batch_size(self, x: torch.Tensor) -> int:
+        return x.shape[x.dim() - len(self.x_shape) - 1]
+
+    def sum_x(self, t: torch.Tensor) -> torch.Tensor:
+        """Sum a per-sample quantity over the data dimensions: [..., n, *x_shape] -> [..., n]."""
+        return t.flatten(t.dim() - len(self.x_shape)).sum(-1)
 
     def sample(self, n: int) -> torch.Tensor:
         return self.decode(self.prior(n))

@@ -26,6 +26,7 @@ class GANThenEncoder(Strategy):
     """
 
     encoder_phase: str = ""
+    vectorisable = True
 
     @dataclass
     class Options:
@@ -51,7 +52,7 @@ class GANThenEncoder(Strategy):
         if phase != "gan":
             return self.encoder_step(x)
         real = self.gan_discriminator(x)
-        fake = self.gan_discriminator(self.decoder(self.prior(x.shape[0])))
+        fake = self.gan_discriminator(self.decoder(self.prior(self.batch_size(x))))
         d_loss, g_loss = adversarial_losses(real, fake, self.options.generator_loss)
         return StepOutput({"discriminator": d_loss, "generator": g_loss}, discriminator_logs(real, fake))
 

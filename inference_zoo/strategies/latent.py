@@ -22,7 +22,7 @@ class LatentRegressor(GANThenEncoder):
         return {"encoder": ("encoder",)}
 
     def encoder_step(self, x: torch.Tensor) -> StepOutput:
-        z = self.prior(x.shape[0])
+        z = self.prior(self.batch_size(x))
         with torch.no_grad():
             x_fake = self.decoder(z)
-        return StepOutput({"encoder": (self.encoder(x_fake) - z).pow(2).sum(1).mean()})
+        return StepOutput({"encoder": (self.encoder(x_fake) - z).pow(2).sum(-1).mean(-1)})

@@ -25,7 +25,7 @@ class PostHoc(GANThenEncoder):
         return {"discriminator": ("joint_discriminator",), "encoder": ("encoder",)}
 
     def encoder_step(self, x: torch.Tensor) -> StepOutput:
-        z = self.prior(x.shape[0])
+        z = self.prior(self.batch_size(x))
         with torch.no_grad():
             x_fake = self.decoder(z)
         real = self.joint_discriminator(x, self.encoder(x))

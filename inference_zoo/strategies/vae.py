@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .. import noise
 from ..nets import NetworkFactory
 from .base import Phase, StepOutput, Strategy
 from .registry import STRATEGIES
@@ -24,6 +25,7 @@ from .registry import STRATEGIES
 class VAE(Strategy):
     name = "vae"
     description = "VAE: Gaussian encoder, reparameterised, ELBO (Gaussian p(x|z), std 0.05)"
+    vectorisable = True
 
     @dataclass
     class Options:
@@ -38,7 +40,7 @@ class VAE(Strategy):
         self.encoder = nets.encoder("encoder", out_dim=2 * self.z_dim)
         self.decoder = nets.decoder("decoder")
         fixed = self.options.likelihood_std
-        self.log_std = nn.Parameter(torch.full((self.x_dim,), math.log(fixed) if fixed else 0.0),
+        self.log_std = nn.Parameter(torch.full(self.x_shape, math.log(fixed) if fixed else 0.0),
                                     requires_grad=not fixed)
 
     def phases(self, steps: int) -> list[Phase]:
@@ -46,18 +48,18 @@ class VAE(Strategy):
         return [Phase(self.name, steps, {"elbo": trained})]
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.encoder(x).chunk(2, dim=1)
+        mean, log_std = self.encoder(x).chunk(2, dim=-1)
         return mean, log_std
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         mean, log_std = self.posterior(x)
-        z = mean + log_std.exp() * torch.randn_like(mean)
+        z = mean + log_std.exp() * noise.randn_like(mean)
         x_mean = self.decoder(z)
-        nll = (0.5 * ((x - x_mean) / self.log_std.exp()).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi)).sum(1)
-        kl = 0.5 * (mean.pow(2) + (2 * log_std).exp() - 1 - 2 * log_std).sum(1)
-        loss = (nll + kl).mean()
-        return StepOutput({"elbo": loss}, {"nll": nll.mean().detach(), "kl": kl.mean().detach()})
+        nll = self.sum_x(0.5 * ((x - x_mean) / self.log_std.exp()).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi))
+        kl = 0.5 * (mean.pow(2) + (2 * log_std).exp() - 1 - 2 * log_std).sum(-1)
+        loss = (nll + kl).mean(-1)
+        return StepOutput({"elbo": loss}, {"nll": nll.mean(-1).detach(), "kl": kl.mean(-1).detach()})
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         mean, log_std = self.posterior(x)
-        return mean + log_std.exp() * torch.randn_like(mean)
+        return mean + log_std.exp() * noise.randn_like(mean)
