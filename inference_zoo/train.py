@@ -94,8 +94,8 @@ class Trainer:
             write_json(self.run_dir / "config.json", cfg.to_dict())
             write_json(self.run_dir / "env.json", environment(self.device))
             (self.run_dir / "metrics.jsonl").write_text("")
-        train_x, _ = self.dataset.sample(cfg.data.n_train, generator(cfg.seed, "data", "train", device="cpu"))
-        train_x = train_x.to(self.device)
+        train_x, train_y = self.dataset.sample(cfg.data.n_train, generator(cfg.seed, "data", "train", device="cpu"))
+        train = (train_x.to(self.device), train_y.to(self.device))
         t0 = time.perf_counter()
         reused: list[str] = []
         phases = self.strategy.phases(cfg.train.steps)
@@ -108,14 +108,14 @@ class Trainer:
                 reused.append(phase.name)
                 self._checkpoint(index + 1, 0, {}, None)
                 continue
-            self._train_phase(index, phase, train_x, start_step, checkpoint)
+            self._train_phase(index, phase, train, start_step, checkpoint)
             if cache is not None and not cache.is_file():
                 save_torch(cache, self._phase_state(phase))
             start_step, checkpoint = 0, None
         return TrainResult(self.strategy, time.perf_counter() - t0, reused)
 
     # ----------------------------------------------------------------------------------------
-    def _train_phase(self, index: int, phase: Phase, train_x: torch.Tensor, start_step: int,
+    def _train_phase(self, index: int, phase: Phase, train: tuple[torch.Tensor, torch.Tensor], start_step: int,
                      checkpoint: dict[str, Any] | None) -> None:
         cfg, strategy = self.config, self.strategy
         groups = {g: params_of(strategy, names) for g, names in phase.groups.items()}
@@ -134,10 +134,11 @@ class Trainer:
                     else contextlib.nullcontext())
         ordered = list(groups)
         running: dict[str, torch.Tensor] = {}
+        train_x, train_y = train
         for step in range(start_step, phase.steps):
             idx = torch.randint(train_x.shape[0], (cfg.train.batch_size,), device=self.device, generator=data_rng)
             with autocast:
-                out = strategy.step(phase.name, train_x[idx])
+                out = strategy.step(phase.name, train_x[idx], *((train_y[idx],) if strategy.uses_labels else ()))
             for i, g in enumerate(ordered):
                 params = groups[g]
                 grads = torch.autograd.grad(out.losses[g].sum(), params, retain_graph=i < len(ordered) - 1, allow_unused=True)

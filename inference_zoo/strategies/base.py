@@ -57,6 +57,8 @@ class Strategy(nn.Module):
     #: noise is drawn through ``inference_zoo.noise``, losses and logs average only the batch axis
     #: (``mean(-1)`` over per-sample values), and data dimensions are reduced with ``sum_x``.
     vectorisable: ClassVar[bool] = False
+    #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
+    uses_labels: ClassVar[bool] = False
 
     @dataclass
     class Options:
@@ -75,7 +77,8 @@ class Strategy(nn.Module):
         raise NotImplementedError
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
-        """Losses for one minibatch ``x`` of data in the named phase."""
+        """Losses for one minibatch ``x`` of data in the named phase (``step(phase, x, y)`` when
+        the strategy ``uses_labels``)."""
         raise NotImplementedError
 
     # --- inference API --------------------------------------------------------------------
