@@ -126,6 +126,20 @@ def parse_arch(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def set_data_location(root: Path | None, download: bool) -> None:
+    """Where image data lives is per process, not part of a run's config (see data/images.py)."""
+    from .data.images import set_data_location as set_location
+
+    set_location(root, download)
+
+
+def default_preset(data: str) -> str:
+    """The preset a dataset is meant to be run with (quick for the toys, digits for digits, ...)."""
+    from .data import DATASETS
+
+    return DATASETS.get(data.strip().partition(":")[0]).default_preset
+
+
 # --- commands --------------------------------------------------------------------------------
 @app.command("list")
 def list_command() -> None:
@@ -160,8 +174,8 @@ def list_command() -> None:
 @app.command()
 def compare(
     methods: str = typer.Option("ali,latent,posthoc,vae", help="Comma-separated strategy names (see izoo list)."),
-    data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, or e.g. 'ring:modes=12,std=0.02'."),
-    preset: str = typer.Option("quick", help="quick (minutes on a CPU) or paper (the ALI paper's schedule)."),
+    data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, digits, cifar10, ... or e.g. 'ring:modes=12,std=0.02'."),
+    preset: Optional[str] = typer.Option(None, help="quick, paper, digits, dcgan, ali32 (default: the dataset's; quick for the toys)."),
     steps: Optional[int] = typer.Option(None, help="Training steps per phase (default: the preset's)."),
     batch_size: Optional[int] = typer.Option(None, help="Minibatch size (default: the preset's)."),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
@@ -175,6 +189,8 @@ def compare(
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data)."),
+    download: bool = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit)."),
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
     from .compare import plan_compare
@@ -183,8 +199,9 @@ def compare(
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     method_names = parse_methods(methods)
+    set_data_location(data_root, download)
     configs = plan_compare(
-        method_names, data, preset, parse_seeds(seeds), parse_options(option, method_names),
+        method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp,
         arch=parse_arch(arch),
     )
@@ -206,6 +223,8 @@ def study(
     overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
     publish_only: bool = typer.Option(False, help="Train nothing: publish every finished cell in --out."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data)."),
+    download: bool = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit)."),
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
     import time
@@ -213,6 +232,7 @@ def study(
     from .display import run_study_with_display
     from .studies import STUDIES, publish_study, study_configs
 
+    set_data_location(data_root, download)
     spec = STUDIES.get(name)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset)

@@ -13,7 +13,8 @@ from .config import RunConfig
 from .results import aggregate
 
 SHOWN_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
-                 "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding", "train_seconds"]
+                 "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
+                 "probe_linear_acc", "probe_1nn_acc", "interp_path_ratio", "interp_mid_nn_mse", "train_seconds"]
 
 
 def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_progress: bool = True) -> None:

@@ -13,32 +13,60 @@ import torch
 from . import metrics as M
 from .config import RunConfig
 from .data import Dataset
-from .seeding import derive_seed
+from .seeding import derive_seed, generator
 from .strategies import Strategy
 from .train import Diverged
 
 RESULT_FIELDS = ["study", "dataset", "method", "seed", "metric", "value"]
 
 
+#: images: labelled training images whose codes fit the feature probes; interpolation pairs and
+#: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
+N_PROBE_TRAIN = 10_000
+N_PAIRS, N_STEPS = 8, 9
+N_SHOW = 64
+N_SHARED_Z = 8  # conditional models: samples per class from the same z
+IMAGE_BATCH = 500
+
+
+def _batched(fn, *tensors: torch.Tensor, size: int) -> torch.Tensor:
+    """``fn`` over slices of ``size`` rows (images: bounded memory; toys: one slice, one call)."""
+    n = tensors[0].shape[0]
+    return torch.cat([fn(*(t[i:i + size] for t in tensors)) for i in range(0, n, max(1, size))])
+
+
 @torch.no_grad()
 def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels: torch.Tensor,
              config: RunConfig) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Return ({metric: value}, samples) for a trained strategy; see README for definitions."""
+    """Return ({metric: value}, samples) for a trained strategy; see README for definitions.
+
+    A strategy that ``uses_labels`` encodes and decodes with labels: the held-out labels for its
+    codes, classes in turn (0, 1, ..., K-1, 0, ...) for its samples.
+    """
     strategy.eval()
     device = strategy.device
     n = x_test.shape[0]
+    images = len(dataset.x_shape) == 3
+    size = IMAGE_BATCH if images else n
+    if strategy.uses_labels:
+        enc, dec = strategy.encode, strategy.decode
+    else:
+        enc, dec = (lambda x, y: strategy.encode(x)), (lambda z, y: strategy.decode(z))
+    y_test = labels.to(device)
+    y_generated = torch.arange(n, device=device) % dataset.n_classes
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(derive_seed(config.seed, "eval"))
         x = x_test.to(device)
-        z_encoded = strategy.encode(x)
-        x_reconstructed = strategy.decode(z_encoded)
+        z_encoded = _batched(enc, x, y_test, size=size)
+        x_reconstructed = _batched(dec, z_encoded, y_test, size=size)
         z_prior = strategy.prior(n)
-        x_generated = strategy.decode(z_prior)
-        z_recovered = strategy.encode(x_generated)
+        x_generated = _batched(dec, z_prior, y_generated, size=size)
+        z_recovered = _batched(enc, x_generated, y_generated, size=size)
         z_reference = strategy.prior(config.eval.n_prior_match)
+        extra = _image_arrays(strategy, dataset, x, y_test, enc, dec, config) if images else {}
     a = {k: v.float().cpu().numpy().astype(np.float64) for k, v in dict(
         x=x, z_encoded=z_encoded, x_reconstructed=x_reconstructed, z_prior=z_prior,
-        x_generated=x_generated, z_recovered=z_recovered, z_reference=z_reference).items()}
+        x_generated=x_generated, z_recovered=z_recovered, z_reference=z_reference, **extra).items()}
     y = labels.cpu().numpy()
     bad = sorted(k for k, v in a.items() if not np.isfinite(v).all())
     if bad:  # weights were finite, outputs are not: as much a divergence as a NaN loss
@@ -50,7 +78,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         "prior_mmd": M.mmd2_rbf(a["z_encoded"][: config.eval.n_prior_match], a["z_reference"]),
         "prior_ks": M.max_ks_to_standard_normal(a["z_encoded"]),
     }
-    generated_label = np.zeros(n, dtype=np.int64)
+    generated_label = y_generated.cpu().numpy() if strategy.uses_labels else np.zeros(n, dtype=np.int64)
     if dataset.means is not None:
         means, stds = dataset.means, dataset.stds
         cov = M.three_sigma_coverage(a["x_generated"][: config.eval.n_three_sigma], means, stds)
@@ -60,18 +88,53 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         m["modes_responsibility"] = float(M.responsibility_coverage(a["x_generated"][: config.eval.n_responsibility], means, stds))
         m["recon_same_mode"] = M.same_mode_rate(a["x"], a["x_reconstructed"], y, means, stds)
         generated_label = M.responsibility_assign(a["x_generated"], means, stds)
-    if a["x"].shape[1] == 1 and a["z_encoded"].shape[1] == 1:
+    if a["x"].ndim == 2 and a["x"].shape[1] == 1 and a["z_encoded"].shape[1] == 1:
         m["corr_x_encoding"] = M.pearson_corr(a["x"], a["z_encoded"])
         m["corr_z_decoding"] = M.pearson_corr(a["z_prior"], a["x_generated"])
         m["sample_ks"] = M.max_ks_to_standard_normal(a["x_generated"])
+    if images:
+        y_train = a.pop("y_train").astype(np.int64)
+        if not strategy.uses_labels:  # a label-conditioned encoder is handed the answer: no probe
+            m["probe_linear_acc"] = M.linear_probe_accuracy(a["f_train"], y_train, a["z_encoded"], y)
+            m["probe_1nn_acc"] = M.nearest_neighbour_accuracy(a["f_train"], y_train, a["z_encoded"], y)
+        m["interp_path_ratio"] = M.interpolation_path_ratio(a["interpolation"])
+        m["interp_mid_nn_mse"] = M.nearest_distance_mse(a["interpolation"][:, N_STEPS // 2], a["x_train"])
 
+    keep = slice(None) if not images else slice(0, N_SHOW)  # images: what the figures show
     samples = {
-        "x_test": a["x"].astype(np.float32), "x_test_label": y.astype(np.int64),
-        "z_encoded": a["z_encoded"].astype(np.float32), "x_reconstructed": a["x_reconstructed"].astype(np.float32),
-        "z_prior": a["z_prior"].astype(np.float32), "x_generated": a["x_generated"].astype(np.float32),
-        "x_generated_label": np.asarray(generated_label, dtype=np.int64),
+        "x_test": a["x"][keep].astype(np.float32), "x_test_label": y[keep].astype(np.int64),
+        "z_encoded": a["z_encoded"][keep].astype(np.float32),
+        "x_reconstructed": a["x_reconstructed"][keep].astype(np.float32),
+        "z_prior": a["z_prior"][keep].astype(np.float32), "x_generated": a["x_generated"][keep].astype(np.float32),
+        "x_generated_label": np.asarray(generated_label, dtype=np.int64)[keep],
     }
+    for key in ("interpolation", "class_samples"):
+        if key in a:
+            samples[key] = a[key].astype(np.float32)
     return m, samples
+
+
+def _image_arrays(strategy: Strategy, dataset: Dataset, x: torch.Tensor, y: torch.Tensor, enc, dec,
+                  config: RunConfig) -> dict[str, torch.Tensor]:
+    """Training codes for the probes, interpolations between held-out pairs, per-class samples."""
+    device = x.device
+    x_train, y_train = dataset.sample(N_PROBE_TRAIN, generator(config.seed, "data", "probe"))
+    x_train, y_train = x_train.to(device), y_train.to(device)
+    out = {"f_train": _batched(enc, x_train, y_train, size=IMAGE_BATCH), "y_train": y_train, "x_train": x_train}
+    pairs = min(N_PAIRS, x.shape[0] // 2)
+    if pairs:
+        xa, xb, ya = x[0:2 * pairs:2], x[1:2 * pairs:2], y[0:2 * pairs:2]
+        za, zb = enc(xa, ya), enc(xb, y[1:2 * pairs:2])
+        t = torch.linspace(0, 1, N_STEPS, device=device).view(1, N_STEPS, 1)
+        path = (za.unsqueeze(1) * (1 - t) + zb.unsqueeze(1) * t).flatten(0, 1)
+        # a conditional model keeps the first image's label along the whole path
+        frames = dec(path, ya.repeat_interleave(N_STEPS))
+        out["interpolation"] = frames.unflatten(0, (pairs, N_STEPS))
+    if strategy.uses_labels:
+        z = strategy.prior(N_SHARED_Z)
+        out["class_samples"] = torch.stack([dec(z, torch.full((N_SHARED_Z,), k, device=device, dtype=torch.long))
+                                            for k in range(dataset.n_classes)])
+    return out
 
 
 def tidy_rows(config: RunConfig, values: dict[str, Any]) -> list[dict[str, Any]]:

@@ -32,6 +32,25 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),
         ArchConfig(encoder_hidden=(128, 128), decoder_hidden=(128,) * 4, discriminator_hidden=(128,) * 3),
     ),
+    # images (README "Images"): conv networks from nets/conv.py; widths are channel counts
+    "digits": Preset(
+        "8x8 digits in minutes on 2 CPU cores: dcgan 64-channel nets, z 16, 2k steps, Adam 5e-4, beta1 0.5",
+        TrainConfig(steps=2_000, lr=5e-4, beta1=0.5, log_every=100, checkpoint_every=1_000),
+        ArchConfig(name="dcgan", z_dim=16, encoder_hidden=(64,), decoder_hidden=(64,), discriminator_hidden=(64,)),
+    ),
+    "dcgan": Preset(
+        "DCGAN-style nets for 28/32/64 px images (GPU): z 64, 30k steps, Adam 2e-4, beta1 0.5",
+        TrainConfig(steps=30_000, lr=2e-4, beta1=0.5, log_every=500, checkpoint_every=5_000),
+        ArchConfig(name="dcgan", z_dim=64, encoder_hidden=(64, 128, 256, 512), decoder_hidden=(512, 256, 128, 64),
+                   discriminator_hidden=(64, 128, 256, 512)),
+    ),
+    "ali32": Preset(
+        "ALI paper's 32x32 nets (CIFAR-10/SVHN, anchors s.5): z 64, Adam 1e-4, beta1 0.5, batch 100, 100k steps",
+        TrainConfig(steps=100_000, lr=1e-4, beta1=0.5, log_every=500, checkpoint_every=5_000),
+        ArchConfig(name="ali32", z_dim=64, encoder_hidden=(32, 64, 128, 256, 512, 512),
+                   decoder_hidden=(256, 128, 64, 32, 32, 32), discriminator_hidden=(32, 64, 128, 256, 512, 512, 1024),
+                   init_std=0.01),
+    ),
 }
 
 

@@ -37,7 +37,8 @@ class Diverged(RuntimeError):
 def build_strategy(config: RunConfig, x_dim: int) -> Strategy:
     """The strategy of a config, with its networks initialised from the config's seed."""
     cls = STRATEGIES.get(config.method)
-    arch = ARCHITECTURES.get(config.arch.name)(config.arch, x_dim)
+    data = build_dataset(config.data)  # images: networks need (C, H, W); conditional models the classes
+    arch = ARCHITECTURES.get(config.arch.name)(config.arch, x_dim, data.x_shape, data.n_classes)
     options = resolve_options(cls, config.options)
     return cls(NetworkFactory(arch, config.seed), options)
 
@@ -57,7 +58,7 @@ def resolve_options(cls: type[Strategy], given: dict[str, Any]) -> Any:
 def held_out_split(config: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed held-out set of a seed (the same for every method)."""
     dataset = build_dataset(config.data)
-    return dataset.sample(config.data.n_test, generator(config.seed, "data", "test", device="cpu"))
+    return dataset.held_out(config.data.n_test, generator(config.seed, "data", "test", device="cpu"))
 
 
 @dataclass

@@ -22,7 +22,7 @@ def run_cli(argv, capsys):
     (["compare", "--methods", "ali,nope"], "unknown strategy 'nope'; valid: ali, bigan"),
     (["compare", "--methods", "ali,ali"], "lists a method twice"),
     (["compare", "--methods", ""], "--methods is empty"),
-    (["compare", "--data", "moons"], "unknown dataset 'moons'; valid: grid, identity, ring"),
+    (["compare", "--data", "moons"], "unknown dataset 'moons'; valid: celeba, cifar10, digits"),
     (["compare", "--data", "grid:modes=7"], "perfect square"),
     (["compare", "--data", "grid:modes=x"], "is not a valid int"),
     (["compare", "--data", "ring:sides=3"], "unknown option 'sides' for ring"),

@@ -1,5 +1,6 @@
-"""Datasets with ground truth: 2-D Gaussian mixtures (with component labels) and the identity toy."""
+"""Datasets with ground truth: 2-D Gaussian mixtures (with component labels), the identity toy, and
+labelled images (scikit-learn digits, torchvision sets, ImageFolder, FakeData)."""
 from .base import DATASETS, Dataset, DataConfig, build_dataset, parse_data_spec
-from . import mixtures  # noqa: F401  (registers grid, ring, identity)
+from . import images, mixtures  # noqa: F401  (registers grid, ring, identity and the image sets)
 
 __all__ = ["DATASETS", "Dataset", "DataConfig", "build_dataset", "parse_data_spec"]

@@ -20,13 +20,29 @@ class Dataset:
 
     Options: ClassVar[type]
     description: ClassVar[str] = ""
+    #: the preset ``izoo compare`` uses for this dataset when none is given
+    default_preset: ClassVar[str] = "quick"
     x_dim: int
     means: np.ndarray | None = None
     stds: np.ndarray | None = None
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (x [n, x_dim] float32, labels [n] int64) on the generator's device."""
+        """Return (x [n, *x_shape] float32, labels [n] int64) on the generator's device."""
         raise NotImplementedError
+
+    def held_out(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The evaluation set: fresh samples here; image datasets return their fixed test split."""
+        return self.sample(n, generator)
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """One sample's shape; ``(x_dim,)`` for vector data, ``(C, H, W)`` for images."""
+        return (self.x_dim,)
+
+    @property
+    def n_classes(self) -> int:
+        """How many distinct labels ``sample`` returns (mixture components; 1 for the identity toy)."""
+        return max(1, self.n_modes)
 
     @property
     def n_modes(self) -> int:
@@ -59,6 +75,10 @@ class DataConfig:
 
 
 def _coerce(value: str, to: type, key: str, spec: str) -> Any:
+    if to is bool:  # bool("false") is True
+        if value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise UserError(f"data spec {spec!r}: {key}={value!r} is not true or false")
     try:
         return to(value)
     except ValueError:

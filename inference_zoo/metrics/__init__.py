@@ -3,6 +3,7 @@
 coverage: mode coverage on Gaussian mixtures (3-sigma and ALI responsibility definitions).
 reconstruction: how well x -> z -> x' preserves x.
 prior_match: how well sample sets match each other / N(0, 1).
+features: encoder features for classification (linear probe, 1-NN); interpolation paths.
 """
 
 from .coverage import (
@@ -11,10 +12,20 @@ from .coverage import (
     responsibility_coverage,
     three_sigma_coverage,
 )
+from .features import (
+    interpolation_path_ratio,
+    linear_probe_accuracy,
+    nearest_distance_mse,
+    nearest_neighbour_accuracy,
+)
 from .prior_match import ks_to_standard_normal, max_ks_to_standard_normal, mmd2_rbf
 from .reconstruction import mse, pearson_corr, same_mode_rate
 
 __all__ = [
+    "interpolation_path_ratio",
+    "linear_probe_accuracy",
+    "nearest_distance_mse",
+    "nearest_neighbour_accuracy",
     "nearest_mode",
     "three_sigma_coverage",
     "responsibility_assign",

@@ -1,4 +1,5 @@
-"""Rebuild an output folder's paper-layout comparison figures from its stored results.
+"""Rebuild an output folder's comparison figures from its stored results: the paper's layout for
+vector data, sample / reconstruction / interpolation grids for images (viz/image_figures.py).
 
 Reads only files (results.csv, each run's config.json and samples.npz), so figures can be
 regenerated in seconds without training, and look the same for unchanged inputs.
@@ -12,6 +13,7 @@ from ..config import RunConfig
 from ..data import build_dataset
 from ..results import read_rows
 from ..study import cell_path, safe_name
+from .image_figures import image_figures, is_image_samples
 from .mixture_figure import load_samples, plot_mixture_comparison
 
 
@@ -34,9 +36,12 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
             columns.append((method, load_samples(run / "samples.npz")))
         if not columns:
             continue
+        title = f"{dataset}: seed {', '.join(map(str, sorted(shown)))}, {config.train.steps} steps"
+        if is_image_samples(columns[0][1]):  # drawn from the arrays alone: no dataset files needed
+            written += image_figures(columns, out, safe_name(dataset), title)
+            continue
         ds = build_dataset(config.data)
         path = out / f"comparison-{safe_name(dataset)}.png"
-        title = f"{dataset}: seed {', '.join(map(str, sorted(shown)))}, {config.train.steps} steps"
         plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0, title=title)
         written.append(path)
     return written

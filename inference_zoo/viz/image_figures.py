@@ -1,0 +1,103 @@
+"""Image figures, drawn from stored sample arrays (samples.npz), never from live models.
+
+- samples: a grid of G(z) per method;
+- reconstructions: per method, a row of held-out inputs above the row of their reconstructions;
+- interpolations (the ALI paper's figure): per method, each row decodes the straight line between
+  the codes of two held-out images (left and right ends are reconstructions);
+- class samples (conditional models): one row per class, one column per shared z.
+
+Images are tiled into one array with numpy and shown with one ``imshow`` per panel, so figures are
+small, fast and byte-stable.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .style import plt, save_figure
+
+PAD = 1  # pixels of white between tiles
+
+
+def tile(images: np.ndarray) -> np.ndarray:
+    """[rows, cols, C, H, W] in [0, 1] -> one [rows*(H+PAD)-PAD, cols*(W+PAD)-PAD(, 3)] mosaic."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    if images.ndim != 5:
+        raise ValueError(f"tile needs [rows, cols, C, H, W], got {images.shape}")
+    rows, cols, c, h, w = images.shape
+    out = np.ones((rows * (h + PAD) - PAD, cols * (w + PAD) - PAD, c), dtype=np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            out[i * (h + PAD):i * (h + PAD) + h, j * (w + PAD):j * (w + PAD) + w] = images[i, j].transpose(1, 2, 0)
+    return out[..., 0] if c == 1 else out
+
+
+def _show(ax, mosaic: np.ndarray, title: str) -> None:
+    ax.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _grid(images: np.ndarray, cols: int) -> np.ndarray:
+    rows = len(images) // cols
+    return images[: rows * cols].reshape(rows, cols, *images.shape[1:])
+
+
+def samples_figure(columns: list[tuple[str, dict]], path: Path, title: str, cols: int = 8) -> Path:
+    fig, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 2.9), squeeze=False)
+    for ax, (method, s) in zip(axes[0], columns):
+        _show(ax, tile(_grid(s["x_generated"], cols)), f"{method}: G(z)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
+def reconstructions_figure(columns: list[tuple[str, dict]], path: Path, title: str, n: int = 16) -> Path:
+    fig, axes = plt.subplots(len(columns), 1, figsize=(0.45 * n + 0.6, 1.15 * len(columns) + 0.5), squeeze=False)
+    for ax, (method, s) in zip(axes[:, 0], columns):
+        pair = np.stack([s["x_test"][:n], s["x_reconstructed"][:n]])
+        _show(ax, tile(pair), f"{method}: x (top), G(E(x)) (bottom)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
+def interpolations_figure(columns: list[tuple[str, dict]], path: Path, title: str, pairs: int = 4) -> Path:
+    shown = [(m, s) for m, s in columns if "interpolation" in s]
+    fig, axes = plt.subplots(1, len(shown), figsize=(2.9 * len(shown), 1.7 + 0.3 * pairs), squeeze=False)
+    for ax, (method, s) in zip(axes[0], shown):
+        _show(ax, tile(s["interpolation"][:pairs]), f"{method}")
+    fig.suptitle(title + ": G((1-t) E(x_a) + t E(x_b)), t = 0 ... 1", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
+def class_samples_figure(method: str, samples: dict, path: Path, title: str) -> Path:
+    grid = samples["class_samples"]  # [classes, shared z, C, H, W]
+    fig, ax = plt.subplots(figsize=(0.5 * grid.shape[1] + 0.8, 0.5 * grid.shape[0] + 0.8))
+    _show(ax, tile(grid), f"{title}\n{method}: row = class, column = one z shared by all classes")
+    ax.set_yticks([(i + 0.5) * (grid.shape[3] + PAD) for i in range(grid.shape[0])], range(grid.shape[0]), fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
+def image_figures(columns: list[tuple[str, dict]], folder: Path, stem: str, title: str) -> list[Path]:
+    """Every image figure for one dataset; ``columns`` are (method, samples) pairs."""
+    written = [samples_figure(columns, folder / f"samples-{stem}.png", title),
+               reconstructions_figure(columns, folder / f"reconstructions-{stem}.png", title)]
+    if any("interpolation" in s for _, s in columns):
+        written.append(interpolations_figure(columns, folder / f"interpolations-{stem}.png", title))
+    for method, s in columns:
+        if "class_samples" in s:
+            written.append(class_samples_figure(method, s, folder / f"class-samples-{stem}-{method}.png", title))
+    return written
+
+
+def is_image_samples(samples: dict) -> bool:
+    return np.asarray(samples["x_test"]).ndim == 4
