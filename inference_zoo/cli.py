@@ -186,6 +186,7 @@ def compare(
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
     amp: bool = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA)."),
+    engine: str = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single."),
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
@@ -203,7 +204,7 @@ def compare(
     configs = plan_compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp,
-        arch=parse_arch(arch),
+        arch=parse_arch(arch), engine=engine,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)
@@ -217,6 +218,7 @@ def study(
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
+    engine: str = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single."),
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
@@ -235,7 +237,7 @@ def study(
     set_data_location(data_root, download)
     spec = STUDIES.get(name)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
-    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset)
+    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset, engine)
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     if publish_only:

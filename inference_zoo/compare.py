@@ -13,14 +13,18 @@ from .environment import resolve_device
 from .errors import UserError
 from .strategies import STRATEGIES
 from .train import build_strategy, resolve_options
+from .vectorised import resolve_engine
 
 
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, device: str = "auto",
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
-                 arch: dict[str, Any] | None = None) -> list[RunConfig]:
-    """Resolve and validate every run config (method x seed) before anything is trained."""
+                 arch: dict[str, Any] | None = None, engine: str = "auto") -> list[RunConfig]:
+    """Resolve and validate every run config (method x seed) before anything is trained.
+
+    ``engine``: "auto" stacks the seeds of each method that can be stacked (vectorised.py).
+    """
     base = get_preset(preset)
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp, **overrides)
@@ -41,6 +45,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
             configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config,
                                      arch=arch_config, train=train, eval=EvalConfig(), options=resolved))
     # Build each method once on the CPU: a broken plugin fails here, not after hours of training.
+    engines = {}
     for config in {c.method: c for c in configs}.values():
         try:
             build_strategy(config, x_dim)
@@ -48,11 +53,12 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
             raise
         except Exception as exc:  # noqa: BLE001 - third-party code
             raise UserError(f"strategy {config.method} failed to build: {type(exc).__name__}: {exc}") from None
-    return configs
+        engines[config.method] = resolve_engine(config, engine, x_dim).train
+    return [dataclasses.replace(c, train=engines[c.method]) for c in configs]
 
 
 def run_compare(configs: list[RunConfig], out: Path, mode: str,
-                progress_for: Callable[[RunConfig], Any] | None = None,
+                progress_for: Callable[[list[RunConfig]], Any] | None = None,
                 on_cell: Callable[..., Any] | None = None) -> tuple[list[dict[str, Any]], list[Path]]:
     """Train/evaluate every cell (skipping finished ones), write tables and figures."""
     from .viz.comparison import build_comparison_figures

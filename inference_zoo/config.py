@@ -27,6 +27,12 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast; changes numerics, so off by default
     log_every: int = 200
     checkpoint_every: int = 5_000
+    # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
+    # fused Adam and one discriminator pass over real and fake pairs; "single": one run at a time,
+    # the reference loop. Both are fp32; they agree to float tolerance, not bit for bit, so the
+    # engine is part of a run's identity. The CLI's default "auto" picks "stacked" where the
+    # strategy and architecture can be stacked (vectorised.resolve_engine).
+    engine: str = "single"
 
 
 @dataclass
@@ -56,7 +62,17 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        return _from_dict(cls, d, "config")
+        return _from_dict(cls, upgrade_config_dict(d), "config")
+
+
+def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """Fill keys added since a config was saved with the value its run actually used.
+
+    ``train.engine``: runs saved before the stacked engine existed were trained one at a time.
+    """
+    if isinstance(d, dict) and isinstance(d.get("train"), dict) and "engine" not in d["train"]:
+        d = {**d, "train": {**d["train"], "engine": "single"}}
+    return d
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
@@ -103,7 +119,7 @@ def refuse_changed_config(saved: dict[str, Any], config: "RunConfig", where: Any
 
     The device is not part of a run's identity: a run may resume on another device.
     """
-    differing = [k for k in diff_configs(saved, config.to_dict()) if k != "train.device"]
+    differing = [k for k in diff_configs(upgrade_config_dict(saved), config.to_dict()) if k != "train.device"]
     if differing:
         raise UserError(f"{where} holds a run with a different config ({', '.join(differing)}); "
                         "use a new --out or --overwrite")
@@ -113,12 +129,16 @@ def _normalise(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
+ENGINES = ("single", "stacked")
+
+
 def validate_train(t: TrainConfig) -> None:
     checks = [
         (t.steps >= 1, f"steps must be >= 1, got {t.steps}"),
         (t.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), got {t.batch_size}"),
         (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
         (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"Adam betas must be in [0, 1), got {t.beta1}, {t.beta2}"),
+        (t.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {t.engine!r}"),
         (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), f"device must be auto, cpu or cuda, got {t.device!r}"),
         (t.log_every >= 1 and t.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
         # every checkpoint is then a log step: its weights were checked for NaN/Inf, and a resumed

@@ -32,14 +32,16 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
             console.print(f"[{i + 1}/{n}] {config.method} seed {config.seed}: being trained by another "
                           "process, skipped (re-run later to collect it)")
 
-    def progress_for(config: RunConfig):
+    def progress_for(configs: list[RunConfig]):
         task = {"id": None, "phase": None}
+        seeds = [c.seed for c in configs]
+        label = f"{configs[0].method} seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
 
         def update(phase: str, step: int, total: int, logs: dict[str, float]) -> None:
             if task["phase"] != phase:
                 if task["id"] is not None:
                     bar.remove_task(task["id"])
-                task["id"] = bar.add_task(f"{config.method} seed {config.seed} {phase}", total=total, losses="")
+                task["id"] = bar.add_task(f"{label} {phase}", total=total, losses="")
                 task["phase"] = phase
             losses = " ".join(f"{k}={v:.3g}" for k, v in logs.items())
             bar.update(task["id"], completed=step, losses=losses)

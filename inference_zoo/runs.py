@@ -1,7 +1,9 @@
-"""One run end to end: train (or resume), evaluate, and write the run folder.
+"""Runs end to end: train (or resume), evaluate, and write each run folder.
 
 Run folder: config.json, env.json, checkpoint.pt, metrics.jsonl (training curves), samples.npz
 (arrays for figures), results.csv (tidy rows; written last, so its presence means "finished").
+Runs of the stacked engine that differ only in their seed train together (``run_group``); each
+still gets its own folder, rows and divergence record.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import RunConfig, refuse_changed_config
+from .data import build_dataset
 from .errors import UserError
 from .evaluate import evaluate, tidy_rows
 from .fileio import atomic_write, write_text
 from .results import read_rows, write_rows
-from .train import Diverged, Trainer, held_out_split
+from .train import Diverged, Trainer, TrainResult, held_out_split
+from .vectorised import StackedTrainer
 
 Progress = Callable[[str, int, int, dict[str, float]], None]
 
@@ -42,23 +46,53 @@ def check_same_config(run_dir: Path, config: RunConfig) -> None:
 def run_one(config: RunConfig, run_dir: str | Path, shared_dir: str | Path | None = None,
             progress: Progress | None = None) -> list[dict[str, Any]]:
     """Train and evaluate one run, resuming or skipping what the folder already holds."""
-    run_dir = Path(run_dir)
-    check_same_config(run_dir, config)
-    if is_finished(run_dir):
-        return read_rows(run_dir / "results.csv")
-    trainer = Trainer(config, run_dir, shared_dir, progress)
+    return run_group([config], [run_dir], shared_dir, progress)[0]
+
+
+def run_group(configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
+              progress: Progress | None = None) -> list[list[dict[str, Any]]]:
+    """Rows of each run; unfinished stacked-engine runs train as one stack, others one by one."""
+    run_dirs = [Path(d) for d in run_dirs]
+    for config, run_dir in zip(configs, run_dirs):
+        check_same_config(run_dir, config)
+    rows: dict[int, list[dict[str, Any]]] = {i: read_rows(d / "results.csv") for i, d in enumerate(run_dirs)
+                                             if is_finished(d)}
+    todo = [i for i in range(len(configs)) if i not in rows]
+    stacked = [i for i in todo if configs[i].train.engine == "stacked"]
+    if stacked:
+        outcomes = StackedTrainer([configs[i] for i in stacked], [run_dirs[i] for i in stacked],
+                                  shared_dir, progress).run()
+        for i, outcome in zip(stacked, outcomes):
+            rows[i] = _finish(configs[i], run_dirs[i], outcome)
+    for i in todo:
+        if i not in rows:
+            rows[i] = _finish(configs[i], run_dirs[i], _train_single(configs[i], run_dirs[i], shared_dir, progress))
+    return [rows[i] for i in range(len(configs))]
+
+
+def _train_single(config: RunConfig, run_dir: Path, shared_dir: str | Path | None,
+                  progress: Progress | None) -> TrainResult | Diverged:
     try:
-        result = trainer.run()
+        return Trainer(config, run_dir, shared_dir, progress).run()
+    except Diverged as exc:
+        return exc
+
+
+def _finish(config: RunConfig, run_dir: Path, outcome: TrainResult | Diverged) -> list[dict[str, Any]]:
+    """Evaluate a trained run and write its samples and rows (or record its divergence)."""
+    try:
+        if isinstance(outcome, Diverged):
+            raise outcome
         t0 = time.perf_counter()
         x_test, labels = held_out_split(config)
-        values, samples = evaluate(result.strategy, trainer.dataset, x_test, labels, config)
+        values, samples = evaluate(outcome.strategy, build_dataset(config.data), x_test, labels, config)
     except Diverged as exc:
         rows = tidy_rows(config, {"diverged": 1.0})
         write_text(run_dir / "diverged.txt", str(exc) + "\n")
         write_rows(run_dir / "results.csv", rows)
         return rows
     values["diverged"] = 0.0
-    values["train_seconds"] = result.seconds
+    values["train_seconds"] = outcome.seconds
     values["eval_seconds"] = time.perf_counter() - t0
     save_samples(run_dir / "samples.npz", samples)
     rows = tidy_rows(config, values)

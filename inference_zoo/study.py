@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Iterator
 from .config import RunConfig
 from .errors import UserError
 from .results import read_rows, write_rows, write_summary
-from .runs import check_same_config, is_finished, run_one
+from .runs import check_same_config, is_finished, run_group, run_one
+from .vectorised import MAX_MEMBERS, stack_key
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
 
@@ -70,6 +71,7 @@ def prepare_output(out: Path, configs: list[RunConfig], mode: str) -> None:
 
 
 OnCell = Callable[[int, int, RunConfig, str], Any]
+ProgressFor = Callable[[list[RunConfig]], Any]
 
 
 @contextlib.contextmanager
@@ -120,29 +122,57 @@ def _lock_holder_alive(path: Path) -> bool:
     return True
 
 
-def run_cells(configs: list[RunConfig], out: Path, progress_for: Callable[[RunConfig], Any] | None = None,
+def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | None = None,
               on_cell: OnCell | None = None) -> list[dict[str, Any]]:
     """Run every cell not yet finished and not held by another process; return the rows we have.
 
+    Cells of the stacked engine that differ only in their seed train together as one stack.
     ``on_cell(i, n, config, status)`` is told "finished" (kept from earlier), "busy" (another
-    process holds it; its rows are missing here until a later run collects them) or "run".
+    process holds it; its rows are missing here until a later run collects them) or "run";
+    ``progress_for(configs)`` gives the progress callback of the cells trained together.
     """
-    rows: list[dict[str, Any]] = []
-    for i, config in enumerate(configs):
-        directory = cell_dir(out, config)
-        if is_finished(directory):
-            if on_cell is not None:
-                on_cell(i, len(configs), config, "finished")
-            rows += run_one(config, directory, out / "shared")
-            continue
-        with cell_lock(directory) as mine:
-            if on_cell is not None:
-                on_cell(i, len(configs), config, "run" if mine else "busy")
+    rows_of: dict[int, list[dict[str, Any]]] = {}
+    for group in stack_groups(configs):
+        with contextlib.ExitStack() as locks:
+            mine = []
+            for i in group:
+                config, directory = configs[i], cell_dir(out, configs[i])
+                if is_finished(directory):
+                    status = "finished"
+                    rows_of[i] = run_one(config, directory, out / "shared")
+                else:
+                    status = "run" if locks.enter_context(cell_lock(directory)) else "busy"
+                    if status == "run":
+                        mine.append(i)
+                if on_cell is not None:
+                    on_cell(i, len(configs), config, status)
             if mine:
-                progress = progress_for(config) if progress_for is not None else None
-                rows += run_one(config, directory, out / "shared", progress)
+                chosen = [configs[i] for i in mine]
+                progress = progress_for(chosen) if progress_for is not None else None
+                for i, cell_rows in zip(mine, run_group(chosen, [cell_dir(out, c) for c in chosen],
+                                                       out / "shared", progress)):
+                    rows_of[i] = cell_rows
+    rows = [row for i in sorted(rows_of) for row in rows_of[i]]
     write_tables(out, rows)
     return rows
+
+
+def stack_groups(configs: list[RunConfig]) -> list[list[int]]:
+    """Indices of configs in training order: each stacked-engine config joins the earlier configs
+    it can share a stack with (up to MAX_MEMBERS); single-engine configs train alone."""
+    groups: list[list[int]] = []
+    open_groups: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        if config.train.engine != "stacked":
+            groups.append([i])
+            continue
+        key = stack_key(config)
+        group = open_groups.get(key)
+        if group is None or len(group) >= MAX_MEMBERS:
+            group = open_groups[key] = []
+            groups.append(group)
+        group.append(i)
+    return groups
 
 
 def write_tables(out: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -88,32 +88,52 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        cfg = self.config
+        if self.config.train.engine == "stacked":
+            raise ValueError("a stacked-engine config is trained by inference_zoo.vectorised.StackedTrainer")
+        start_phase, start_step, checkpoint = self.begin()
+        train = self.train_data()
+        t0 = time.perf_counter()
+        reused: list[str] = []
+        for index, phase in enumerate(self.strategy.phases(self.config.train.steps)):
+            if index < start_phase:
+                continue
+            if start_step == 0 and self.reuse_shared(index, phase):
+                reused.append(phase.name)
+                continue
+            self._train_phase(index, phase, train, start_step, checkpoint)
+            self.save_shared(phase)
+            start_step, checkpoint = 0, None
+        return TrainResult(self.strategy, time.perf_counter() - t0, reused)
+
+    def begin(self) -> tuple[int, int, dict[str, Any] | None]:
+        """Start the run folder, or resume it: (phase index, step, mid-phase checkpoint or None)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         start_phase, start_step, checkpoint, resumed = self._load_resume_point()
         if not resumed:
-            write_json(self.run_dir / "config.json", cfg.to_dict())
+            write_json(self.run_dir / "config.json", self.config.to_dict())
             write_json(self.run_dir / "env.json", environment(self.device))
             (self.run_dir / "metrics.jsonl").write_text("")
+        return start_phase, start_step, checkpoint
+
+    def train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The seed's training set (x, labels), on the device: minibatches are drawn on the device."""
+        cfg = self.config
         train_x, train_y = self.dataset.sample(cfg.data.n_train, generator(cfg.seed, "data", "train", device="cpu"))
-        train = (train_x.to(self.device), train_y.to(self.device))
-        t0 = time.perf_counter()
-        reused: list[str] = []
-        phases = self.strategy.phases(cfg.train.steps)
-        for index, phase in enumerate(phases):
-            if index < start_phase:
-                continue
-            cache = self._shared_path(phase)
-            if cache is not None and cache.is_file() and start_step == 0:
-                self._load_shared(phase, cache)
-                reused.append(phase.name)
-                self._checkpoint(index + 1, 0, {}, None)
-                continue
-            self._train_phase(index, phase, train, start_step, checkpoint)
-            if cache is not None and not cache.is_file():
-                save_torch(cache, self._phase_state(phase))
-            start_step, checkpoint = 0, None
-        return TrainResult(self.strategy, time.perf_counter() - t0, reused)
+        return train_x.to(self.device), train_y.to(self.device)
+
+    def reuse_shared(self, index: int, phase: Phase) -> bool:
+        """Load a shared phase (the GAN of latent/posthoc) trained earlier for this seed, if any."""
+        cache = self._shared_path(phase)
+        if cache is None or not cache.is_file():
+            return False
+        self._load_shared(phase, cache)
+        self.checkpoint(index + 1, 0, {}, {})
+        return True
+
+    def save_shared(self, phase: Phase) -> None:
+        cache = self._shared_path(phase)
+        if cache is not None and not cache.is_file():
+            save_torch(cache, self._phase_state(phase))
 
     # ----------------------------------------------------------------------------------------
     def _train_phase(self, index: int, phase: Phase, train: tuple[torch.Tensor, torch.Tensor], start_step: int,
@@ -155,13 +175,15 @@ class Trainer:
                 means = {k: float(v) / n for k, v in running.items()}
                 running = {}
                 self._check_finite(phase, done, means, groups)
-                self._log({"phase": phase.name, "step": done, **means})
+                self.log({"phase": phase.name, "step": done, **means})
                 if self.progress is not None:
                     self.progress(phase.name, done, phase.steps, means)
             if done % cfg.train.checkpoint_every == 0 or done == phase.steps:
-                finished = done == phase.steps
-                self._checkpoint(index + finished, 0 if finished else done, optimizers if not finished else {},
-                                 None if finished else data_rng)
+                if done == phase.steps:
+                    self.checkpoint(index + 1, 0, {}, {})
+                else:
+                    self.checkpoint(index, done, {g: opt.state_dict() for g, opt in optimizers.items()},
+                                    _rng_state(data_rng))
         for name in phase.frozen:
             getattr(strategy, name).requires_grad_(True)
 
@@ -178,19 +200,21 @@ class Trainer:
             raise Diverged(f"{self.config.method} seed {self.config.seed}: non-finite {', '.join(bad)} "
                            f"in phase {phase.name!r} by step {step}")
 
-    def _log(self, record: dict[str, Any]) -> None:
+    def log(self, record: dict[str, Any]) -> None:
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
     # --- checkpoints ----------------------------------------------------------------------
-    def _checkpoint(self, phase_index: int, step: int, optimizers: dict, data_rng: torch.Generator | None) -> None:
+    def checkpoint(self, phase_index: int, step: int, optimizers: dict[str, Any], rng: dict[str, Any],
+                   model: dict[str, torch.Tensor] | None = None) -> None:
+        """Write checkpoint.pt: at a phase boundary (step 0) no optimiser or RNG state is needed."""
         state = {
             "format": CHECKPOINT_FORMAT,
             "phase": phase_index,
             "step": step,
-            "model": self.strategy.state_dict(),
-            "optimizers": {g: opt.state_dict() for g, opt in optimizers.items()},
-            "rng": _rng_state(data_rng) if data_rng is not None else {},
+            "model": self.strategy.state_dict() if model is None else model,
+            "optimizers": optimizers,
+            "rng": rng,
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
         }
         save_torch(self.run_dir / "checkpoint.pt", state)
@@ -232,6 +256,8 @@ class Trainer:
             "data": dataclasses.asdict(cfg.data), "arch": dataclasses.asdict(cfg.arch),
             "train": {"batch_size": t.batch_size, "lr": t.lr, "beta1": t.beta1, "beta2": t.beta2, "amp": t.amp},
         }
+        if t.engine != "single":  # keeps the names of caches written before engines existed
+            identity["train"]["engine"] = t.engine
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return self.shared_dir / f"{phase.name}-seed{cfg.seed}-{digest}.pt"
 

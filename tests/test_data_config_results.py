@@ -93,8 +93,8 @@ def test_interrupted_study_finishes_only_the_remaining_cells(tmp_path):
     configs = [tiny_config(m, seed=s, data="ring") for m in ("vae", "bigan") for s in (0, 1)]
     calls = []
 
-    def stop_at_third_cell(config):
-        calls.append((config.method, config.seed))
+    def stop_at_third_cell(cells):
+        calls.extend((c.method, c.seed) for c in cells)
         if len(calls) == 3:
             raise KeyboardInterrupt
         return None
@@ -105,7 +105,7 @@ def test_interrupted_study_finishes_only_the_remaining_cells(tmp_path):
     assert len(collect_rows(tmp_path)) > 0
     calls.clear()
     prepare_output(tmp_path, configs, "resume")
-    rows = run_cells(configs, tmp_path, progress_for=lambda c: calls.append((c.method, c.seed)))
+    rows = run_cells(configs, tmp_path, progress_for=lambda cells: calls.extend((c.method, c.seed) for c in cells))
     assert calls == [("bigan", 0), ("bigan", 1)]  # the two finished cells were kept
     assert {(r["method"], r["seed"]) for r in rows} == {("vae", 0), ("vae", 1), ("bigan", 0), ("bigan", 1)}
     assert len(rows) == len(collect_rows(tmp_path))

@@ -8,12 +8,45 @@ default) or the paper's minimax objective, the negated discriminator loss.
 """
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
+from typing import Callable, Iterator
+
 import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
+
+_joint_pass_batch_axis: ContextVar[int | None] = ContextVar("izoo_joint_pass_batch_axis", default=None)
+
+
+def real_and_fake_logits(discriminator: Callable[..., torch.Tensor], real: tuple[torch.Tensor, ...],
+                         fake: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's logits on the data side's inputs and on the generator side's.
+
+    By default two passes (the reference loop). Under ``one_discriminator_pass`` both sides go
+    through D as one batch: the same maths with half as many, twice as large matmuls, but weight
+    gradients summed in another order, so numerics differ in the last bits. Only valid for
+    discriminators without batch statistics (ours: maxout MLPs).
+    """
+    axis = _joint_pass_batch_axis.get()
+    if axis is None:
+        return discriminator(*real), discriminator(*fake)
+    n = real[0].shape[axis]
+    logits = discriminator(*(torch.cat([r, f], dim=axis) for r, f in zip(real, fake)))
+    return logits.split(n, dim=-1)
+
+
+@contextlib.contextmanager
+def one_discriminator_pass(batch_axis: int) -> Iterator[None]:
+    """Let ``real_and_fake_logits`` concatenate both sides along ``batch_axis`` (1 in a stacked run)."""
+    token = _joint_pass_batch_axis.set(batch_axis)
+    try:
+        yield
+    finally:
+        _joint_pass_batch_axis.reset(token)
 
 
 def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: str) -> tuple[torch.Tensor, torch.Tensor]:

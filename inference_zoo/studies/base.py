@@ -51,7 +51,7 @@ STUDIES: Registry[Study] = Registry("study")
 
 def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
                   preset: str | None = None, device: str = "auto", lr: float | None = None,
-                  datasets: list[str] | None = None) -> list[RunConfig]:
+                  datasets: list[str] | None = None, engine: str = "auto") -> list[RunConfig]:
     """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes)."""
     seeds = seeds if seeds is not None else list(range(study.seeds))
     unknown = sorted(set(datasets or []) - set(study.datasets))
@@ -60,7 +60,7 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
     configs: list[RunConfig] = []
     for data in datasets or study.datasets:
         configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, study.options,
-                                steps=steps, lr=lr, device=device, study=study.name)
+                                steps=steps, lr=lr, device=device, study=study.name, engine=engine)
     return configs
 
 

@@ -1,0 +1,252 @@
+"""The stacked engine: K runs of one strategy (same config but the seed) trained as one model.
+
+Each member is the run it replaces: its own initial weights (built by its own ``NetworkFactory``),
+training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
+the single engine seeds the global one), its own BatchNorm statistics and Adam state. Only the
+arithmetic is shared: batched matmuls, one fused Adam step over the stacked tensors, one
+discriminator pass over real and fake pairs. Results match the single engine to float tolerance;
+per member they do not depend on which other seeds share the stack.
+
+Each member keeps a normal run folder: its checkpoint holds the member's own state dict (loadable
+by the single-run strategy), optimiser states, generator states and log, written at the same
+steps as a single run's. A member whose loss or weights turn non-finite is dropped at that log
+step, keeping its last good checkpoint (a single run would stop there); the others go on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import noise
+from .config import ENGINES, RunConfig
+from .errors import UserError
+from .seeding import derive_seed, generator
+from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
+                       stacked_optimizer_state)
+from .strategies import Phase, params_of
+from .strategies.adversarial import one_discriminator_pass
+from .train import Diverged, Trainer, TrainResult, build_strategy
+
+#: Members above this share no speed-up on small models (the matmuls are already large) and only
+#: add memory; a larger group is trained as several stacks.
+MAX_MEMBERS = 32
+
+GroupProgress = Callable[[str, int, int, dict[str, float]], None]
+
+
+def stack_key(config: RunConfig) -> str:
+    """Runs with equal keys can share a stack: everything but the seed (and device) is equal."""
+    d = config.to_dict()
+    d.pop("seed")
+    d["train"].pop("device")
+    return repr(sorted(d.items()))
+
+
+def can_stack(config: RunConfig, x_dim: int) -> str | None:
+    """None if the config's strategy and architecture can be stacked, else the reason why not."""
+    try:
+        strategy = build_strategy(config, x_dim)
+        stack_strategies([strategy, strategy])
+    except NotStackable as exc:
+        return str(exc)
+    return None
+
+
+ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+def resolve_engine(config: RunConfig, requested: str, x_dim: int) -> RunConfig:
+    """The config with ``train.engine`` set: "auto" is "stacked" where possible, else "single"."""
+    if requested not in ENGINE_CHOICES:
+        raise UserError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {requested!r}")
+    engine = requested
+    if requested != "single":
+        reason = can_stack(config, x_dim)
+        if reason is not None and requested == "stacked":
+            raise UserError(f"{config.method} cannot use the stacked engine: {reason}")
+        engine = "single" if reason is not None else "stacked"
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, engine=engine))
+
+
+@dataclass
+class _Member:
+    trainer: Trainer
+    start_phase: int
+    start_step: int
+    checkpoint: dict[str, Any] | None
+    diverged: Diverged | None = None
+    reused: list[str] | None = None
+
+
+class StackedTrainer:
+    """Trains configs (equal ``stack_key``, ``train.engine == "stacked"``) into their run folders."""
+
+    def __init__(self, configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
+                 progress: GroupProgress | None = None) -> None:
+        if len({stack_key(c) for c in configs}) != 1:
+            raise ValueError("a stack needs configs that differ only in their seeds")
+        if any(c.train.engine != "stacked" for c in configs):
+            raise ValueError("StackedTrainer trains engine='stacked' configs")
+        self.configs = configs
+        self.trainers = [Trainer(c, d, shared_dir) for c, d in zip(configs, run_dirs)]
+        self.progress = progress
+        self.device = self.trainers[0].device
+
+    def run(self) -> list[TrainResult | Diverged]:
+        """Train every member; return each one's TrainResult, or the Diverged that stopped it."""
+        members = [_Member(t, *t.begin(), reused=[]) for t in self.trainers]
+        data = [t.train_data() for t in self.trainers]
+        t0 = time.perf_counter()
+        for index, phase in enumerate(self.trainers[0].strategy.phases(self.configs[0].train.steps)):
+            todo = []
+            for i, m in enumerate(members):
+                if m.diverged is not None or m.start_phase > index:
+                    continue
+                if m.start_step == 0 and m.trainer.reuse_shared(index, phase):
+                    m.reused.append(phase.name)
+                    continue
+                todo.append(i)
+            # members resumed at different steps (only after a crash between their checkpoint
+            # writes) train as separate stacks, each from its own step
+            for step in sorted({members[i].start_step for i in todo}):
+                self._train_phase(index, phase, [members[i] for i in todo if members[i].start_step == step],
+                                  [data[i] for i in todo if members[i].start_step == step])
+            for i in todo:
+                m = members[i]
+                if m.diverged is None:
+                    m.trainer.save_shared(phase)
+                m.start_phase, m.start_step, m.checkpoint = index + 1, 0, None
+        seconds = time.perf_counter() - t0
+        return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused) for m in members]
+
+    # ----------------------------------------------------------------------------------------
+    def _train_phase(self, index: int, phase: Phase, members: list[_Member],
+                     data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Train ``members`` through one phase; a divergence restarts the loop without the diverged."""
+        while members:
+            diverged = self._train_stack(index, phase, members, data)
+            if not diverged:
+                return
+            keep = [i for i in range(len(members)) if i not in diverged]
+            members, data = [members[i] for i in keep], [data[i] for i in keep]
+
+    def _train_stack(self, index: int, phase: Phase, members: list[_Member],
+                     data: list[tuple[torch.Tensor, torch.Tensor]]) -> list[int]:
+        """Train from the members' common step to the phase end; return the positions of members
+        that diverged (their states are left at their last checkpoint; survivors' ``checkpoint``
+        fields hold where to go on from)."""
+        cfg = self.configs[0].train
+        device = self.device
+        k = len(members)
+        strategies = [m.trainer.strategy for m in members]
+        stacked = stack_strategies(strategies).to(device)
+        shapes = {key: v.shape for key, v in strategies[0].state_dict().items()}
+        groups = {g: params_of(stacked, names) for g, names in phase.groups.items()}
+        member_shapes = {g: [p.shape for p in params_of(strategies[0], names)] for g, names in phase.groups.items()}
+        optimizers = {g: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **_fused_or_foreach(device))
+                      for g, params in groups.items()}
+        seeds = [m.trainer.config.seed for m in members]
+        data_rngs = [generator(s, "batches", phase.name, device=device) for s in seeds]
+        noise_rngs = [torch.Generator(device=device).manual_seed(derive_seed(s, "phase", phase.name)) for s in seeds]
+        start = members[0].start_step
+        if start:
+            for g, opt in optimizers.items():
+                opt.load_state_dict(stacked_optimizer_state([m.checkpoint["optimizers"][g] for m in members], groups[g]))
+            for m, d_rng, n_rng in zip(members, data_rngs, noise_rngs):
+                d_rng.set_state(m.checkpoint["rng"]["data"])
+                n_rng.set_state(m.checkpoint["rng"]["noise"])
+
+        train_x = torch.stack([x for x, _ in data])
+        train_y = torch.stack([y for _, y in data])
+        n_train, rows = train_x.shape[1], torch.arange(k, device=device)[:, None]
+        stacked.train()
+        for name in phase.frozen:
+            getattr(stacked, name).eval().requires_grad_(False)
+        uses_labels = type(stacked).uses_labels
+        ordered = list(groups)
+        running: dict[str, torch.Tensor] = {}
+        diverged: list[int] = []
+        with noise.member_generators(noise_rngs), one_discriminator_pass(batch_axis=1):
+            for step in range(start, phase.steps):
+                idx = torch.stack([torch.randint(n_train, (cfg.batch_size,), device=device, generator=g)
+                                   for g in data_rngs])
+                x = train_x[rows, idx]
+                out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
+                for i, g in enumerate(ordered):
+                    grads = torch.autograd.grad(out.losses[g].sum(), groups[g], retain_graph=i < len(ordered) - 1,
+                                                allow_unused=True)
+                    for p, grad in zip(groups[g], grads):
+                        p.grad = grad
+                for opt in optimizers.values():
+                    opt.step()
+                for key, value in {**{f"loss_{g}": out.losses[g] for g in ordered}, **out.logs}.items():
+                    running[key] = running.get(key, 0.0) + value.detach().float()
+                done = step + 1
+                if done % cfg.log_every and done != phase.steps:
+                    continue
+                n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+                means = {key: [float(x) / n for x in v.tolist()] for key, v in running.items()}
+                running = {}
+                diverged = self._check_members(phase, done, members, means, groups)
+                for j, m in enumerate(members):
+                    if j not in diverged:
+                        m.trainer.log({"phase": phase.name, "step": done, **{key: v[j] for key, v in means.items()}})
+                if self.progress is not None:
+                    alive = [j for j in range(k) if j not in diverged]
+                    if alive:
+                        self.progress(phase.name, done, phase.steps,
+                                      {key: sum(v[j] for j in alive) / len(alive) for key, v in means.items()})
+                finished = done == phase.steps
+                if not diverged and not (finished or done % cfg.checkpoint_every == 0):
+                    continue
+                # a checkpoint step, or members to drop: write each survivor's state as its own run's
+                model = {key: v.detach() for key, v in stacked.state_dict().items()}
+                opt_states = {g: opt.state_dict() for g, opt in optimizers.items()}
+                for j, m in enumerate(members):
+                    if j in diverged:
+                        continue
+                    m.trainer.strategy.load_state_dict(member_state(model, j, shapes))
+                    state = {g: member_optimizer_state(opt_states[g], j, member_shapes[g]) for g in ordered}
+                    rng = {"data": data_rngs[j].get_state(), "noise": noise_rngs[j].get_state()}
+                    if finished:
+                        m.trainer.checkpoint(index + 1, 0, {}, {})
+                    elif done % cfg.checkpoint_every == 0:
+                        m.trainer.checkpoint(index, done, state, rng)
+                    m.start_step, m.checkpoint = (0, None) if finished else (done, {"optimizers": state, "rng": rng})
+                if diverged:
+                    break
+        return diverged
+
+    def _check_members(self, phase: Phase, step: int, members: list[_Member], means: dict[str, list[float]],
+                       groups: dict[str, list[torch.nn.Parameter]]) -> list[int]:
+        """Positions of members with a non-finite logged mean or weight; marks them diverged."""
+        bad: dict[int, list[str]] = {}
+        for key, values in means.items():
+            for j, v in enumerate(values):
+                if not math.isfinite(v):
+                    bad.setdefault(j, []).append(key)
+        for g, params in groups.items():
+            finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in params]).all(0).tolist()
+            for j, ok in enumerate(finite):
+                if not ok:
+                    bad.setdefault(j, []).append(f"parameters of {'+'.join(phase.groups[g])}")
+        for j, what in bad.items():
+            c = members[j].trainer.config
+            members[j].diverged = Diverged(f"{c.method} seed {c.seed}: non-finite {', '.join(what)} "
+                                           f"in phase {phase.name!r} by step {step}")
+        return sorted(bad)
+
+
+def _fused_or_foreach(device: torch.device) -> dict[str, bool]:
+    """One fused Adam kernel over the stacked tensors where this torch build has it."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError):
+        return {"foreach": True}
+    return {"fused": True}

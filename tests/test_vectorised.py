@@ -1,0 +1,174 @@
+"""The stacked engine: each member is the run it replaces, with its own folder, resume and divergence."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import tiny_config
+from inference_zoo.nets.mlp import Maxout
+from inference_zoo.runs import run_group
+from inference_zoo.stacking import (LAYER_STACKERS, FeatureMajorSequential, NotStackable, member_state,
+                                    stack_strategies, stacked_state)
+from inference_zoo.strategies import STRATEGIES
+from inference_zoo.strategies.ali import ALI
+from inference_zoo.train import build_strategy
+from inference_zoo.vectorised import resolve_engine
+
+
+def stacked(config):
+    return resolve_engine(config, "stacked", 2)
+
+
+def values(rows):
+    return {r["metric"]: float(r["value"]) for r in rows}
+
+
+def model(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+
+
+def test_stacked_layers_compute_each_members_layers():
+    torch.manual_seed(0)
+    members = [nn.Sequential(nn.Linear(3, 10, bias=False), nn.BatchNorm1d(10), nn.ReLU(), Maxout(10, 4, 2), nn.Linear(4, 2))
+               for _ in range(3)]
+    x = torch.randn(3, 7, 3)
+    stack = FeatureMajorSequential(*[LAYER_STACKERS[type(layer)]([m[i] for m in members])
+                                     for i, layer in enumerate(members[0])])
+    out = stack(x)
+    for k, m in enumerate(members):
+        torch.testing.assert_close(out[k], m(x[k]), rtol=1e-5, atol=1e-6)
+        # BatchNorm statistics are per member: running averages moved by that member's batch only
+        torch.testing.assert_close(stack[1].running_mean[k], m[1].running_mean, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(stack[1].running_var[k], m[1].running_var, rtol=1e-5, atol=1e-7)
+    assert stack[1].num_batches_tracked.tolist() == [1, 1, 1]
+
+
+def test_member_state_round_trips_to_the_single_run_strategy():
+    strategies = [build_strategy(tiny_config("vae", seed=s), 2) for s in range(3)]
+    stack = stack_strategies(strategies)
+    shapes = {k: v.shape for k, v in strategies[0].state_dict().items()}
+    state = stack.state_dict()
+    for k, s in enumerate(strategies):
+        member = member_state(state, k, shapes)
+        assert member.keys() == s.state_dict().keys()
+        for key, value in s.state_dict().items():
+            assert torch.equal(member[key], value), key
+    rebuilt = stacked_state([s.state_dict() for s in strategies], state)
+    assert all(torch.equal(rebuilt[key], state[key]) for key in state)
+
+
+def test_a_module_without_stacked_form_is_refused():
+    strategy = build_strategy(tiny_config("ali"), 2)
+    strategy.decoder = nn.Sequential(nn.Conv1d(1, 1, 1))
+    with pytest.raises(NotStackable, match="Conv1d"):
+        stack_strategies([strategy, strategy])
+
+
+@pytest.mark.parametrize("method", ["ali", "vae"])
+def test_stacked_members_match_their_single_runs(tmp_path, method):
+    """Same seeds both ways: weights agree to float tolerance, metrics to 4 digits."""
+    configs = [tiny_config(method, seed=s, steps=30) for s in (0, 1, 2)]
+    single = run_group(configs, [tmp_path / f"single{c.seed}" for c in configs])
+    stack = run_group([stacked(c) for c in configs], [tmp_path / f"stacked{c.seed}" for c in configs])
+    for c, a, b in zip(configs, single, stack):
+        wa, wb = model(tmp_path / f"single{c.seed}"), model(tmp_path / f"stacked{c.seed}")
+        assert max((wa[k].float() - wb[k].float()).abs().max().item() for k in wa) < 1e-4
+        va, vb = values(a), values(b)
+        for metric in ("recon_mse", "prior_mmd", "latent_recovery_mse", "modes_responsibility"):
+            assert vb[metric] == pytest.approx(va[metric], rel=1e-4, abs=1e-5), metric
+
+
+def test_two_phase_strategies_share_the_stacked_gan_and_match_single_runs(tmp_path):
+    """latent/posthoc: Adam's first steps on maxout pieces amplify rounding (a piece that starts
+    to win gets a full lr-sized step), so weights drift apart more; metrics still agree closely."""
+    for engine in ("single", "stacked"):
+        configs = [tiny_config(m, seed=s, steps=30) for m in ("latent", "posthoc") for s in (0, 1)]
+        if engine == "stacked":
+            configs = [stacked(c) for c in configs]
+        rows = run_group(configs[:2], [tmp_path / engine / f"latent{s}" for s in (0, 1)], tmp_path / engine / "shared")
+        rows += run_group(configs[2:], [tmp_path / engine / f"posthoc{s}" for s in (0, 1)], tmp_path / engine / "shared")
+        if engine == "single":
+            reference = [values(r) for r in rows]
+        else:
+            for a, b in zip(reference, map(values, rows)):
+                for metric in ("recon_mse", "prior_mmd", "modes_responsibility"):
+                    assert b[metric] == pytest.approx(a[metric], rel=2e-2, abs=1e-3), metric
+    # the stacked posthoc members reused the GAN their latent stack trained
+    assert len(list((tmp_path / "stacked" / "shared").glob("gan-seed*.pt"))) == 2
+    assert values(rows[2])["train_seconds"] < values(rows[0])["train_seconds"]
+
+
+def test_interrupted_stack_resumes_to_the_same_result(tmp_path):
+    configs = [stacked(tiny_config("ali", seed=s, steps=30)) for s in (0, 1)]
+    run_group(configs, [tmp_path / f"full{c.seed}" for c in configs])
+
+    def stop_at_step_20(phase, step, total, logs):
+        if step == 20:
+            raise KeyboardInterrupt
+
+    dirs = [tmp_path / f"cut{c.seed}" for c in configs]
+    with pytest.raises(KeyboardInterrupt):
+        run_group(configs, dirs, progress=stop_at_step_20)
+    assert torch.load(dirs[0] / "checkpoint.pt", weights_only=True)["step"] == 10  # progress comes first
+    rows = run_group(configs, dirs)
+    for c, r in zip(configs, rows):
+        full, cut = model(tmp_path / f"full{c.seed}"), model(tmp_path / f"cut{c.seed}")
+        assert all(torch.equal(full[k], cut[k]) for k in full)
+        log = (tmp_path / f"cut{c.seed}" / "metrics.jsonl").read_text()
+        assert log == (tmp_path / f"full{c.seed}" / "metrics.jsonl").read_text()
+        assert values(r)["diverged"] == 0.0
+
+
+class PoisonedALI(ALI):
+    """ALI whose seed-1 run gets a NaN loss from its 13th step on."""
+
+    name = "poisoned_ali"
+
+    def __init__(self, nets, options=None):
+        super().__init__(nets, options)
+        self.register_buffer("poison", torch.tensor(float("nan") if nets.seed == 1 else 0.0))
+        self.register_buffer("calls", torch.tensor(0.0))
+
+    def step(self, phase, x):
+        out = super().step(phase, x)
+        self.calls += 1
+        bad = torch.where(self.calls > 12, self.poison, torch.zeros_like(self.poison))
+        out.losses["generator"] = out.losses["generator"] + bad.reshape(out.losses["generator"].shape)
+        return out
+
+
+def test_a_diverged_member_stops_alone_and_keeps_its_last_good_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setitem(STRATEGIES._items, "poisoned_ali", PoisonedALI)
+    configs = [stacked(tiny_config("poisoned_ali", seed=s, steps=30)) for s in (0, 1, 2)]
+    dirs = [tmp_path / f"seed{c.seed}" for c in configs]
+    rows = run_group(configs, dirs)
+    assert [values(r)["diverged"] for r in rows] == [0.0, 1.0, 0.0]
+    assert "poisoned_ali seed 1: non-finite" in (dirs[1] / "diverged.txt").read_text()
+    bad = torch.load(dirs[1] / "checkpoint.pt", weights_only=True)
+    assert bad["step"] == 10
+    assert all(torch.isfinite(v).all() for k, v in bad["model"].items() if v.is_floating_point() and k != "poison")
+    assert [json.loads(line)["step"] for line in (dirs[1] / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+    # the survivors trained to the end, and are the runs they would have been without seed 1
+    alone = run_group([configs[0], configs[2]], [tmp_path / "alone0", tmp_path / "alone2"])
+    for r, a in zip((rows[0], rows[2]), alone):
+        assert values(r)["recon_mse"] == pytest.approx(values(a)["recon_mse"], rel=1e-4)
+
+
+def test_non_stackable_strategies_fall_back_to_single_runs():
+    class Plain(ALI):
+        name = "plain"
+        vectorisable = False
+
+    config = tiny_config("ali")
+    assert resolve_engine(config, "auto", 2).train.engine == "stacked"
+    STRATEGIES._items["plain"] = Plain
+    try:
+        plain = tiny_config("plain")
+        assert resolve_engine(plain, "auto", 2).train.engine == "single"
+        with pytest.raises(Exception, match="cannot use the stacked engine"):
+            resolve_engine(plain, "stacked", 2)
+    finally:
+        del STRATEGIES._items["plain"]
