@@ -193,3 +193,20 @@ def test_conditional_ali_uses_the_label():
     assert cali.step("cali", torch.rand(5, 1, 8, 8), torch.arange(5)).losses["generator"].shape == ()
     with pytest.raises(ValueError, match="pass the labels"):
         cali.encode(torch.rand(2, 1, 8, 8))
+
+
+def test_image_study_publishes_and_redraws_byte_identically(capsys, tmp_path):
+    argv = ["study", "image_features", "--seeds", "1", "--steps", "2", "--device", "cpu", "--no-progress",
+            "--out", str(tmp_path / "runs"), "--publish", str(tmp_path / "figs" / "image_features")]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    folder = tmp_path / "figs" / "image_features"
+    table = (folder / "results_table.md").read_text()
+    assert "| digits | cali | 1 |" in table and "*raw pixels*" in table
+    pngs = {p.name: p.read_bytes() for p in folder.glob("*.png")}
+    assert {"samples-digits.png", "reconstructions-digits.png", "interpolations-digits.png",
+            "class-samples-digits-cali.png", "features_per_seed.png"} <= set(pngs)
+    for name in pngs:
+        (folder / name).unlink()
+    assert main(["figures", str(tmp_path / "figs")]) == 0
+    assert {p.name: p.read_bytes() for p in folder.glob("*.png")} == pngs
