@@ -14,7 +14,9 @@ step, keeping its last good checkpoint (a single run would stop there); the othe
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ import torch
 from . import noise
 from .config import ENGINES, RunConfig
 from .errors import UserError
+from .fileio import write_json
 from .seeding import derive_seed, generator
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state)
@@ -101,6 +104,7 @@ class StackedTrainer:
     def run(self) -> list[TrainResult | Diverged]:
         """Train every member; return each one's TrainResult, or the Diverged that stopped it."""
         members = [_Member(t, *t.begin(), reused=[]) for t in self.trainers]
+        self._record_stack(members)
         data = [t.train_data() for t in self.trainers]
         t0 = time.perf_counter()
         for index, phase in enumerate(self.trainers[0].strategy.phases(self.configs[0].train.steps)):
@@ -124,6 +128,16 @@ class StackedTrainer:
                 m.start_phase, m.start_step, m.checkpoint = index + 1, 0, None
         seconds = time.perf_counter() - t0
         return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused) for m in members]
+
+    def _record_stack(self, members: list[_Member]) -> None:
+        """Note in each member's env.json which seeds it was stacked with, from where: a member's
+        numbers depend on its stack-mates only in float rounding, and this makes them exact."""
+        seeds = [m.trainer.config.seed for m in members]
+        for m in members:
+            path = m.trainer.run_dir / "env.json"
+            env = json.loads(path.read_text()) if path.is_file() else {}
+            env["stacks"] = env.get("stacks", []) + [{"seeds": seeds, "phase": m.start_phase, "step": m.start_step}]
+            write_json(path, env)
 
     # ----------------------------------------------------------------------------------------
     def _train_phase(self, index: int, phase: Phase, members: list[_Member],
@@ -172,12 +186,14 @@ class StackedTrainer:
         ordered = list(groups)
         running: dict[str, torch.Tensor] = {}
         diverged: list[int] = []
+        autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
         with noise.member_generators(noise_rngs), one_discriminator_pass(batch_axis=1):
             for step in range(start, phase.steps):
                 idx = torch.stack([torch.randint(n_train, (cfg.batch_size,), device=device, generator=g)
                                    for g in data_rngs])
                 x = train_x[rows, idx]
-                out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
+                with autocast:
+                    out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
                 for i, g in enumerate(ordered):
                     grads = torch.autograd.grad(out.losses[g].sum(), groups[g], retain_graph=i < len(ordered) - 1,
                                                 allow_unused=True)
