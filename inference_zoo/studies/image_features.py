@@ -90,7 +90,7 @@ def per_seed_figure(folder: Path, rows: list[dict], baselines: list[dict]) -> Pa
         for b in baselines:
             if b["metric"] == metric:
                 ax.axhline(b["value"], color="grey", ls="--", lw=0.8, label="raw pixels")
-                ax.legend(fontsize=7, loc="lower right")
+                ax.legend(fontsize=7, loc="best")
         if metric == "recon_mse":
             ax.set_yscale("log")
         ax.set_xticks(range(len(methods)), methods, rotation=30, fontsize=8)

@@ -22,7 +22,8 @@ from .base import STUDIES, Study, load_published_samples
 from .published import RESPONSIBILITY_GRID, THREE_SIGMA_GRID
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae")
-METHOD_COLOURS = {"ali": "#1f77b4", "bigan": "#17becf", "latent": "#ff7f0e", "posthoc": "#d62728", "vae": "#2ca02c"}
+METHOD_COLOURS = {"ali": "#1f77b4", "bigan": "#17becf", "latent": "#ff7f0e", "posthoc": "#d62728", "vae": "#2ca02c",
+                  "cali": "#9467bd"}
 
 
 def _colour(method: str, i: int) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from .style import plt, save_figure
 
 PAD = 1  # pixels of white between tiles
+PANELS_PER_ROW = 3
 
 
 def tile(images: np.ndarray) -> np.ndarray:
@@ -45,9 +46,19 @@ def _grid(images: np.ndarray, cols: int) -> np.ndarray:
     return images[: rows * cols].reshape(rows, cols, *images.shape[1:])
 
 
+def _panels(n: int, width: float, height: float):
+    """A figure of n panels, at most PANELS_PER_ROW a row; unused axes hidden."""
+    cols = min(n, PANELS_PER_ROW)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.4), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
 def samples_figure(columns: list[tuple[str, dict]], path: Path, title: str, cols: int = 8) -> Path:
-    fig, axes = plt.subplots(1, len(columns), figsize=(2.6 * len(columns), 2.9), squeeze=False)
-    for ax, (method, s) in zip(axes[0], columns):
+    fig, axes = _panels(len(columns), 2.6, 2.7)
+    for ax, (method, s) in zip(axes, columns):
         _show(ax, tile(_grid(s["x_generated"], cols)), f"{method}: G(z)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -68,8 +79,8 @@ def reconstructions_figure(columns: list[tuple[str, dict]], path: Path, title: s
 
 def interpolations_figure(columns: list[tuple[str, dict]], path: Path, title: str, pairs: int = 4) -> Path:
     shown = [(m, s) for m, s in columns if "interpolation" in s]
-    fig, axes = plt.subplots(1, len(shown), figsize=(2.9 * len(shown), 1.7 + 0.3 * pairs), squeeze=False)
-    for ax, (method, s) in zip(axes[0], shown):
+    fig, axes = _panels(len(shown), 3.2, 0.5 + 0.4 * pairs)
+    for ax, (method, s) in zip(axes, shown):
         _show(ax, tile(s["interpolation"][:pairs]), f"{method}")
     fig.suptitle(title + ": G((1-t) E(x_a) + t E(x_b)), t = 0 ... 1", fontsize=10)
     fig.tight_layout()
