@@ -210,3 +210,26 @@ def test_image_study_publishes_and_redraws_byte_identically(capsys, tmp_path):
         (folder / name).unlink()
     assert main(["figures", str(tmp_path / "figs")]) == 0
     assert {p.name: p.read_bytes() for p in folder.glob("*.png")} == pngs
+
+
+def test_imagefolder_reads_class_folders_with_a_fixed_split(tmp_path):
+    from PIL import Image
+
+    from inference_zoo.data.images import set_data_location
+
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        (tmp_path / f"class{k}").mkdir()
+        for i in range(10):
+            pixels = (rng.uniform(size=(12, 12, 3)) * 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / f"class{k}" / f"{i}.png")
+    set_data_location(tmp_path)
+    try:
+        ds = build_dataset(parse_data_spec("imagefolder:side=8,test_fraction=0.25"))
+        x_train, y_train = ds.sample(10**6, generator(0, "data", "train"))
+        x_test, _ = ds.held_out(10**6, generator(0, "data", "test"))
+    finally:
+        set_data_location(None)
+    assert ds.x_shape == (3, 8, 8) and ds.n_classes == 2
+    assert x_train.shape == (15, 3, 8, 8) and x_test.shape == (5, 3, 8, 8)
+    assert 0 <= x_train.min() and x_train.max() <= 1 and set(y_train.tolist()) == {0, 1}
