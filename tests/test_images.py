@@ -233,3 +233,30 @@ def test_imagefolder_reads_class_folders_with_a_fixed_split(tmp_path):
     assert ds.x_shape == (3, 8, 8) and ds.n_classes == 2
     assert x_train.shape == (15, 3, 8, 8) and x_test.shape == (5, 3, 8, 8)
     assert 0 <= x_train.min() and x_train.max() <= 1 and set(y_train.tolist()) == {0, 1}
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    """An MNIST-format (idx) file: magic 0x08 (uint8) + rank, big-endian sizes, then the bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_through_torchvision_from_local_files(capsys, tmp_path):
+    """The real torchvision MNIST class on tiny idx files written here: the --data-root path
+    that a machine with the data takes (no download)."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("t10k", 12)):
+        _write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    out = tmp_path / "cmp"
+    argv = ["compare", "--methods", "vae", "--data", "mnist", "--data-root", str(tmp_path), "--steps", "2",
+            "--batch-size", "8", "--device", "cpu", "--no-progress", "--out", str(out), *TINY_CONV]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    with open(out / "results.csv") as f:
+        rows = {r["metric"]: float(r["value"]) for r in csv.DictReader(f)}
+    assert rows["diverged"] == 0 and math.isfinite(rows["probe_1nn_acc"])
+    samples = np.load(cell_path(out, "mnist", "vae", 0) / "samples.npz")
+    assert samples["x_test"].shape == (12, 1, 28, 28) and samples["x_test"].max() <= 1.0
