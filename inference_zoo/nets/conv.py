@@ -109,7 +109,7 @@ def init_conv(module: nn.Module, std: float) -> nn.Module:
 def _image_shape(arch: Architecture) -> tuple[int, int, int]:
     if len(arch.x_shape) != 3 or arch.x_shape[1] != arch.x_shape[2]:
         raise UserError(f"architecture {arch.config.name!r} needs square images [C, H, H]; the data is {list(arch.x_shape)} "
-                        "(use -p quick for MLPs)")
+                        "(use --preset quick for MLPs)")
     return arch.x_shape  # type: ignore[return-value]
 
 
@@ -207,7 +207,7 @@ class ALI32(Architecture):
     def _check(self, widths: tuple[int, ...], n: int, role: str) -> tuple[int, ...]:
         _, side, _ = _image_shape(self)
         if side != 32:
-            raise UserError(f"ali32 is for 32x32 images; the data is {side}x{side} (use -p dcgan)")
+            raise UserError(f"ali32 is for 32x32 images; the data is {side}x{side} (use --preset dcgan)")
         if len(widths) != n:
             raise UserError(f"ali32 needs {n} {role} widths, got {len(widths)} ({list(widths)})")
         return widths
