@@ -326,6 +326,6 @@ class ImageFolder(Torchvision):
             _cache[key] = from_torchvision(_open("imagefolder", build))
         x, y = _cache[key]
         order = np.random.default_rng(0).permutation(len(y))
-        n_test = max(1, int(round(self.options.test_fraction * len(y))))
+        n_test = max(1, round(self.options.test_fraction * len(y)))
         idx = torch.as_tensor(order[-n_test:] if split == "test" else order[:-n_test])
         return x[idx], y[idx]
