@@ -25,7 +25,7 @@ from .errors import UserError
 from .fileio import load_torch, save_torch, write_json
 from .nets import ARCHITECTURES, NetworkFactory
 from .seeding import derive_seed, generator
-from .strategies import STRATEGIES, Phase, Strategy, params_of
+from .strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
 
 CHECKPOINT_FORMAT = 1
 
@@ -153,22 +153,13 @@ class Trainer:
             getattr(strategy, name).eval().requires_grad_(False)
         autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.train.amp
                     else contextlib.nullcontext())
-        ordered = list(groups)
         running: dict[str, torch.Tensor] = {}
         train_x, train_y = train
         for step in range(start_step, phase.steps):
             idx = torch.randint(train_x.shape[0], (cfg.train.batch_size,), device=self.device, generator=data_rng)
             with autocast:
                 out = strategy.step(phase.name, train_x[idx], *((train_y[idx],) if strategy.uses_labels else ()))
-            for i, g in enumerate(ordered):
-                params = groups[g]
-                grads = torch.autograd.grad(out.losses[g].sum(), params, retain_graph=i < len(ordered) - 1, allow_unused=True)
-                for p, grad in zip(params, grads):
-                    p.grad = grad
-            for opt in optimizers.values():
-                opt.step()
-            for key, value in {**{f"loss_{g}": out.losses[g] for g in ordered}, **out.logs}.items():
-                running[key] = running.get(key, 0.0) + value.detach().float()
+            update(out, groups, optimizers, running)
             done = step + 1
             if done % cfg.train.log_every == 0 or done == phase.steps:
                 n = cfg.train.log_every if done % cfg.train.log_every == 0 else done % cfg.train.log_every
@@ -272,6 +263,22 @@ class Trainer:
         if set(states) != set(expected):
             raise UserError(f"shared phase file {path} does not match strategy {self.config.method}")
         self.strategy.load_state_dict(states, strict=False)
+
+
+def update(out: StepOutput, groups: dict[str, list[torch.nn.Parameter]], optimizers: dict[str, torch.optim.Optimizer],
+           running: dict[str, Any]) -> None:
+    """One training update, shared by both engines: each group's gradient of its own loss (summed
+    over stacked members, whose parameters are disjoint) from the one forward pass, then every
+    group's optimiser step; adds the step's losses and logs to ``running``."""
+    ordered = list(groups)
+    for i, g in enumerate(ordered):
+        grads = torch.autograd.grad(out.losses[g].sum(), groups[g], retain_graph=i < len(ordered) - 1, allow_unused=True)
+        for p, grad in zip(groups[g], grads):
+            p.grad = grad
+    for opt in optimizers.values():
+        opt.step()
+    for key, value in {**{f"loss_{g}": out.losses[g] for g in ordered}, **out.logs}.items():
+        running[key] = running.get(key, 0.0) + value.detach().float()
 
 
 def _rng_state(data_rng: torch.Generator) -> dict[str, Any]:

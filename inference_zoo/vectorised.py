@@ -34,7 +34,7 @@ from .stacking import (NotStackable, member_optimizer_state, member_state, stack
                        stacked_optimizer_state)
 from .strategies import Phase, params_of
 from .strategies.adversarial import one_discriminator_pass
-from .train import Diverged, Trainer, TrainResult, build_strategy
+from .train import Diverged, Trainer, TrainResult, build_strategy, update
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.
@@ -194,15 +194,7 @@ class StackedTrainer:
                 x = train_x[rows, idx]
                 with autocast:
                     out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
-                for i, g in enumerate(ordered):
-                    grads = torch.autograd.grad(out.losses[g].sum(), groups[g], retain_graph=i < len(ordered) - 1,
-                                                allow_unused=True)
-                    for p, grad in zip(groups[g], grads):
-                        p.grad = grad
-                for opt in optimizers.values():
-                    opt.step()
-                for key, value in {**{f"loss_{g}": out.losses[g] for g in ordered}, **out.logs}.items():
-                    running[key] = running.get(key, 0.0) + value.detach().float()
+                update(out, groups, optimizers, running)
                 done = step + 1
                 if done % cfg.log_every and done != phase.steps:
                     continue
