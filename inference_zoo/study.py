@@ -28,6 +28,8 @@ from .runs import check_same_config, is_finished, run_group, run_one
 from .vectorised import MAX_MEMBERS, stack_key
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
+#: figures izoo compare draws into an output folder (viz/comparison.py, viz/image_figures.py)
+FIGURE_PREFIXES = ("comparison", "samples", "reconstructions", "interpolations", "class-samples")
 
 
 def safe_name(text: str) -> str:
@@ -54,8 +56,9 @@ def prepare_output(out: Path, configs: list[RunConfig], mode: str) -> None:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        for figure in out.glob("comparison-*.png"):
-            figure.unlink()
+        for prefix in FIGURE_PREFIXES:
+            for figure in out.glob(f"{prefix}-*.png"):
+                figure.unlink()
     elif mode == "new":
         if out.exists() and any(out.iterdir()):
             raise UserError(f"output folder {out} is not empty; pass --resume to continue it or --overwrite to replace it")

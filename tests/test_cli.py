@@ -95,8 +95,12 @@ def test_compare_writes_tidy_results_figure_and_refuses_to_overwrite(capsys, tmp
     code, _, err = run_cli(changed, capsys)
     assert code == 2 and "different config (train.steps)" in err
 
+    (out / "samples-old-dataset.png").write_bytes(b"stale figure")
+    (out / "notes.txt").write_text("mine")
     code, _, err = run_cli(argv + ["--overwrite"], capsys)
     assert code == 0 and "finished earlier" not in err
+    assert not (out / "samples-old-dataset.png").exists()  # izoo's own figures are replaced
+    assert (out / "notes.txt").read_text() == "mine"  # the user's files are not
 
 
 def test_figures_command_redraws_byte_identical_figures(capsys, tmp_path):
