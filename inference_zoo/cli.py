@@ -251,7 +251,7 @@ def study(
         run_study_with_display(configs, out, "overwrite" if overwrite else "resume", progress)
     target = publish or Path("figures") / name
     command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"python {' '.join(sys.argv)}"
-    for path in publish_study(spec, out, target, command, time.perf_counter() - t0):
+    for path in publish_study(spec, out, target, command, None if publish_only else time.perf_counter() - t0):
         print(path)
 
 

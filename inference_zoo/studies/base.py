@@ -64,8 +64,11 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
     return configs
 
 
-def publish_study(study: Study, out: Path, target: Path, command: str, wall_seconds: float) -> list[Path]:
-    """Copy a finished study's tidy tables and the figures' arrays to ``target``; draw the figures."""
+def publish_study(study: Study, out: Path, target: Path, command: str, wall_seconds: float | None) -> list[Path]:
+    """Copy a finished study's tidy tables and the figures' arrays to ``target``; draw the figures.
+
+    ``wall_seconds`` None (publishing without training) keeps the wall time published before.
+    """
     rows = read_rows(out / "results.csv")
     target.mkdir(parents=True, exist_ok=True)
     write_rows(target / "results.csv", rows)
@@ -73,12 +76,15 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
     samples_dir = target / "samples"
     if samples_dir.exists():
         shutil.rmtree(samples_dir)
-    configs, run_commits = {}, set()
+    configs, run_commits, stack_size = {}, set(), {}
     for run in sorted((out / "runs").glob("*/*/seed*/config.json")):
         env = run.parent / "env.json"
-        if env.is_file():
-            run_commits.add(str(json.loads(env.read_text()).get("git_commit")))
         config = RunConfig.from_dict(json.loads(run.read_text()))
+        if env.is_file():
+            env_record = json.loads(env.read_text())
+            run_commits.add(str(env_record.get("git_commit")))
+            stacks = env_record.get("stacks") or [{"seeds": [config.seed]}]
+            stack_size[(config.data.label(), config.method, config.seed)] = len(stacks[-1]["seeds"])
         n = study.sample_points(config)
         source = run.parent / "samples.npz"
         if n is None or not source.is_file():
@@ -88,9 +94,12 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
         save_samples(samples_dir / f"{safe_name(config.data.label())}__{config.method}__seed{config.seed}.npz", arrays)
         configs[f"{config.data.label()}/{config.method}"] = config.to_dict()
     one = next(iter(configs.values()), None)
-    history = []  # every command that contributed cells, when a study is run in several parts
+    history, earlier = [], {}  # every command that contributed cells, when a study is run in several parts
     if (target / "study.json").is_file():
-        history = json.loads((target / "study.json").read_text()).get("command_history", [])
+        earlier = json.loads((target / "study.json").read_text())
+        history = earlier.get("command_history", [])
+    if wall_seconds is None:
+        wall_seconds = earlier.get("wall_seconds") or 0.0
     history = [h for h in history if h != command] + [command]
     write_json(target / "study.json", {
         "study": study.name,
@@ -100,7 +109,9 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
         "git_commit": git_commit(),  # at publishing; the runs' own commits are in run_commits
         "run_commits": sorted(run_commits),
         "wall_seconds": round(wall_seconds, 1),
-        "train_seconds_total": round(sum(r["value"] for r in rows if r["metric"] == "train_seconds"), 1),
+        # a stacked run's train_seconds is its whole stack's: count each stack once
+        "train_seconds_total": round(sum(r["value"] / stack_size.get((r["dataset"], r["method"], r["seed"]), 1)
+                                         for r in rows if r["metric"] == "train_seconds"), 1),
         "cells": len({(r["dataset"], r["method"], r["seed"]) for r in rows}),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "python": sys.version.split()[0]},
