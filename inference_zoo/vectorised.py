@@ -144,17 +144,20 @@ class StackedTrainer:
                      data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Train ``members`` through one phase; a divergence restarts the loop without the diverged."""
         while members:
-            diverged = self._train_stack(index, phase, members, data)
-            if not diverged:
+            diverged, finished = self._train_stack(index, phase, members, data)
+            if finished:
                 return
             keep = [i for i in range(len(members)) if i not in diverged]
             members, data = [members[i] for i in keep], [data[i] for i in keep]
 
     def _train_stack(self, index: int, phase: Phase, members: list[_Member],
-                     data: list[tuple[torch.Tensor, torch.Tensor]]) -> list[int]:
-        """Train from the members' common step to the phase end; return the positions of members
-        that diverged (their states are left at their last checkpoint; survivors' ``checkpoint``
-        fields hold where to go on from)."""
+                     data: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[list[int], bool]:
+        """Train from the members' common step; stop at the phase end or when members diverge.
+
+        Returns (positions of the diverged members, whether the phase is finished). Diverged
+        members keep their last checkpoint; survivors' ``start_step``/``checkpoint`` say where to
+        go on from.
+        """
         cfg = self.configs[0].train
         device = self.device
         k = len(members)
@@ -186,6 +189,7 @@ class StackedTrainer:
         ordered = list(groups)
         running: dict[str, torch.Tensor] = {}
         diverged: list[int] = []
+        finished = start >= phase.steps
         autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
         with noise.member_generators(noise_rngs), one_discriminator_pass(batch_axis=1):
             for step in range(start, phase.steps):
@@ -229,7 +233,7 @@ class StackedTrainer:
                     m.start_step, m.checkpoint = (0, None) if finished else (done, {"optimizers": state, "rng": rng})
                 if diverged:
                     break
-        return diverged
+        return diverged, finished
 
     def _check_members(self, phase: Phase, step: int, members: list[_Member], means: dict[str, list[float]],
                        groups: dict[str, list[torch.nn.Parameter]]) -> list[int]:

@@ -123,9 +123,10 @@ def test_interrupted_stack_resumes_to_the_same_result(tmp_path):
 
 
 class PoisonedALI(ALI):
-    """ALI whose seed-1 run gets a NaN loss from its 13th step on."""
+    """ALI whose seed-1 run gets a NaN loss from step ``after + 1`` on."""
 
     name = "poisoned_ali"
+    after = 12
 
     def __init__(self, nets, options=None):
         super().__init__(nets, options)
@@ -135,7 +136,7 @@ class PoisonedALI(ALI):
     def step(self, phase, x):
         out = super().step(phase, x)
         self.calls += 1
-        bad = torch.where(self.calls > 12, self.poison, torch.zeros_like(self.poison))
+        bad = torch.where(self.calls > self.after, self.poison, torch.zeros_like(self.poison))
         out.losses["generator"] = out.losses["generator"] + bad.reshape(out.losses["generator"].shape)
         return out
 
@@ -155,6 +156,18 @@ def test_a_diverged_member_stops_alone_and_keeps_its_last_good_checkpoint(tmp_pa
     alone = run_group([configs[0], configs[2]], [tmp_path / "alone0", tmp_path / "alone2"])
     for r, a in zip((rows[0], rows[2]), alone):
         assert values(r)["recon_mse"] == pytest.approx(values(a)["recon_mse"], rel=1e-4)
+
+
+def test_a_member_diverging_at_the_last_step_leaves_the_others_finished(tmp_path, monkeypatch):
+    monkeypatch.setitem(STRATEGIES._items, "poisoned_ali", PoisonedALI)
+    monkeypatch.setattr(PoisonedALI, "after", 27)  # NaN from step 28: caught at the final log step, 30
+    configs = [stacked(tiny_config("poisoned_ali", seed=s, steps=30)) for s in (0, 1)]
+    dirs = [tmp_path / f"seed{c.seed}" for c in configs]
+    rows = run_group(configs, dirs)
+    assert [values(r)["diverged"] for r in rows] == [0.0, 1.0]
+    steps = [json.loads(line)["step"] for line in (dirs[0] / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20, 25, 30]  # the survivor was not trained again
+    assert torch.load(dirs[1] / "checkpoint.pt", weights_only=True)["step"] == 20
 
 
 def test_non_stackable_strategies_fall_back_to_single_runs():
