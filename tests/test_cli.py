@@ -45,6 +45,8 @@ def run_cli(argv, capsys):
     (["compare", "-o", "vae.likelihood_std=abc"], "expected a float"),
     (["compare", "-o", "bigan.generator_loss=minimax"], "method 'bigan' is not in --methods"),
     (["compare", "--resume", "--overwrite"], "exclude each other"),
+    (["compare", "--engine", "turbo"], "engine must be one of auto, single, stacked"),
+    (["compare", "--data", "digits", "--engine", "stacked"], "cannot use the stacked engine: no stacked form of"),
     (["compare", "-a", "decoder_hidden=400xx"], "widths are positive integers"),
     (["compare", "-a", "depth=3"], "--arch expects key=value"),
     (["compare", "-a", "maxout_pieces=0"], "maxout_pieces >= 1"),
