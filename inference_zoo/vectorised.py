@@ -219,18 +219,20 @@ class StackedTrainer:
                     continue
                 # a checkpoint step, or members to drop: write each survivor's state as its own run's
                 model = {key: v.detach() for key, v in stacked.state_dict().items()}
-                opt_states = {g: opt.state_dict() for g, opt in optimizers.items()}
+                opt_states = {} if finished else {g: opt.state_dict() for g, opt in optimizers.items()}
                 for j, m in enumerate(members):
                     if j in diverged:
                         continue
                     m.trainer.strategy.load_state_dict(member_state(model, j, shapes))
+                    if finished:  # a phase boundary needs no optimiser or generator state
+                        m.trainer.checkpoint(index + 1, 0, {}, {})
+                        m.start_step, m.checkpoint = 0, None
+                        continue
                     state = {g: member_optimizer_state(opt_states[g], j, member_shapes[g]) for g in ordered}
                     rng = {"data": data_rngs[j].get_state(), "noise": noise_rngs[j].get_state()}
-                    if finished:
-                        m.trainer.checkpoint(index + 1, 0, {}, {})
-                    elif done % cfg.checkpoint_every == 0:
+                    if done % cfg.checkpoint_every == 0:
                         m.trainer.checkpoint(index, done, state, rng)
-                    m.start_step, m.checkpoint = (0, None) if finished else (done, {"optimizers": state, "rng": rng})
+                    m.start_step, m.checkpoint = done, {"optimizers": state, "rng": rng}
                 if diverged:
                     break
         return diverged, finished
