@@ -141,6 +141,13 @@ def default_preset(data: str) -> str:
 
 
 # --- commands --------------------------------------------------------------------------------
+# options that compare and study share, declared once
+DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda.")
+ENGINE_OPTION = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single.")
+PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
+DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")
+DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
+
 @app.command("list")
 def list_command() -> None:
     """Show registered strategies, datasets, architectures and presets."""
@@ -180,18 +187,18 @@ def compare(
     batch_size: Optional[int] = typer.Option(None, help="Minibatch size (default: the preset's)."),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
+    device: str = DEVICE_OPTION,
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
     option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value."),
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
     amp: bool = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA)."),
-    engine: str = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single."),
+    engine: str = ENGINE_OPTION,
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
-    data_root: Optional[Path] = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data)."),
-    download: bool = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit)."),
+    progress: bool = PROGRESS_OPTION,
+    data_root: Optional[Path] = DATA_ROOT_OPTION,
+    download: bool = DOWNLOAD_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
     from .compare import plan_compare
@@ -217,16 +224,16 @@ def study(
     steps: Optional[int] = typer.Option(None, help="Steps per phase (default: the preset's)."),
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda."),
-    engine: str = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single."),
+    device: str = DEVICE_OPTION,
+    engine: str = ENGINE_OPTION,
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
     overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
     publish_only: bool = typer.Option(False, help="Train nothing: publish every finished cell in --out."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
-    data_root: Optional[Path] = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data)."),
-    download: bool = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit)."),
+    progress: bool = PROGRESS_OPTION,
+    data_root: Optional[Path] = DATA_ROOT_OPTION,
+    download: bool = DOWNLOAD_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
     import time
