@@ -33,6 +33,7 @@ from .seeding import derive_seed, generator
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state)
 from .strategies import Phase, params_of
+from .shared_backward import both_players_logits
 from .strategies.adversarial import one_discriminator_pass
 from .train import Diverged, Trainer, TrainResult, build_strategy, update
 
@@ -191,7 +192,7 @@ class StackedTrainer:
         diverged: list[int] = []
         finished = start >= phase.steps
         autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
-        with noise.member_generators(noise_rngs), one_discriminator_pass(batch_axis=1):
+        with noise.member_generators(noise_rngs), one_discriminator_pass(batch_axis=1, both_players=both_players_logits):
             for step in range(start, phase.steps):
                 idx = torch.stack([torch.randint(n_train, (cfg.batch_size,), device=device, generator=g)
                                    for g in data_rngs])

@@ -19,47 +19,66 @@ from ..errors import UserError
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
 
-_joint_pass_batch_axis: ContextVar[int | None] = ContextVar("izoo_joint_pass_batch_axis", default=None)
+#: Set by ``one_discriminator_pass``: the batch axis to concatenate both sides along, and an
+#: optional function giving (logits for D's loss, logits for the generator side's loss) in one go.
+_joint_pass: ContextVar[tuple[int, Callable | None] | None] = ContextVar("izoo_joint_pass", default=None)
 
 
-def real_and_fake_logits(discriminator: Callable[..., torch.Tensor], real: tuple[torch.Tensor, ...],
-                         fake: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's logits on the data side's inputs and on the generator side's.
+def adversarial_game(discriminator: Callable[..., torch.Tensor], real: tuple[torch.Tensor, ...],
+                     fake: tuple[torch.Tensor, ...], generator_loss: str
+                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """(D's loss, the generator side's loss, D's logs) from D on the data side's inputs ``real``
+    and the generator side's ``fake``: the adversarial half of ALI, BiGAN, the GAN phase and
+    post-hoc inference.
 
-    By default two passes (the reference loop). Under ``one_discriminator_pass`` both sides go
-    through D as one batch: the same maths with half as many, twice as large matmuls, but weight
-    gradients summed in another order, so numerics differ in the last bits. Only valid for
-    discriminators without batch statistics (ours: maxout MLPs).
+    By default two passes through D (the reference loop). Under ``one_discriminator_pass``
+    both sides go through D as one batch, and its ``both_players`` function, where it applies,
+    gives each loss its own logits so one backward chain serves both (``shared_backward``).
+    Only valid for discriminators without batch statistics (ours: maxout MLPs).
     """
-    axis = _joint_pass_batch_axis.get()
-    if axis is None:
-        return discriminator(*real), discriminator(*fake)
-    n = real[0].shape[axis]
-    logits = discriminator(*(torch.cat([r, f], dim=axis) for r, f in zip(real, fake)))
-    return logits.split(n, dim=-1)
+    joint = _joint_pass.get()
+    if joint is None:
+        d_real, d_fake = discriminator(*real), discriminator(*fake)
+        g_real, g_fake = d_real, d_fake
+    else:
+        axis, both_players = joint
+        n = real[0].shape[axis]
+        inputs = tuple(torch.cat([r, f], dim=axis) for r, f in zip(real, fake))
+        pair = both_players(discriminator, inputs) if both_players is not None else None
+        d_logits, g_logits = pair if pair is not None else (discriminator(*inputs),) * 2
+        d_real, d_fake = d_logits.split(n, dim=-1)
+        g_real, g_fake = g_logits.split(n, dim=-1)
+    d_loss, g_loss = adversarial_losses(d_real, d_fake, generator_loss, g_real, g_fake)
+    return d_loss, g_loss, discriminator_logs(d_real, d_fake)
 
 
 @contextlib.contextmanager
-def one_discriminator_pass(batch_axis: int) -> Iterator[None]:
-    """Let ``real_and_fake_logits`` concatenate both sides along ``batch_axis`` (1 in a stacked run)."""
-    token = _joint_pass_batch_axis.set(batch_axis)
+def one_discriminator_pass(batch_axis: int, both_players: Callable | None = None) -> Iterator[None]:
+    """Let ``adversarial_game`` concatenate both sides along ``batch_axis`` (1 in a stacked run)
+    and use ``both_players(discriminator, inputs)`` where it returns a logits pair."""
+    token = _joint_pass.set((batch_axis, both_players))
     try:
         yield
     finally:
-        _joint_pass_batch_axis.reset(token)
+        _joint_pass.reset(token)
 
 
-def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (discriminator loss, generator-side loss) from one discriminator forward pass.
+def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: str,
+                       g_real: torch.Tensor | None = None, g_fake: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (discriminator loss, generator-side loss) from D's logits on both sides.
 
     Logits are [batch] (one run) or [K, batch] (K vectorised runs): losses average the last axis
-    only, so a vectorised run returns one loss per member.
+    only, so a vectorised run returns one loss per member. ``g_real``/``g_fake``, where given,
+    are the same logits on a separate autograd path for the generator side's loss.
     """
     d_loss = F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
+    if g_real is None or g_fake is None:
+        g_real, g_fake = real, fake
     if generator_loss == "nonsaturating":
-        g_loss = F.softplus(real).mean(-1) + F.softplus(-fake).mean(-1)
+        g_loss = F.softplus(g_real).mean(-1) + F.softplus(-g_fake).mean(-1)
     elif generator_loss == "minimax":
-        g_loss = -d_loss
+        g_loss = -d_loss if g_real is real else -(F.softplus(-g_real).mean(-1) + F.softplus(g_fake).mean(-1))
     else:
         raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, got {generator_loss!r}")
     return d_loss, g_loss

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ..nets import NetworkFactory
-from .adversarial import adversarial_losses, check_generator_loss, discriminator_logs, real_and_fake_logits
+from .adversarial import adversarial_game, check_generator_loss
 from .base import Phase, StepOutput, Strategy
 from .registry import STRATEGIES
 
@@ -43,9 +43,9 @@ class ALI(Strategy):
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         z = self.prior(self.batch_size(x))
-        real, fake = real_and_fake_logits(self.discriminator, (x, self.encoder(x)), (self.decoder(z), z))
-        d_loss, g_loss = adversarial_losses(real, fake, self.options.generator_loss)
-        return StepOutput({"discriminator": d_loss, "generator": g_loss}, discriminator_logs(real, fake))
+        d_loss, g_loss, logs = adversarial_game(self.discriminator, (x, self.encoder(x)), (self.decoder(z), z),
+                                                self.options.generator_loss)
+        return StepOutput({"discriminator": d_loss, "generator": g_loss}, logs)
 
 
 @STRATEGIES.register("bigan")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..nets import NetworkFactory
-from .adversarial import adversarial_losses, check_generator_loss, discriminator_logs, real_and_fake_logits
+from .adversarial import adversarial_game, check_generator_loss
 from .base import Phase, StepOutput, Strategy
 
 GAN_GROUPS = {"discriminator": ("gan_discriminator",), "generator": ("decoder",)}
@@ -51,9 +51,9 @@ class GANThenEncoder(Strategy):
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         if phase != "gan":
             return self.encoder_step(x)
-        real, fake = real_and_fake_logits(self.gan_discriminator, (x,), (self.decoder(self.prior(self.batch_size(x))),))
-        d_loss, g_loss = adversarial_losses(real, fake, self.options.generator_loss)
-        return StepOutput({"discriminator": d_loss, "generator": g_loss}, discriminator_logs(real, fake))
+        d_loss, g_loss, logs = adversarial_game(self.gan_discriminator, (x,), (self.decoder(self.prior(self.batch_size(x))),),
+                                                self.options.generator_loss)
+        return StepOutput({"discriminator": d_loss, "generator": g_loss}, logs)
 
     def encoder_groups(self) -> dict[str, tuple[str, ...]]:
         """Optimiser groups of the encoder phase."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..nets import NetworkFactory
-from .adversarial import adversarial_losses, discriminator_logs, real_and_fake_logits
+from .adversarial import adversarial_game
 from .base import StepOutput
 from .gan import GANThenEncoder
 from .registry import STRATEGIES
@@ -28,6 +28,6 @@ class PostHoc(GANThenEncoder):
         z = self.prior(self.batch_size(x))
         with torch.no_grad():
             x_fake = self.decoder(z)
-        real, fake = real_and_fake_logits(self.joint_discriminator, (x, self.encoder(x)), (x_fake, z))
-        d_loss, e_loss = adversarial_losses(real, fake, self.options.generator_loss)
-        return StepOutput({"discriminator": d_loss, "encoder": e_loss}, discriminator_logs(real, fake))
+        d_loss, e_loss, logs = adversarial_game(self.joint_discriminator, (x, self.encoder(x)), (x_fake, z),
+                                                self.options.generator_loss)
+        return StepOutput({"discriminator": d_loss, "encoder": e_loss}, logs)
