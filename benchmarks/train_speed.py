@@ -6,6 +6,8 @@ would write it, (b) izoo's single engine (the reference loop of ``train.py``), (
 engine (``vectorised.py``) with K = 1, 4, 16 seeds in one stack, and a fp32 matmul peak measured on
 the spot. It prints run-steps per second (K runs x steps / seconds), the ratio of each to (a) and
 the achieved matmul FLOP/s as a share of that peak, and writes ``benchmarks/results/train_speed.json``.
+The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
+the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/shared_backward.py``).
 Ratios, not absolute times, are what carry across machines.
 """
 from __future__ import annotations
@@ -30,13 +32,15 @@ from inference_zoo.vectorised import StackedTrainer
 ARCH = ArchConfig()  # the paper's toy networks: encoder 2x400, decoder 4x400, maxout D 3x200x5
 
 
-def ali_flops_per_step(batch: int, a: ArchConfig = ARCH, x_dim: int = 2, z_dim: int = 2) -> float:
+def ali_flops_per_step(batch: int, a: ArchConfig = ARCH, x_dim: int = 2, z_dim: int = 2,
+                       shared_chain: bool = False) -> float:
     """Matmul FLOPs of one ALI step: F = 2*B*sum(in*out) per net and batch half.
 
     Encoder and decoder: forward + backward (weights and inputs) = 3F. Discriminator: forward on
     both halves (2F), the D loss's backward (weight and input gradients, 2 * 2F) and the generator
     loss's backward through D (input gradients only, 2F): 8F. torch's profiler counts the same
-    1.03 GFLOP for the plain reference's step at batch 100 (``with_flops=True``).
+    1.03 GFLOP for the plain reference's step at batch 100 (``with_flops=True``). The stacked
+    engine's ``shared_chain`` runs one input-gradient chain through D for both losses: 6F.
     """
     def macs(dims):
         return sum(i * o for i, o in zip(dims[:-1], dims[1:]))
@@ -46,7 +50,7 @@ def ali_flops_per_step(batch: int, a: ArchConfig = ARCH, x_dim: int = 2, z_dim: 
     d_dims = [x_dim + z_dim, *a.discriminator_hidden]
     disc = sum(i * o * a.maxout_pieces for i, o in zip(d_dims[:-1], d_dims[1:])) + d_dims[-1]
     f = lambda m: 2.0 * batch * m  # noqa: E731
-    return 3 * f(enc) + 3 * f(dec) + 8 * f(disc)
+    return 3 * f(enc) + 3 * f(dec) + (6 if shared_chain else 8) * f(disc)
 
 
 def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
@@ -154,19 +158,20 @@ def main() -> None:
     records = []
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         steps = max(20, args.steps * 100 // batch)
-        flops = ali_flops_per_step(batch)
         reference = plain_reference(steps, batch)
-        rows = [("plain reference", reference), ("izoo single engine, 1 run", izoo_single(steps, batch))]
+        rows = [("plain reference", reference, False), ("izoo single engine, 1 run", izoo_single(steps, batch), False)]
         for k in [int(m) for m in args.members.split(",")]:
             # fewer steps for larger stacks: each step does K runs' work
-            rows.append((f"izoo stacked engine, K={k}", izoo_stacked(max(10, steps // max(1, k // 2)), batch, k)))
-        for name, rate in rows:
+            rows.append((f"izoo stacked engine, K={k}", izoo_stacked(max(10, steps // max(1, k // 2)), batch, k), True))
+        for name, rate, shared_chain in rows:
+            flops = ali_flops_per_step(batch, shared_chain=shared_chain)
             record = {"configuration": name, "batch_size": batch, "run_steps_per_s": round(rate, 2),
                       "ms_per_run_step": round(1000 / rate, 2), "ratio_to_reference": round(rate / reference, 3),
-                      "share_of_matmul_peak": round(rate * flops / peak, 3)}
+                      "flops_per_run_step": flops, "share_of_matmul_peak": round(rate * flops / peak, 3)}
             records.append(record)
             print(f"batch {batch:5d}  {name:28s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/run-step  "
-                  f"x{rate / reference:.2f} of reference  {100 * rate * flops / peak:5.1f}% of peak")
+                  f"x{rate / reference:.2f} of reference  {flops / 1e9:5.2f} GFLOP/run-step  "
+                  f"{100 * rate * flops / peak:5.1f}% of peak")
     meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_peak_flops": peak,
             "flops_per_step_batch100": ali_flops_per_step(100)}

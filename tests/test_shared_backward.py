@@ -81,3 +81,21 @@ def test_other_networks_and_autocast_fall_back_to_autograd():
     assert both_players_logits(d, (x,)) is not None
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert both_players_logits(d, (x,)) is None
+
+
+def test_shared_chain_does_three_quarters_of_autograds_discriminator_flops():
+    """Autograd: forward, D loss's weight + input chains, generator loss's input chain (8F for
+    F = one side's forward). Shared: forward, weight gradients, one input chain (6F). The
+    benchmark's FLOP count (``benchmarks/train_speed.py``) rests on this ratio."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    d = stack_strategies([_Holder(init_weights(MaxoutDiscriminator(4, (200, 200, 200), 5), 0.02))]).d
+    real = (torch.randn(1, 50, 2), torch.randn(1, 50, 2, requires_grad=True))
+    fake = (torch.randn(1, 50, 2, requires_grad=True), torch.randn(1, 50, 2))
+    counted = {}
+    for name, both_players in [("autograd", None), ("shared", both_players_logits)]:
+        with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+            gradients(d, real, fake, "nonsaturating", both_players)
+        counted[name] = sum(e.flops for e in prof.key_averages() if e.flops)
+    assert counted["shared"] / counted["autograd"] == pytest.approx(6 / 8, rel=0.02)
