@@ -28,7 +28,8 @@ class TrainConfig:
     log_every: int = 200
     checkpoint_every: int = 5_000
     # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
-    # fused Adam and one discriminator pass over real and fake pairs; "single": one run at a time,
+    # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
+    # for both players (inference_zoo/shared_backward.py); "single": one run at a time,
     # the reference loop. Both are fp32; they agree to float tolerance, not bit for bit, so the
     # engine is part of a run's identity. The CLI's default "auto" picks "stacked" where the
     # strategy and architecture can be stacked (vectorised.resolve_engine).

@@ -4,7 +4,8 @@ Each member is the run it replaces: its own initial weights (built by its own ``
 training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
 the single engine seeds the global one), its own BatchNorm statistics and Adam state. Only the
 arithmetic is shared: batched matmuls, one fused Adam step over the stacked tensors, one
-discriminator pass over real and fake pairs. Results match the single engine to float tolerance,
+discriminator pass over real and fake pairs, and one backward chain through that discriminator
+for both players' losses (``shared_backward.py``). Results match the single engine to float tolerance,
 and depend on which other seeds share the stack only through rounding (env.json records them).
 
 Each member keeps a normal run folder: its checkpoint holds the member's own state dict (loadable
