@@ -1,6 +1,6 @@
 """Training speed of the paper's toy ALI: run-steps per second against a plain PyTorch reference.
 
-Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [--members 1,4,16]``.
+Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [--members 1,4,16] [--rounds 3]``.
 In one process it measures (a) a plain single-run ALI loop written here, the way a paper's release
 would write it, (b) izoo's single engine (the reference loop of ``train.py``), (c) izoo's stacked
 engine (``vectorised.py``) with K = 1, 4, 16 seeds in one stack, and a fp32 matmul peak measured on
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -150,6 +151,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-sizes", default="100,1000")
     parser.add_argument("--members", default="1,4,16", help="stack sizes K of the stacked engine")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measure every configuration this many times, interleaved; report medians")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = parser.parse_args()
 
@@ -158,23 +161,36 @@ def main() -> None:
     records = []
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         steps = max(20, args.steps * 100 // batch)
-        reference = plain_reference(steps, batch)
-        rows = [("plain reference", reference, False), ("izoo single engine, 1 run", izoo_single(steps, batch), False)]
+        configurations = [("plain reference", False, lambda: plain_reference(steps, batch)),
+                          ("izoo single engine, 1 run", False, lambda: izoo_single(steps, batch))]
         for k in [int(m) for m in args.members.split(",")]:
             # fewer steps for larger stacks: each step does K runs' work
-            rows.append((f"izoo stacked engine, K={k}", izoo_stacked(max(10, steps // max(1, k // 2)), batch, k), True))
-        for name, rate, shared_chain in rows:
+            configurations.append((f"izoo stacked engine, K={k}", True,
+                                   lambda k=k: izoo_stacked(max(10, steps // max(1, k // 2)), batch, k)))
+        # rounds interleave the configurations, so a drift in the machine's speed (shared hosts
+        # drift by 10 % over minutes) hits all of them alike; each ratio is taken within its round
+        rates: dict[str, list[float]] = {name: [] for name, _, _ in configurations}
+        for _ in range(args.rounds):
+            for name, _, measure in configurations:
+                rates[name].append(measure())
+        reference = rates["plain reference"]
+        for name, shared_chain, _ in configurations:
             flops = ali_flops_per_step(batch, shared_chain=shared_chain)
+            rate = statistics.median(rates[name])
+            ratios = [r / ref for r, ref in zip(rates[name], reference)]
             record = {"configuration": name, "batch_size": batch, "run_steps_per_s": round(rate, 2),
-                      "ms_per_run_step": round(1000 / rate, 2), "ratio_to_reference": round(rate / reference, 3),
-                      "flops_per_run_step": flops, "share_of_matmul_peak": round(rate * flops / peak, 3)}
+                      "ms_per_run_step": round(1000 / rate, 2), "ratio_to_reference": round(statistics.median(ratios), 3),
+                      "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                      "flops_per_run_step": flops, "share_of_matmul_peak": round(rate * flops / peak, 3),
+                      "rounds": [round(r, 2) for r in rates[name]]}
             records.append(record)
             print(f"batch {batch:5d}  {name:28s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/run-step  "
-                  f"x{rate / reference:.2f} of reference  {flops / 1e9:5.2f} GFLOP/run-step  "
-                  f"{100 * rate * flops / peak:5.1f}% of peak")
+                  f"x{statistics.median(ratios):.2f} of reference (rounds {min(ratios):.2f}-{max(ratios):.2f})  "
+                  f"{flops / 1e9:5.2f} GFLOP/run-step  {100 * rate * flops / peak:5.1f}% of peak")
     meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_peak_flops": peak,
-            "flops_per_step_batch100": ali_flops_per_step(100)}
+            "flops_per_step_batch100": ali_flops_per_step(100), "rounds": args.rounds,
+            "statistic": "median over rounds; ratio_to_reference is the median of per-round ratios"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "records": records}, indent=2) + "\n")
     print(f"wrote {args.out}")
