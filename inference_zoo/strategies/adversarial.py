@@ -34,7 +34,9 @@ def adversarial_game(discriminator: Callable[..., torch.Tensor], real: tuple[tor
     By default two passes through D (the reference loop). Under ``one_discriminator_pass``
     both sides go through D as one batch, and its ``both_players`` function, where it applies,
     gives each loss its own logits so one backward chain serves both (``shared_backward``).
-    Only valid for discriminators without batch statistics (ours: maxout MLPs).
+    Only valid for discriminators without batch statistics (ours: maxout MLPs), and only if, as
+    ``train.update`` does, D's loss is differentiated for D's parameters alone and the generator
+    side's loss for the other players' alone.
     """
     joint = _joint_pass.get()
     if joint is None:
