@@ -51,8 +51,8 @@ class GANThenEncoder(Strategy):
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         if phase != "gan":
             return self.encoder_step(x)
-        d_loss, g_loss, logs = adversarial_game(self.gan_discriminator, (x,), (self.decoder(self.prior(self.batch_size(x))),),
-                                                self.options.generator_loss)
+        x_fake = self.decoder(self.prior(self.batch_size(x)))
+        d_loss, g_loss, logs = adversarial_game(self.gan_discriminator, (x,), (x_fake,), self.options.generator_loss)
         return StepOutput({"discriminator": d_loss, "generator": g_loss}, logs)
 
     def encoder_groups(self) -> dict[str, tuple[str, ...]]:
