@@ -161,13 +161,17 @@ def stacked_state(member_states: list[dict[str, torch.Tensor]], like: dict[str, 
     return {key: torch.stack([s[key] for s in member_states]).reshape(ref.shape) for key, ref in like.items()}
 
 
-def member_optimizer_state(stacked: dict[str, Any], k: int, shapes: list[torch.Size]) -> dict[str, Any]:
-    """Member k's Adam state dict from a stacked one (parameters in the same order)."""
+def member_optimizer_state(stacked: dict[str, Any], k: int, shapes: list[torch.Size], lr: float) -> dict[str, Any]:
+    """Member k's Adam state dict, with its learning rate ``lr``, from a stacked one (parameters
+    in the same order)."""
     state = {}
     for index, entry in stacked["state"].items():
         state[index] = {name: (value if name == "step" else value[k].reshape(shapes[index]).clone())
                         for name, value in entry.items()}
-    return {"state": state, "param_groups": copy.deepcopy(stacked["param_groups"])}
+    groups = copy.deepcopy(stacked["param_groups"])
+    for group in groups:
+        group["lr"] = lr
+    return {"state": state, "param_groups": groups}
 
 
 def stacked_optimizer_state(members: list[dict[str, Any]], params: list[torch.Tensor]) -> dict[str, Any]:

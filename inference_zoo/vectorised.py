@@ -1,8 +1,9 @@
-"""The stacked engine: K runs of one strategy (same config but the seed) trained as one model.
+"""The stacked engine: K runs of one strategy (same config but the seed and learning rate) trained
+as one model.
 
 Each member is the run it replaces: its own initial weights (built by its own ``NetworkFactory``),
 training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
-the single engine seeds the global one), its own BatchNorm statistics and Adam state. Only the
+the single engine seeds the global one), its own BatchNorm statistics, Adam state and learning rate. Only the
 arithmetic is shared: batched matmuls, one fused Adam step over the stacked tensors, one
 discriminator pass over real and fake pairs, and one backward chain through that discriminator
 for both players' losses (``shared_backward.py``). Results match the single engine to float tolerance,
@@ -34,6 +35,7 @@ from .seeding import derive_seed, generator
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state)
 from .strategies import Phase, params_of
+from .member_adam import MemberLrAdam
 from .shared_backward import both_players_logits
 from .strategies.adversarial import one_discriminator_pass
 from .train import Diverged, Trainer, TrainResult, build_strategy, update
@@ -46,10 +48,12 @@ GroupProgress = Callable[[str, int, int, dict[str, float]], None]
 
 
 def stack_key(config: RunConfig) -> str:
-    """Runs with equal keys can share a stack: everything but the seed (and device) is equal."""
+    """Runs with equal keys can share a stack: everything but the seed, the learning rate (each
+    member steps with its own, ``member_adam.py``) and the device is equal."""
     d = config.to_dict()
     d.pop("seed")
     d["train"].pop("device")
+    d["train"].pop("lr")
     return repr(sorted(d.items()))
 
 
@@ -95,7 +99,7 @@ class StackedTrainer:
     def __init__(self, configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
                  progress: GroupProgress | None = None) -> None:
         if len({stack_key(c) for c in configs}) != 1:
-            raise ValueError("a stack needs configs that differ only in their seeds")
+            raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
         if any(c.train.engine != "stacked" for c in configs):
             raise ValueError("StackedTrainer trains engine='stacked' configs")
         self.configs = configs
@@ -135,10 +139,12 @@ class StackedTrainer:
         """Note in each member's env.json which seeds it was stacked with, from where: a member's
         numbers depend on its stack-mates only in float rounding, and this makes them exact."""
         seeds = [m.trainer.config.seed for m in members]
+        lrs = [m.trainer.config.train.lr for m in members]
         for m in members:
             path = m.trainer.run_dir / "env.json"
             env = json.loads(path.read_text()) if path.is_file() else {}
-            env["stacks"] = env.get("stacks", []) + [{"seeds": seeds, "phase": m.start_phase, "step": m.start_step}]
+            env["stacks"] = env.get("stacks", []) + [{"seeds": seeds, "lrs": lrs, "phase": m.start_phase,
+                                                      "step": m.start_step}]
             write_json(path, env)
 
     # ----------------------------------------------------------------------------------------
@@ -168,8 +174,8 @@ class StackedTrainer:
         shapes = {key: v.shape for key, v in strategies[0].state_dict().items()}
         groups = {g: params_of(stacked, names) for g, names in phase.groups.items()}
         member_shapes = {g: [p.shape for p in params_of(strategies[0], names)] for g, names in phase.groups.items()}
-        optimizers = {g: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **_fused_or_foreach(device))
-                      for g, params in groups.items()}
+        lrs = [m.trainer.config.train.lr for m in members]
+        optimizers = {g: _adam(params, lrs, (cfg.beta1, cfg.beta2), device) for g, params in groups.items()}
         seeds = [m.trainer.config.seed for m in members]
         data_rngs = [generator(s, "batches", phase.name, device=device) for s in seeds]
         noise_rngs = [torch.Generator(device=device).manual_seed(derive_seed(s, "phase", phase.name)) for s in seeds]
@@ -230,7 +236,7 @@ class StackedTrainer:
                         m.trainer.checkpoint(index + 1, 0, {}, {})
                         m.start_step, m.checkpoint = 0, None
                         continue
-                    state = {g: member_optimizer_state(opt_states[g], j, member_shapes[g]) for g in ordered}
+                    state = {g: member_optimizer_state(opt_states[g], j, member_shapes[g], lrs[j]) for g in ordered}
                     rng = {"data": data_rngs[j].get_state(), "noise": noise_rngs[j].get_state()}
                     if done % cfg.checkpoint_every == 0:
                         m.trainer.checkpoint(index, done, state, rng)
@@ -257,6 +263,14 @@ class StackedTrainer:
             members[j].diverged = Diverged(f"{c.method} seed {c.seed}: non-finite {', '.join(what)} "
                                            f"in phase {phase.name!r} by step {step}")
         return sorted(bad)
+
+
+def _adam(params: list[torch.nn.Parameter], lrs: list[float], betas: tuple[float, float],
+          device: torch.device) -> torch.optim.Optimizer:
+    """Fused Adam where the members share a learning rate; one learning rate per member otherwise."""
+    if len(set(lrs)) > 1:
+        return MemberLrAdam(params, lrs, betas)
+    return torch.optim.Adam(params, lr=lrs[0], betas=betas, **_fused_or_foreach(device))
 
 
 def _fused_or_foreach(device: torch.device) -> dict[str, bool]:
