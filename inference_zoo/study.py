@@ -129,7 +129,8 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
               on_cell: OnCell | None = None) -> list[dict[str, Any]]:
     """Run every cell not yet finished and not held by another process; return the rows we have.
 
-    Cells of the stacked engine that differ only in their seed train together as one stack.
+    Cells of the stacked engine that differ only in their seed (or learning rate) train together as
+    one stack.
     ``on_cell(i, n, config, status)`` is told "finished" (kept from earlier), "busy" (another
     process holds it; its rows are missing here until a later run collects them) or "run";
     ``progress_for(configs)`` gives the progress callback of the cells trained together.

@@ -3,11 +3,11 @@ as one model.
 
 Each member is the run it replaces: its own initial weights (built by its own ``NetworkFactory``),
 training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
-the single engine seeds the global one), its own BatchNorm statistics, Adam state and learning rate. Only the
-arithmetic is shared: batched matmuls, one fused Adam step over the stacked tensors, one
-discriminator pass over real and fake pairs, and one backward chain through that discriminator
-for both players' losses (``shared_backward.py``). Results match the single engine to float tolerance,
-and depend on which other seeds share the stack only through rounding (env.json records them).
+the single engine seeds the global one), its own BatchNorm statistics, Adam state and learning
+rate. Only the arithmetic is shared: batched matmuls, one fused Adam step over the stacked
+tensors (``member_adam.py`` where learning rates differ), one discriminator pass over real and
+fake pairs, and one backward chain through that discriminator for both players' losses
+(``shared_backward.py``). Results match the single engine to float tolerance, and depend on which other seeds share the stack only through rounding (env.json records them).
 
 Each member keeps a normal run folder: its checkpoint holds the member's own state dict (loadable
 by the single-run strategy), optimiser states, generator states and log, written at the same
@@ -31,12 +31,12 @@ from . import noise
 from .config import ENGINES, RunConfig
 from .errors import UserError
 from .fileio import write_json
+from .member_adam import MemberLrAdam
 from .seeding import derive_seed, generator
+from .shared_backward import both_players_logits
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state)
 from .strategies import Phase, params_of
-from .member_adam import MemberLrAdam
-from .shared_backward import both_players_logits
 from .strategies.adversarial import one_discriminator_pass
 from .train import Diverged, Trainer, TrainResult, build_strategy, update
 
@@ -136,8 +136,9 @@ class StackedTrainer:
         return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused) for m in members]
 
     def _record_stack(self, members: list[_Member]) -> None:
-        """Note in each member's env.json which seeds it was stacked with, from where: a member's
-        numbers depend on its stack-mates only in float rounding, and this makes them exact."""
+        """Note in each member's env.json which seeds (and learning rates) it was stacked with, from
+        where: a member's numbers depend on its stack-mates only in float rounding, and this makes
+        them exact."""
         seeds = [m.trainer.config.seed for m in members]
         lrs = [m.trainer.config.train.lr for m in members]
         for m in members:
