@@ -4,7 +4,9 @@ Why: every stacked tensor holds K members along its first axis, and torch's Adam
 learning rate per parameter group. This is torch's Adam (no weight decay, no amsgrad) with the
 step size broadcast over that first axis. Its state has torch Adam's keys and shapes, so a
 member's slice (``stacking.member_optimizer_state``) resumes in a single run's Adam. The stacked
-engine uses it only when the members' learning rates differ; otherwise it keeps fused Adam.
+engine uses it only when the members' learning rates differ; otherwise it keeps fused Adam, which
+is ~3.7x faster (paper's toy ALI, K = 16 on 2 CPU cores: 21 vs 77 ms per step, about 3.5 ms per
+run-step on a ~19 ms step).
 """
 from __future__ import annotations
 
