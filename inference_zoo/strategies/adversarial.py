@@ -74,16 +74,21 @@ def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: s
     only, so a vectorised run returns one loss per member. ``g_real``/``g_fake``, where given,
     are the same logits on a separate autograd path for the generator side's loss.
     """
-    d_loss = F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
-    if g_real is None or g_fake is None:
+    d_loss = _discriminator_loss(real, fake)
+    same_path = g_real is None or g_fake is None or (g_real is real and g_fake is fake)
+    if same_path:
         g_real, g_fake = real, fake
     if generator_loss == "nonsaturating":
         g_loss = F.softplus(g_real).mean(-1) + F.softplus(-g_fake).mean(-1)
     elif generator_loss == "minimax":
-        g_loss = -d_loss if g_real is real else -(F.softplus(-g_real).mean(-1) + F.softplus(g_fake).mean(-1))
+        g_loss = -(d_loss if same_path else _discriminator_loss(g_real, g_fake))
     else:
         raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, got {generator_loss!r}")
     return d_loss, g_loss
+
+
+def _discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
 
 
 def check_generator_loss(name: str) -> None:
