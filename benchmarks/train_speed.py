@@ -114,10 +114,10 @@ def plain_reference(steps: int, batch: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def _config(steps: int, batch: int, engine: str, seed: int = 0) -> RunConfig:
+def _config(steps: int, batch: int, engine: str, seed: int = 0, compile_: bool = False) -> RunConfig:
     return RunConfig(method="ali", seed=seed, data=parse_data_spec("grid"), arch=ARCH, eval=EvalConfig(),
                      train=TrainConfig(steps=steps, batch_size=batch, lr=1e-4, beta1=0.5, device="cpu",
-                                       log_every=steps, checkpoint_every=steps, engine=engine))
+                                       log_every=steps, checkpoint_every=steps, engine=engine, compile=compile_))
 
 
 def _steady_rate(train_seconds, steps: int, runs: int) -> float:
@@ -137,10 +137,11 @@ def izoo_single(steps: int, batch: int) -> float:
     return _steady_rate(seconds, steps, 1)
 
 
-def izoo_stacked(steps: int, batch: int, members: int) -> float:
-    """(c) izoo's stacked engine, ``members`` seeds in one stack; returns run-steps per second."""
+def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False) -> float:
+    """(c) izoo's stacked engine, ``members`` seeds in one stack; returns run-steps per second.
+    ``compile_``: with ``train.compile`` (its compilation is paid in the warm-up run)."""
     def seconds(n: int) -> float:
-        configs = [_config(n, batch, "stacked", seed) for seed in range(members)]
+        configs = [_config(n, batch, "stacked", seed, compile_) for seed in range(members)]
         with tempfile.TemporaryDirectory() as tmp:
             return StackedTrainer(configs, [Path(tmp) / str(c.seed) for c in configs]).run()[0].seconds
     return _steady_rate(seconds, steps, members)
@@ -153,6 +154,8 @@ def main() -> None:
     parser.add_argument("--members", default="1,4,16", help="stack sizes K of the stacked engine")
     parser.add_argument("--rounds", type=int, default=3,
                         help="measure every configuration this many times, interleaved; report medians")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure the largest stack with train.compile (torch.compile of the networks)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = parser.parse_args()
 
@@ -167,6 +170,10 @@ def main() -> None:
             # fewer steps for larger stacks: each step does K runs' work
             configurations.append((f"izoo stacked engine, K={k}", True,
                                    lambda k=k: izoo_stacked(max(10, steps // max(1, k // 2)), batch, k)))
+        if args.compile:
+            k = max(int(m) for m in args.members.split(","))
+            configurations.append((f"izoo stacked engine, K={k}, compiled", True,
+                                   lambda k=k: izoo_stacked(max(10, steps // max(1, k // 2)), batch, k, True)))
         # rounds interleave the configurations, so a drift in the machine's speed (shared hosts
         # drift by 10 % over minutes) hits all of them alike; each ratio is taken within its round
         rates: dict[str, list[float]] = {name: [] for name, _, _ in configurations}

@@ -193,6 +193,7 @@ def compare(
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
     amp: bool = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA)."),
     engine: str = ENGINE_OPTION,
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
@@ -210,7 +211,7 @@ def compare(
     set_data_location(data_root, download)
     configs = plan_compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
-        steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp,
+        steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp, compile=compile,
         arch=parse_arch(arch), engine=engine,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"

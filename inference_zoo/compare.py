@@ -20,14 +20,15 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, device: str = "auto",
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
-                 arch: dict[str, Any] | None = None, engine: str = "auto") -> list[RunConfig]:
+                 compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto") -> list[RunConfig]:
     """Resolve and validate every run config (method x seed) before anything is trained.
 
     ``engine``: "auto" stacks the seeds of each method that can be stacked (vectorised.py).
     """
     base = get_preset(preset)
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
-    train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp, **overrides)
+    train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
+                                compile=compile or base.train.compile, **overrides)
     validate_train(train)
     resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
     if n_train < 1:

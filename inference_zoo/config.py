@@ -25,6 +25,9 @@ class TrainConfig:
     beta2: float = 0.999
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = False  # bf16 autocast; changes numerics, so off by default
+    # torch.compile the networks while training (inference_zoo/compiling.py): fp32 but fused
+    # kernels round differently, so off by default; pays compilation time, pays off on GPUs
+    compile: bool = False
     log_every: int = 200
     checkpoint_every: int = 5_000
     # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
@@ -69,10 +72,13 @@ class RunConfig:
 def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
     """Fill keys added since a config was saved with the value its run actually used.
 
-    ``train.engine``: runs saved before the stacked engine existed were trained one at a time.
+    ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
+    ``train.compile``: runs saved before the option existed ran eagerly.
     """
-    if isinstance(d, dict) and isinstance(d.get("train"), dict) and "engine" not in d["train"]:
-        d = {**d, "train": {**d["train"], "engine": "single"}}
+    if isinstance(d, dict) and isinstance(d.get("train"), dict):
+        added = {k: v for k, v in {"engine": "single", "compile": False}.items() if k not in d["train"]}
+        if added:
+            d = {**d, "train": {**d["train"], **added}}
     return d
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import torch
 
+from .compiling import compiled_networks
 from .config import RunConfig, refuse_changed_config, validate_train
 from .data import build_dataset
 from .environment import environment, resolve_device
@@ -100,7 +101,8 @@ class Trainer:
             if start_step == 0 and self.reuse_shared(index, phase):
                 reused.append(phase.name)
                 continue
-            self._train_phase(index, phase, train, start_step, checkpoint)
+            with compiled_networks(self.strategy, self.config.train.compile, self.device):
+                self._train_phase(index, phase, train, start_step, checkpoint)
             self.save_shared(phase)
             start_step, checkpoint = 0, None
         return TrainResult(self.strategy, time.perf_counter() - t0, reused)
@@ -249,6 +251,8 @@ class Trainer:
         }
         if t.engine != "single":  # keeps the names of caches written before engines existed
             identity["train"]["engine"] = t.engine
+        if t.compile:  # likewise for caches written before the option existed
+            identity["train"]["compile"] = True
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return self.shared_dir / f"{phase.name}-seed{cfg.seed}-{digest}.pt"
 

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import torch
 
 from . import noise
+from .compiling import compiled_networks
 from .config import ENGINES, RunConfig
 from .errors import UserError
 from .fileio import write_json
@@ -200,7 +201,8 @@ class StackedTrainer:
         diverged: list[int] = []
         finished = start >= phase.steps
         autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
-        with noise.member_generators(noise_rngs), one_discriminator_pass(batch_axis=1, both_players=both_players_logits):
+        with (noise.member_generators(noise_rngs), compiled_networks(stacked, cfg.compile, device),
+              one_discriminator_pass(batch_axis=1, both_players=both_players_logits)):
             for step in range(start, phase.steps):
                 idx = torch.stack([torch.randint(n_train, (cfg.batch_size,), device=device, generator=g)
                                    for g in data_rngs])
