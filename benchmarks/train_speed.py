@@ -5,8 +5,9 @@ Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [
 In one process it measures (a) a plain single-run ALI loop written here, the way a paper's release
 would write it, (b) izoo's single engine (the reference loop of ``train.py``), (c) izoo's stacked
 engine (``vectorised.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
-stack with ``train.compile``), and a fp32 matmul peak measured on the spot. It prints run-steps per second (K runs x steps / seconds), the ratio of each to (a) and
-the achieved matmul FLOP/s as a share of that peak, and writes ``benchmarks/results/train_speed.json``.
+stack with ``train.compile``), and a fp32 matmul peak measured on the spot. It prints run-steps
+per second (K runs x steps / seconds), the ratio of each to (a) and the achieved matmul FLOP/s as
+a share of that peak, and writes ``benchmarks/results/train_speed.json``.
 The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
 the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/shared_backward.py``).
 Ratios, not absolute times, are what carry across machines.
