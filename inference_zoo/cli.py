@@ -145,6 +145,8 @@ def default_preset(data: str) -> str:
 DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda.")
 ENGINE_OPTION = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single.")
 PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
+AMP_OPTION = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA).")
+COMPILE_OPTION = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA).")
 DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
 
@@ -192,8 +194,8 @@ def compare(
     option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value."),
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
-    amp: bool = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA)."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA)."),
+    amp: bool = AMP_OPTION,
+    compile: bool = COMPILE_OPTION,
     engine: str = ENGINE_OPTION,
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
@@ -227,6 +229,8 @@ def study(
     lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
     device: str = DEVICE_OPTION,
     engine: str = ENGINE_OPTION,
+    amp: bool = AMP_OPTION,
+    compile: bool = COMPILE_OPTION,
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
@@ -245,7 +249,8 @@ def study(
     set_data_location(data_root, download)
     spec = STUDIES.get(name)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
-    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset, engine)
+    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset, engine,
+                            amp=amp, compile=compile)
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     if publish_only:

@@ -52,3 +52,11 @@ def test_rerunning_a_finished_study_trains_nothing(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().err.count("finished earlier, kept") == 5
+
+
+def test_a_study_passes_its_numerics_options_to_every_cell():
+    from inference_zoo.studies import STUDIES, study_configs
+
+    configs = study_configs(STUDIES.get("identity_toy"), [0], 5, "quick", "cpu", amp=True, compile=True)
+    assert configs and all(c.train.amp and c.train.compile for c in configs)
+    assert not any(c.train.amp or c.train.compile for c in study_configs(STUDIES.get("identity_toy"), [0], 5, "quick", "cpu"))

@@ -51,7 +51,8 @@ STUDIES: Registry[Study] = Registry("study")
 
 def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
                   preset: str | None = None, device: str = "auto", lr: float | None = None,
-                  datasets: list[str] | None = None, engine: str = "auto") -> list[RunConfig]:
+                  datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
+                  compile: bool = False) -> list[RunConfig]:
     """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes)."""
     seeds = seeds if seeds is not None else list(range(study.seeds))
     unknown = sorted(set(datasets or []) - set(study.datasets))
@@ -60,7 +61,8 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
     configs: list[RunConfig] = []
     for data in datasets or study.datasets:
         configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, study.options,
-                                steps=steps, lr=lr, device=device, study=study.name, engine=engine)
+                                steps=steps, lr=lr, device=device, study=study.name, engine=engine,
+                                amp=amp, compile=compile)
     return configs
 
 
