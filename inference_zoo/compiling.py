@@ -11,7 +11,8 @@ metrics are computed the same way.
 
 Measured on a 2-core CPU (README "Speed"): +3 % for the paper's toy ALI at K = 16, within the
 benchmark's noise (its time is in matrix products and memory-bound optimiser steps), for
-10-20 s of compilation per run or stack. It is meant for GPUs, where per-kernel launch overhead is what compilation removes.
+10-20 s of compilation per run or stack. It is meant for GPUs, where per-kernel launch overhead
+is what compilation removes.
 """
 from __future__ import annotations
 
