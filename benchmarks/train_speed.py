@@ -168,14 +168,16 @@ def main() -> None:
         steps = max(20, args.steps * 100 // batch)
         configurations = [("plain reference", False, lambda: plain_reference(steps, batch)),
                           ("izoo single engine, 1 run", False, lambda: izoo_single(steps, batch))]
-        for k in [int(m) for m in args.members.split(",")]:
-            # fewer steps for larger stacks: each step does K runs' work
+        members = [int(m) for m in args.members.split(",")]
+        # fewer steps for larger stacks: each step does K runs' work
+        stack_steps = lambda k: max(10, steps // max(1, k // 2))  # noqa: E731
+        for k in members:
             configurations.append((f"izoo stacked engine, K={k}", True,
-                                   lambda k=k: izoo_stacked(max(10, steps // max(1, k // 2)), batch, k)))
+                                   lambda k=k: izoo_stacked(stack_steps(k), batch, k)))
         if args.compile:
-            k = max(int(m) for m in args.members.split(","))
+            k = max(members)
             configurations.append((f"izoo stacked engine, K={k}, compiled", True,
-                                   lambda k=k: izoo_stacked(max(10, steps // max(1, k // 2)), batch, k, True)))
+                                   lambda k=k: izoo_stacked(stack_steps(k), batch, k, True)))
         # rounds interleave the configurations, so a drift in the machine's speed (shared hosts
         # drift by 10 % over minutes) hits all of them alike; each ratio is taken within its round
         rates: dict[str, list[float]] = {name: [] for name, _, _ in configurations}
