@@ -272,7 +272,7 @@ def _adam(params: list[torch.nn.Parameter], lrs: list[float], betas: tuple[float
           device: torch.device) -> torch.optim.Optimizer:
     """Fused Adam where the members share a learning rate; one learning rate per member otherwise."""
     if len(set(lrs)) > 1:
-        return MemberLrAdam(params, lrs, betas)
+        return MemberLrAdam(params, lrs, betas, kernel=_fused_or_foreach(device))
     return torch.optim.Adam(params, lr=lrs[0], betas=betas, **_fused_or_foreach(device))
 
 

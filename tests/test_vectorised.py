@@ -103,13 +103,14 @@ def test_a_learning_rate_sweep_trains_as_one_stack_and_matches_single_runs(tmp_p
     assert len({round(values(r)["recon_mse"], 6) for r in stack}) == 3
 
 
-def test_member_lr_adam_is_torch_adam_per_member():
+@pytest.mark.parametrize("kernel", [{}, {"fused": True}, {"foreach": True}])
+def test_member_lr_adam_is_torch_adam_per_member(kernel):
     torch.manual_seed(0)
     lrs = [1e-3, 1e-2]
     stacked_param = nn.Parameter(torch.randn(2, 3, 4))
     members = [nn.Parameter(stacked_param[k].detach().clone()) for k in range(2)]
-    opt = MemberLrAdam([stacked_param], lrs, betas=(0.5, 0.999))
-    refs = [torch.optim.Adam([m], lr=lr, betas=(0.5, 0.999)) for m, lr in zip(members, lrs)]
+    opt = MemberLrAdam([stacked_param], lrs, betas=(0.5, 0.999), kernel=kernel)
+    refs = [torch.optim.Adam([m], lr=lr, betas=(0.5, 0.999), **kernel) for m, lr in zip(members, lrs)]
     for _ in range(5):
         grad = torch.randn(2, 3, 4)
         stacked_param.grad = grad
