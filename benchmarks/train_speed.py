@@ -1,11 +1,12 @@
 """Training speed of the paper's toy ALI: run-steps per second against a plain PyTorch reference.
 
 Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [--members 1,4,16] [--rounds 3]
-[--compile]``.
+[--compile] [--lr-sweep]``.
 In one process it measures (a) a plain single-run ALI loop written here, the way a paper's release
 would write it, (b) izoo's single engine (the reference loop of ``train.py``), (c) izoo's stacked
 engine (``vectorised.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
-stack with ``train.compile``), and a fp32 matmul peak measured on the spot. It prints run-steps
+stack with ``train.compile``, with ``--lr-sweep`` also the largest stack with one learning rate per
+member), and a fp32 matmul peak measured on the spot. It prints run-steps
 per second (K runs x steps / seconds), the ratio of each to (a) and the achieved matmul FLOP/s as
 a share of that peak, and writes ``benchmarks/results/train_speed.json``.
 The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
@@ -116,9 +117,9 @@ def plain_reference(steps: int, batch: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def _config(steps: int, batch: int, engine: str, seed: int = 0, compile_: bool = False) -> RunConfig:
+def _config(steps: int, batch: int, engine: str, seed: int = 0, compile_: bool = False, lr: float = 1e-4) -> RunConfig:
     return RunConfig(method="ali", seed=seed, data=parse_data_spec("grid"), arch=ARCH, eval=EvalConfig(),
-                     train=TrainConfig(steps=steps, batch_size=batch, lr=1e-4, beta1=0.5, device="cpu",
+                     train=TrainConfig(steps=steps, batch_size=batch, lr=lr, beta1=0.5, device="cpu",
                                        log_every=steps, checkpoint_every=steps, engine=engine, compile=compile_))
 
 
@@ -139,11 +140,13 @@ def izoo_single(steps: int, batch: int) -> float:
     return _steady_rate(seconds, steps, 1)
 
 
-def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False) -> float:
+def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False, lr_sweep: bool = False) -> float:
     """(c) izoo's stacked engine, ``members`` seeds in one stack; returns run-steps per second.
-    ``compile_``: with ``train.compile`` (its compilation is paid in the warm-up run)."""
+    ``compile_``: with ``train.compile`` (its compilation is paid in the warm-up run);
+    ``lr_sweep``: each member with its own learning rate (``member_adam.py`` instead of fused Adam)."""
     def seconds(n: int) -> float:
-        configs = [_config(n, batch, "stacked", seed, compile_) for seed in range(members)]
+        configs = [_config(n, batch, "stacked", seed, compile_, 1e-4 * (1 + seed if lr_sweep else 1))
+                   for seed in range(members)]
         with tempfile.TemporaryDirectory() as tmp:
             return StackedTrainer(configs, [Path(tmp) / str(c.seed) for c in configs]).run()[0].seconds
     return _steady_rate(seconds, steps, members)
@@ -158,6 +161,8 @@ def main() -> None:
                         help="measure every configuration this many times, interleaved; report medians")
     parser.add_argument("--compile", action="store_true",
                         help="also measure the largest stack with train.compile (torch.compile of the networks)")
+    parser.add_argument("--lr-sweep", action="store_true",
+                        help="also measure the largest stack with a learning rate per member (a sweep)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = parser.parse_args()
 
@@ -178,6 +183,10 @@ def main() -> None:
             k = max(members)
             configurations.append((f"izoo stacked engine, K={k}, compiled", True,
                                    lambda k=k: izoo_stacked(stack_steps(k), batch, k, True)))
+        if args.lr_sweep:
+            k = max(members)
+            configurations.append((f"izoo stacked engine, K={k}, lr sweep", True,
+                                   lambda k=k: izoo_stacked(stack_steps(k), batch, k, lr_sweep=True)))
         # rounds interleave the configurations, so a drift in the machine's speed (shared hosts
         # drift by 10 % over minutes) hits all of them alike; each ratio is taken within its round
         rates: dict[str, list[float]] = {name: [] for name, _, _ in configurations}
@@ -195,7 +204,7 @@ def main() -> None:
                       "flops_per_run_step": flops, "share_of_matmul_peak": round(rate * flops / peak, 3),
                       "rounds": [round(r, 2) for r in rates[name]]}
             records.append(record)
-            print(f"batch {batch:5d}  {name:28s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/run-step  "
+            print(f"batch {batch:5d}  {name:36s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/run-step  "
                   f"x{statistics.median(ratios):.2f} of reference (rounds {min(ratios):.2f}-{max(ratios):.2f})  "
                   f"{flops / 1e9:5.2f} GFLOP/run-step  {100 * rate * flops / peak:5.1f}% of peak")
     meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),

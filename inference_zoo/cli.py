@@ -61,6 +61,19 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def parse_lrs(text: str | None) -> list[float] | None:
+    """``1e-4`` is one learning rate; ``1e-4,3e-4,1e-3`` sweeps them (each a variant of every method)."""
+    if text is None:
+        return None
+    try:
+        lrs = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--lr must be a number or a comma list of numbers, got {text!r}") from None
+    if not lrs:
+        raise UserError("--lr is empty")
+    return lrs
+
+
 def _coerce_option(value: str, default: Any, where: str) -> Any:
     if isinstance(default, bool):
         if value.lower() in ("true", "1", "yes"):
@@ -142,6 +155,8 @@ def default_preset(data: str) -> str:
 
 # --- commands --------------------------------------------------------------------------------
 # options that compare and study share, declared once
+LR_OPTION = typer.Option(None, help="Adam learning rate (default: the preset's); a comma list sweeps it, e.g. "
+                         "1e-4,3e-4: each value is a variant of every method (ali@lr=0.0003), stacked with the seeds.")
 DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda.")
 ENGINE_OPTION = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single.")
 PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
@@ -187,7 +202,7 @@ def compare(
     preset: Optional[str] = typer.Option(None, help="quick, paper, digits, dcgan, ali32 (default: the dataset's; quick for the toys)."),
     steps: Optional[int] = typer.Option(None, help="Training steps per phase (default: the preset's)."),
     batch_size: Optional[int] = typer.Option(None, help="Minibatch size (default: the preset's)."),
-    lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
+    lr: Optional[str] = LR_OPTION,
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
     device: str = DEVICE_OPTION,
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
@@ -213,7 +228,7 @@ def compare(
     set_data_location(data_root, download)
     configs = plan_compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
-        steps=steps, batch_size=batch_size, lr=lr, device=device, n_train=n_train, amp=amp, compile=compile,
+        steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
         arch=parse_arch(arch), engine=engine,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
@@ -226,7 +241,7 @@ def study(
     seeds: Optional[str] = typer.Option(None, help="Seed count, list or range (default: the study's)."),
     steps: Optional[int] = typer.Option(None, help="Steps per phase (default: the preset's)."),
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
-    lr: Optional[float] = typer.Option(None, help="Adam learning rate (default: the preset's)."),
+    lr: Optional[str] = LR_OPTION,
     device: str = DEVICE_OPTION,
     engine: str = ENGINE_OPTION,
     amp: bool = AMP_OPTION,
@@ -249,7 +264,7 @@ def study(
     set_data_location(data_root, download)
     spec = STUDIES.get(name)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
-    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, lr, subset, engine,
+    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
                             amp=amp, compile=compile)
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .config import EvalConfig, RunConfig, validate_train
 from .data import build_dataset, parse_data_spec
@@ -18,18 +18,27 @@ from .vectorised import resolve_engine
 
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
-                 batch_size: int | None = None, lr: float | None = None, device: str = "auto",
+                 batch_size: int | None = None, lr: float | Sequence[float] | None = None, device: str = "auto",
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto") -> list[RunConfig]:
-    """Resolve and validate every run config (method x seed) before anything is trained.
+    """Resolve and validate every run config (method x learning rate x seed) before anything is trained.
 
-    ``engine``: "auto" stacks the seeds of each method that can be stacked (vectorised.py).
+    ``lr``: one learning rate, or several to sweep: each is a variant of every method, labelled
+    "method@lr=value" in rows, folders and figures.
+    ``engine``: "auto" stacks the seeds (and swept learning rates) of each method that can be
+    stacked (vectorised.py).
     """
     base = get_preset(preset)
-    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, lr=lr).items() if v is not None}
+    lrs = [lr] if isinstance(lr, (int, float)) else list(lr or [])
+    if len(set(lrs)) < len(lrs):
+        raise UserError(f"--lr lists a learning rate twice: {', '.join(f'{v:g}' for v in lrs)}")
+    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size).items() if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
                                 compile=compile or base.train.compile, **overrides)
-    validate_train(train)
+    trains = [dataclasses.replace(train, lr=v) for v in lrs] or [train]
+    for t in trains:
+        validate_train(t)
+    variants = [f"lr={float(t.lr)!r}" if len(trains) > 1 else "" for t in trains]  # repr: unique, round-trips
     resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")
@@ -42,9 +51,10 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     for method in methods:
         cls = STRATEGIES.get(method)
         resolved = dataclasses.asdict(resolve_options(cls, (options or {}).get(method, {})))
-        for seed in seeds:
-            configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config,
-                                     arch=arch_config, train=train, eval=EvalConfig(), options=resolved))
+        for swept, variant in zip(trains, variants):
+            for seed in seeds:
+                configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config, arch=arch_config,
+                                         train=swept, eval=EvalConfig(), options=resolved, variant=variant))
     # Build each method once on the CPU: a broken plugin fails here, not after hours of training.
     engines = {}
     for config in {c.method: c for c in configs}.values():
@@ -54,8 +64,8 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
             raise
         except Exception as exc:  # noqa: BLE001 - third-party code
             raise UserError(f"strategy {config.method} failed to build: {type(exc).__name__}: {exc}") from None
-        engines[config.method] = resolve_engine(config, engine, x_dim).train
-    return [dataclasses.replace(c, train=engines[c.method]) for c in configs]
+        engines[config.method] = resolve_engine(config, engine, x_dim).train.engine
+    return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[c.method])) for c in configs]
 
 
 def run_compare(configs: list[RunConfig], out: Path, mode: str,

@@ -6,6 +6,7 @@ in a saved or hand-edited config can never be silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,13 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     options: dict[str, Any] = field(default_factory=dict)  # the strategy's resolved Options
+    # what sets this run apart from its method's other runs in one table, e.g. "lr=0.0003" in a
+    # learning-rate sweep; rows and run folders name the run by ``label``: "ali@lr=0.0003"
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        return method_label(self.method, self.variant)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,12 +77,30 @@ class RunConfig:
         return _from_dict(cls, upgrade_config_dict(d), "config")
 
 
+VARIANT_MARK = "@"
+
+
+def method_label(method: str, variant: str = "") -> str:
+    """The name a run goes by in tables, figures and folders: its method, then its variant."""
+    return f"{method}{VARIANT_MARK}{variant}" if variant else method
+
+
+def split_label(label: str) -> tuple[str, dict[str, str]]:
+    """Inverse of ``method_label``: "ali@lr=0.0003" -> ("ali", {"lr": "0.0003"})."""
+    method, _, variant = label.partition(VARIANT_MARK)
+    settings = dict(item.partition("=")[::2] for item in variant.split(",") if item)
+    return method, settings
+
+
 def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
     """Fill keys added since a config was saved with the value its run actually used.
 
     ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
-    ``train.compile``: runs saved before the option existed ran eagerly.
+    ``train.compile``: runs saved before the option existed ran eagerly; ``variant``: runs saved
+    before sweeps existed were their method's only setting.
     """
+    if isinstance(d, dict) and "variant" not in d:
+        d = {**d, "variant": ""}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
         added = {k: v for k, v in {"engine": "single", "compile": False}.items() if k not in d["train"]}
         if added:
@@ -143,7 +169,7 @@ def validate_train(t: TrainConfig) -> None:
     checks = [
         (t.steps >= 1, f"steps must be >= 1, got {t.steps}"),
         (t.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), got {t.batch_size}"),
-        (t.lr > 0, f"learning rate must be > 0, got {t.lr}"),
+        (math.isfinite(t.lr) and t.lr > 0, f"learning rate must be a finite number > 0, got {t.lr}"),
         (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"Adam betas must be in [0, 1), got {t.beta1}, {t.beta2}"),
         (t.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {t.engine!r}"),
         (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), f"device must be auto, cpu or cuda, got {t.device!r}"),

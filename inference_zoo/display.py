@@ -9,12 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .config import RunConfig
+from .config import VARIANT_MARK, RunConfig, split_label
+from .evaluate import HEADLINE_METRICS
 from .results import aggregate
 
-SHOWN_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
-                 "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
-                 "probe_linear_acc", "probe_1nn_acc", "interp_path_ratio", "interp_mid_nn_mse", "train_seconds"]
+SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]
 
 
 def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_progress: bool = True) -> None:
@@ -27,15 +26,17 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
 
     def on_cell(i: int, n: int, config: RunConfig, status: str) -> None:
         if status == "finished":
-            console.print(f"[{i + 1}/{n}] {config.method} seed {config.seed}: finished earlier, kept")
+            console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: finished earlier, kept")
         elif status == "busy":
-            console.print(f"[{i + 1}/{n}] {config.method} seed {config.seed}: being trained by another "
+            console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: being trained by another "
                           "process, skipped (re-run later to collect it)")
 
     def progress_for(configs: list[RunConfig]):
         task = {"id": None, "phase": None}
-        seeds = [c.seed for c in configs]
-        label = f"{configs[0].method} seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
+        seeds = list(dict.fromkeys(c.seed for c in configs))
+        variants = "|".join(dict.fromkeys(c.variant for c in configs if c.variant))
+        label = (f"{configs[0].method}{' ' + variants if variants else ''} "
+                 f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}")
 
         def update(phase: str, step: int, total: int, logs: dict[str, float]) -> None:
             if task["phase"] != phase:
@@ -57,21 +58,28 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
-    """One table per dataset: metrics as rows, methods as columns (fits a narrow terminal)."""
+    """One table per dataset: metrics as rows, methods as columns (fits a narrow terminal); in a
+    sweep, one table per dataset and method, its settings as columns."""
     summary = aggregate(rows)
     index = {(s["dataset"], s["method"], s["metric"]): s for s in summary}
     for dataset in dict.fromkeys(s["dataset"] for s in summary):
-        methods = list(dict.fromkeys(s["method"] for s in summary if s["dataset"] == dataset))
+        labels = list(dict.fromkeys(s["method"] for s in summary if s["dataset"] == dataset))
         n = max(s["n"] for s in summary if s["dataset"] == dataset)
-        table = Table(title=f"{dataset}: mean ± s.e. over {n} seed(s)", title_justify="left")
-        table.add_column("metric")
-        for method in methods:
-            table.add_column(method, justify="right")
-        for metric in SHOWN_METRICS + ["diverged"]:
-            cells = [index.get((dataset, m, metric)) for m in methods]
-            if any(cells):
-                table.add_row(metric, *(_fmt(c) if c else "-" for c in cells))
-        console.print(table)
+        swept = any(split_label(label)[1] for label in labels)
+        tables: dict[str, list[str]] = {}
+        for label in labels:
+            tables.setdefault(split_label(label)[0] if swept else "", []).append(label)
+        for method, columns in tables.items():
+            title = f"{dataset}{', ' + method if method else ''}: mean ± s.e. over {n} seed(s)"
+            table = Table(title=title, title_justify="left")
+            table.add_column("metric", no_wrap=True)
+            for label in columns:
+                table.add_column(label.partition(VARIANT_MARK)[2] or label if swept else label, justify="right")
+            for metric in SHOWN_METRICS + ["diverged"]:
+                cells = [index.get((dataset, label, metric)) for label in columns]
+                if any(cells):
+                    table.add_row(metric, *(_fmt(c) if c else "-" for c in cells))
+            console.print(table)
 
 
 def _fmt(s: dict[str, Any]) -> str:

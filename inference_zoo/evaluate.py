@@ -18,6 +18,10 @@ from .strategies import Strategy
 from .train import Diverged
 
 RESULT_FIELDS = ["study", "dataset", "method", "seed", "metric", "value"]
+#: the metrics tables and sweep figures show, in this order (those a run has; bookkeeping left out)
+HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
+                    "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
+                    "probe_linear_acc", "probe_1nn_acc", "interp_path_ratio", "interp_mid_nn_mse"]
 
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
@@ -70,7 +74,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
     y = labels.cpu().numpy()
     bad = sorted(k for k, v in a.items() if not np.isfinite(v).all())
     if bad:  # weights were finite, outputs are not: as much a divergence as a NaN loss
-        raise Diverged(f"{config.method} seed {config.seed}: non-finite {', '.join(bad)} at evaluation")
+        raise Diverged(f"{config.label} seed {config.seed}: non-finite {', '.join(bad)} at evaluation")
 
     m: dict[str, float] = {
         "recon_mse": M.mse(a["x"], a["x_reconstructed"]),
@@ -139,5 +143,5 @@ def _image_arrays(strategy: Strategy, dataset: Dataset, x: torch.Tensor, y: torc
 
 def tidy_rows(config: RunConfig, values: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per metric: (study, dataset, method, seed, metric, value)."""
-    base = {"study": config.study, "dataset": config.data.label(), "method": config.method, "seed": config.seed}
+    base = {"study": config.study, "dataset": config.data.label(), "method": config.label, "seed": config.seed}
     return [{**base, "metric": k, "value": v} for k, v in values.items()]

@@ -28,20 +28,20 @@ from .runs import check_same_config, is_finished, run_group, run_one
 from .vectorised import MAX_MEMBERS, stack_key
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
-#: figures izoo compare draws into an output folder (viz/comparison.py, viz/image_figures.py)
-FIGURE_PREFIXES = ("comparison", "samples", "reconstructions", "interpolations", "class-samples")
+#: figures izoo compare draws into an output folder (viz/comparison.py, image_figures.py, sweep_figure.py)
+FIGURE_PREFIXES = ("comparison", "samples", "reconstructions", "interpolations", "class-samples", "sweep")
 
 
 def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
+    return re.sub(r"[^A-Za-z0-9_.=@-]+", "_", text)
 
 
 def cell_dir(out: Path, config: RunConfig) -> Path:
-    return cell_path(out, config.data.label(), config.method, config.seed)
+    return cell_path(out, config.data.label(), config.label, config.seed)
 
 
 def cell_path(out: Path, dataset: str, method: str, seed: int) -> Path:
-    """A cell's run folder from the names in a tidy row (dataset label, method, seed)."""
+    """A cell's run folder from the names in a tidy row (dataset label, method label, seed)."""
     return out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{seed}"
 
 

@@ -190,7 +190,7 @@ class Trainer:
             if any(not torch.isfinite(p).all() for p in params):
                 bad.append(f"parameters of {'+'.join(phase.groups[g])}")
         if bad:
-            raise Diverged(f"{self.config.method} seed {self.config.seed}: non-finite {', '.join(bad)} "
+            raise Diverged(f"{self.config.label} seed {self.config.seed}: non-finite {', '.join(bad)} "
                            f"in phase {phase.name!r} by step {step}")
 
     def log(self, record: dict[str, Any]) -> None:

@@ -50,9 +50,10 @@ GroupProgress = Callable[[str, int, int, dict[str, float]], None]
 
 def stack_key(config: RunConfig) -> str:
     """Runs with equal keys can share a stack: everything but the seed, the learning rate (each
-    member steps with its own, ``member_adam.py``) and the device is equal."""
+    member steps with its own, ``member_adam.py``), the variant naming it and the device is equal."""
     d = config.to_dict()
     d.pop("seed")
+    d.pop("variant")
     d["train"].pop("device")
     d["train"].pop("lr")
     return repr(sorted(d.items()))
@@ -263,7 +264,7 @@ class StackedTrainer:
                     bad.setdefault(j, []).append(f"parameters of {'+'.join(phase.groups[g])}")
         for j, what in bad.items():
             c = members[j].trainer.config
-            members[j].diverged = Diverged(f"{c.method} seed {c.seed}: non-finite {', '.join(what)} "
+            members[j].diverged = Diverged(f"{c.label} seed {c.seed}: non-finite {', '.join(what)} "
                                            f"in phase {phase.name!r} by step {step}")
         return sorted(bad)
 

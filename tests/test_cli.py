@@ -30,7 +30,11 @@ def run_cli(argv, capsys):
     (["compare", "--data", "ring:std=-1"], "std must be positive"),
     (["compare", "--steps", "0"], "steps must be >= 1"),
     (["compare", "--steps", "ten"], "Invalid value for '--steps'"),
-    (["compare", "--lr", "-1"], "learning rate must be > 0"),
+    (["compare", "--lr", "-1"], "learning rate must be a finite number > 0"),
+    (["compare", "--lr", "inf"], "learning rate must be a finite number > 0"),
+    (["compare", "--lr", "1e-4,fast"], "--lr must be a number or a comma list of numbers"),
+    (["compare", "--lr", ","], "--lr is empty"),
+    (["compare", "--lr", "1e-4,0.0001"], "--lr lists a learning rate twice"),
     (["compare", "--batch-size", "1"], "batch size must be >= 2"),
     (["compare", "--seeds", "0"], "--seeds must be a positive count"),
     (["compare", "--seeds", "a,b"], "--seeds must be a count"),
@@ -135,3 +139,23 @@ def test_corrupt_checkpoint_on_resume_is_one_line(capsys, tmp_path):
     capsys.readouterr()
     code, _, err = run_cli(argv + ["--resume"], capsys)
     assert code == 2 and "cannot load checkpoint" in err and err.count("\n") == 1
+
+
+def test_a_learning_rate_sweep_is_one_stack_with_a_column_folder_and_curve_per_rate(capsys, tmp_path):
+    out = tmp_path / "sweep"
+    argv = ["compare", "--methods", "ali", "--lr", "1e-3,1e-4", "--seeds", "2", "--out", str(out), *FAST]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert {(r["method"], r["seed"]) for r in rows} == {
+        ("ali@lr=0.001", "0"), ("ali@lr=0.001", "1"), ("ali@lr=0.0001", "0"), ("ali@lr=0.0001", "1")}
+    run = out / "runs" / "grid" / "ali@lr=0.0001" / "seed1"
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 1e-4
+    stack = json.loads((run / "env.json").read_text())["stacks"][0]
+    assert stack["lrs"] == [1e-3, 1e-3, 1e-4, 1e-4] and stack["seeds"] == [0, 1, 0, 1]
+    assert "grid, ali: mean" in stdout and "lr=0.0001" in stdout  # one table per method, rates as columns
+    sweep = (out / "sweep-grid.png").read_bytes()
+    assert sweep[:8] == b"\x89PNG\r\n\x1a\n"
+    (out / "sweep-grid.png").unlink()
+    assert main(["figures", str(out)]) == 0  # redrawn from the tables alone, byte for byte
+    assert (out / "sweep-grid.png").read_bytes() == sweep

@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from inference_zoo.config import RunConfig, diff_configs
+from inference_zoo.config import RunConfig, diff_configs, method_label, refuse_changed_config, split_label
 from inference_zoo.data import build_dataset, parse_data_spec
 from inference_zoo.errors import UserError
 from inference_zoo.results import aggregate
@@ -156,3 +157,34 @@ def test_a_cell_held_by_another_live_process_is_skipped_and_a_stale_lock_taken_o
     assert {r["seed"] for r in rows} == {1}
     assert (busy / ".lock").exists() and not (stale / ".lock").exists()
     assert not os.path.exists(busy / "results.csv")
+
+
+def test_labels_name_a_method_and_its_variant_and_split_back():
+    assert method_label("ali") == "ali" and split_label("ali") == ("ali", {})
+    assert method_label("ali", "lr=0.0003") == "ali@lr=0.0003"
+    assert split_label("ali@lr=0.0003") == ("ali", {"lr": "0.0003"})
+    assert tiny_config("vae").label == "vae"
+
+
+def test_a_learning_rate_sweep_plans_one_variant_per_rate_for_every_method():
+    from inference_zoo.compare import plan_compare
+    from inference_zoo.study import cell_dir, stack_groups
+
+    configs = plan_compare(["ali", "vae"], "grid", "quick", [0, 1], steps=7, lr=[1e-4, 3e-4, 1e-5], device="cpu")
+    assert [(c.label, c.seed, c.train.lr) for c in configs[:4]] == [
+        ("ali@lr=0.0001", 0, 1e-4), ("ali@lr=0.0001", 1, 1e-4), ("ali@lr=0.0003", 0, 3e-4), ("ali@lr=0.0003", 1, 3e-4)]
+    assert configs[4].label == "ali@lr=1e-05" and float(split_label(configs[4].label)[1]["lr"]) == 1e-5
+    assert len({cell_dir(Path("o"), c) for c in configs}) == 12  # every run its own folder
+    assert cell_dir(Path("o"), configs[2]) == Path("o/runs/grid/ali@lr=0.0003/seed0")
+    # each method's rates and seeds train as one stack (member Adam steps with its own rate)
+    assert [len(g) for g in stack_groups(configs)] == [6, 6]
+    # one rate is no sweep: the label stays the method's name
+    assert {c.label for c in plan_compare(["ali"], "grid", "quick", [0], lr=[2e-4], device="cpu")} == {"ali"}
+
+
+def test_configs_saved_before_sweeps_existed_read_as_their_methods_only_setting(tmp_path):
+    config = tiny_config("ali")
+    d = config.to_dict()
+    del d["variant"]
+    assert RunConfig.from_dict(d).label == "ali"
+    refuse_changed_config(d, config, tmp_path)  # a resume of an old run is not refused

@@ -98,3 +98,16 @@ def test_mode_colours():
     assert len({tuple(c) for c in colours.round(3)}) == 25
     with pytest.raises(ValueError):
         mode_colours(np.array([25]), 25)
+
+
+def test_lr_sweep_points_group_swept_labels_by_metric_method_and_rate():
+    from inference_zoo.viz.sweep_figure import lr_sweep_points
+
+    def row(method, seed, metric, value, dataset="grid"):
+        return dict(study="s", dataset=dataset, method=method, seed=seed, metric=metric, value=value)
+
+    rows = [row("ali@lr=0.001", 0, "recon_mse", 1.0), row("ali@lr=0.001", 1, "recon_mse", 3.0),
+            row("ali@lr=0.0001", 0, "recon_mse", 2.0), row("vae", 0, "recon_mse", 9.0),
+            row("ali@lr=0.001", 0, "recon_mse", 5.0, dataset="ring")]
+    assert lr_sweep_points(rows, "grid") == {"recon_mse": {"ali": {1e-3: "ali@lr=0.001", 1e-4: "ali@lr=0.0001"}}}
+    assert lr_sweep_points([row("vae", 0, "recon_mse", 9.0)], "grid") == {}  # no sweep, no figure

@@ -25,6 +25,7 @@ from ..registry import Registry
 from ..results import read_rows, write_rows, write_summary
 from ..runs import save_samples
 from ..study import cell_dir, safe_name
+from ..viz.sweep_figure import plot_lr_sweeps
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ STUDIES: Registry[Study] = Registry("study")
 
 
 def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
-                  preset: str | None = None, device: str = "auto", lr: float | None = None,
+                  preset: str | None = None, device: str = "auto", lr: float | list[float] | None = None,
                   datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
                   compile: bool = False) -> list[RunConfig]:
     """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes)."""
@@ -86,15 +87,15 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
             env_record = json.loads(env.read_text())
             run_commits.add(str(env_record.get("git_commit")))
             stacks = env_record.get("stacks") or [{"seeds": [config.seed]}]
-            stack_size[(config.data.label(), config.method, config.seed)] = len(stacks[-1]["seeds"])
+            stack_size[(config.data.label(), config.label, config.seed)] = len(stacks[-1]["seeds"])
         n = study.sample_points(config)
         source = run.parent / "samples.npz"
         if n is None or not source.is_file():
             continue
         with np.load(source, allow_pickle=False) as data:
             arrays = {k: data[k][:n] for k in data.files}
-        save_samples(samples_dir / f"{safe_name(config.data.label())}__{config.method}__seed{config.seed}.npz", arrays)
-        configs[f"{config.data.label()}/{config.method}"] = config.to_dict()
+        save_samples(samples_dir / f"{safe_name(config.data.label())}__{config.label}__seed{config.seed}.npz", arrays)
+        configs[f"{config.data.label()}/{config.label}"] = config.to_dict()
     one = next(iter(configs.values()), None)
     history, earlier = [], {}  # every command that contributed cells, when a study is run in several parts
     if (target / "study.json").is_file():
@@ -119,7 +120,12 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
                     "python": sys.version.split()[0]},
         "example_config": one,
     })
-    return study.figures(target)
+    return study_figures(study, target)
+
+
+def study_figures(study: Study, folder: Path) -> list[Path]:
+    """The study's own figures, plus metric-against-learning-rate plots where it swept the rate."""
+    return study.figures(folder) + plot_lr_sweeps(read_rows(folder / "results.csv"), folder)
 
 
 def rebuild_figures(root: Path) -> list[Path]:
@@ -130,7 +136,7 @@ def rebuild_figures(root: Path) -> list[Path]:
         raise UserError(f"no published study under {root} (expected {root}/<study>/study.json)")
     for folder in folders:
         name = json.loads((folder / "study.json").read_text())["study"]
-        written += STUDIES.get(name).figures(folder)
+        written += study_figures(STUDIES.get(name), folder)
     return written
 
 

@@ -1,5 +1,6 @@
 """Rebuild an output folder's comparison figures from its stored results: the paper's layout for
-vector data, sample / reconstruction / interpolation grids for images (viz/image_figures.py).
+vector data, sample / reconstruction / interpolation grids for images (viz/image_figures.py), and
+metric-against-learning-rate plots for a sweep (viz/sweep_figure.py).
 
 Reads only files (results.csv, each run's config.json and samples.npz), so figures can be
 regenerated in seconds without training, and look the same for unchanged inputs.
@@ -15,6 +16,7 @@ from ..results import read_rows
 from ..study import cell_path, safe_name
 from .image_figures import image_figures, is_image_samples
 from .mixture_figure import load_samples, plot_mixture_comparison
+from .sweep_figure import plot_lr_sweeps
 
 
 def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
@@ -23,7 +25,7 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
     datasets: dict[str, dict[str, set[int]]] = {}
     for row in rows:
         datasets.setdefault(row["dataset"], {}).setdefault(row["method"], set()).add(row["seed"])
-    written = []
+    written = plot_lr_sweeps(rows, out)
     for dataset, methods in datasets.items():
         columns, config, shown = [], None, set()
         for method, seeds in methods.items():
