@@ -74,7 +74,7 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
             table = Table(title=title, title_justify="left")
             table.add_column("metric", no_wrap=True)
             for label in columns:
-                table.add_column(label.partition(VARIANT_MARK)[2] or label if swept else label, justify="right")
+                table.add_column(label.partition(VARIANT_MARK)[2] or label, justify="right")
             for metric in SHOWN_METRICS + ["diverged"]:
                 cells = [index.get((dataset, label, metric)) for label in columns]
                 if any(cells):

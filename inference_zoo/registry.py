@@ -6,12 +6,20 @@ import is remembered (and reported by ``izoo list``) instead of breaking the reg
 """
 from __future__ import annotations
 
+import re
 from importlib.metadata import entry_points
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import UserError
 
 T = TypeVar("T")
+
+
+def check_name(kind: str, name: str) -> None:
+    """Names become folder names and labels ("ali@lr=0.0003", config.method_label): letters,
+    digits, "_", "." and "-" only."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"{kind} name {name!r} may hold only letters, digits, '_', '.' and '-'")
 
 
 class Registry(Generic[T]):
@@ -35,6 +43,7 @@ class Registry(Generic[T]):
         return add
 
     def add(self, name: str, item: T) -> None:
+        check_name(self.kind, name)
         if name in self._items and self._items[name] is not item:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = item
@@ -47,6 +56,7 @@ class Registry(Generic[T]):
             if ep.name in self._items:
                 continue  # built-ins win; a plugin cannot silently replace them
             try:
+                check_name(self.kind, ep.name)
                 item = ep.load()
                 if self.check is not None:
                     self.check(item)

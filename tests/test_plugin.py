@@ -163,3 +163,13 @@ def test_compare_with_broken_plugin_is_one_line_error(broken_site: Path, tmp_pat
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("izoo: error:") and repr(name) in lines[0] and "failed to load" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_names_that_cannot_be_folder_names_or_labels_are_refused() -> None:
+    from inference_zoo.registry import Registry
+
+    registry: Registry[int] = Registry("strategy")
+    registry.add("my_ali-2.0", 1)
+    for bad in ("ali@lr=0.1", "a/b", "", "two words"):
+        with pytest.raises(ValueError, match="may hold only letters, digits"):
+            registry.add(bad, 2)
