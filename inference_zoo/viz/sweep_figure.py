@@ -14,6 +14,8 @@ from typing import Any
 from ..config import split_label
 from ..evaluate import HEADLINE_METRICS
 from ..results import aggregate
+from matplotlib.ticker import NullFormatter
+
 from .style import plt, save_figure
 
 
@@ -59,6 +61,9 @@ def plot_lr_sweeps(rows: list[dict[str, Any]], out: Path, prefix: str = "sweep")
                 ax.errorbar(lrs, [s["mean"] for s in stats], yerr=[0.0 if math.isnan(s["se"]) else s["se"] for s in stats],
                             color=colour, marker="o", ms=4, capsize=2, label=method)
             ax.set_xscale("log")
+            swept = sorted({lr for by_lr in points[metric].values() for lr in by_lr})
+            ax.set_xticks(swept, [f"{lr:g}" for lr in swept])  # the swept rates, not decades
+            ax.xaxis.set_minor_formatter(NullFormatter())
             if metric == "diverged":  # a share of seeds
                 ax.set_ylim(-0.05, 1.05)
             ax.set_title(metric, fontsize=9)
