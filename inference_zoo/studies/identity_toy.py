@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import VARIANT_MARK, method_label, split_label
 from ..fileio import write_text
 from ..results import aggregate, read_rows
 from ..viz.style import plt, save_figure
@@ -52,32 +53,46 @@ def _per_seed(rows: list[dict]) -> dict[str, dict[int, dict[str, float]]]:
 
 
 def maps_figure(folder: Path, rows: list[dict]) -> Path:
+    """Methods as columns; a pair of rows (E(x) against x, G(z) against z) per setting of a sweep."""
     per_seed = _per_seed(rows)
-    methods = list(per_seed)
-    fig, axes = plt.subplots(2, len(methods), figsize=(2.6 * len(methods) + 0.6, 5.4), squeeze=False, sharex=True, sharey=True)
+    methods = list(dict.fromkeys(split_label(label)[0] for label in per_seed))
+    variants = list(dict.fromkeys(label.partition(VARIANT_MARK)[2] for label in per_seed))
+    fig, axes = plt.subplots(2 * len(variants), len(methods), figsize=(2.6 * len(methods) + 0.6, 5.4 * len(variants)),
+                             squeeze=False, sharex=True, sharey=True)
     cmap = plt.get_cmap("viridis")
-    for j, method in enumerate(methods):
-        seeds = sorted(per_seed[method])
-        for k, seed in enumerate(seeds):
-            s = load_published_samples(folder, "identity", method, seed)
-            if s is None:
+    for i, variant in enumerate(variants):
+        for j, method in enumerate(methods):
+            label, top, bottom = method_label(method, variant), axes[2 * i, j], axes[2 * i + 1, j]
+            if label not in per_seed:
+                top.set_visible(False)
+                bottom.set_visible(False)
                 continue
-            colour = cmap(k / max(1, len(seeds) - 1))
-            axes[0, j].scatter(s["x_test"][:, 0], s["z_encoded"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
-            axes[1, j].scatter(s["z_prior"][:, 0], s["x_generated"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
-        counts = solution_counts(per_seed[method])
-        axes[0, j].set_title(f"{method}\nid {counts['identity']} / flip {counts['flip']} / piecewise "
-                             f"{counts['piecewise']} / none {counts['non-invertible']}", fontsize=8)
-        for ax in axes[:, j]:
-            ax.plot([-4, 4], [-4, 4], color="black", lw=0.5, ls="--")
-            ax.plot([-4, 4], [4, -4], color="grey", lw=0.5, ls=":")
-            ax.set_xlim(-4, 4)
-            ax.set_ylim(-4, 4)
-            ax.set_aspect("equal")
-    axes[0, 0].set_ylabel("E(x) against x")
-    axes[1, 0].set_ylabel("G(z) against z")
+            seeds = sorted(per_seed[label])
+            for k, seed in enumerate(seeds):
+                s = load_published_samples(folder, "identity", label, seed)
+                if s is None:
+                    continue
+                colour = cmap(k / max(1, len(seeds) - 1))
+                top.scatter(s["x_test"][:, 0], s["z_encoded"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
+                bottom.scatter(s["z_prior"][:, 0], s["x_generated"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
+            counts = solution_counts(per_seed[label])
+            top.set_title(f"{label}\nid {counts['identity']} / flip {counts['flip']} / piecewise "
+                          f"{counts['piecewise']} / none {counts['non-invertible']}", fontsize=8)
+            for ax in (top, bottom):
+                ax.plot([-4, 4], [-4, 4], color="black", lw=0.5, ls="--")
+                ax.plot([-4, 4], [4, -4], color="grey", lw=0.5, ls=":")
+                ax.set_xlim(-4, 4)
+                ax.set_ylim(-4, 4)
+                ax.set_aspect("equal")
+    for i, variant in enumerate(variants):
+        setting = f"{variant}\n" if variant else ""
+        axes[2 * i, 0].set_ylabel(f"{setting}E(x) against x")
+        axes[2 * i + 1, 0].set_ylabel(f"{setting}G(z) against z")
     fig.suptitle(f"identity toy: learned maps, all seeds overlaid ({len(next(iter(per_seed.values())))} seeds per method)", fontsize=10)
-    fig.tight_layout()
+    if len(variants) > 1:  # leave the title its own strip; one setting keeps the published layout
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    else:
+        fig.tight_layout()
     path = folder / "identity_maps.png"
     save_figure(fig, path)
     return path
