@@ -60,3 +60,27 @@ def test_a_study_passes_its_numerics_options_to_every_cell():
     configs = study_configs(STUDIES.get("identity_toy"), [0], 5, "quick", "cpu", amp=True, compile=True)
     assert configs and all(c.train.amp and c.train.compile for c in configs)
     assert not any(c.train.amp or c.train.compile for c in study_configs(STUDIES.get("identity_toy"), [0], 5, "quick", "cpu"))
+
+
+def test_identity_maps_of_a_sweep_give_each_rate_its_own_pair_of_rows(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from inference_zoo.studies.identity_toy import maps_figure
+
+    def publish(labels):
+        folder = tmp_path / str(len(labels))
+        (folder / "samples").mkdir(parents=True)
+        rows = []
+        for label in labels:
+            line = np.linspace(-2, 2, 50)[:, None]
+            np.savez(folder / "samples" / f"identity__{label}__seed0.npz", x_test=line, z_encoded=line,
+                     z_prior=line, x_generated=-line)
+            rows += [dict(study="identity_toy", dataset="identity", method=label, seed=0, metric=m, value=v)
+                     for m, v in (("recon_mse", 0.0), ("corr_x_encoding", 1.0))]
+        return Image.open(maps_figure(folder, rows)).size
+
+    one = publish(["ali", "vae"])
+    swept = publish(["ali@lr=0.001", "vae@lr=0.001", "ali@lr=0.01", "vae@lr=0.01"])
+    assert swept[0] == one[0]  # still one column per method
+    assert swept[1] > 1.9 * one[1]  # a pair of rows per rate
