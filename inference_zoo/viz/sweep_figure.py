@@ -11,11 +11,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import NullFormatter
+
 from ..config import split_label
 from ..evaluate import HEADLINE_METRICS
 from ..results import aggregate
-from matplotlib.ticker import NullFormatter
-
+from ..study import safe_name
 from .style import plt, save_figure
 
 
@@ -31,8 +32,6 @@ def lr_sweep_points(rows: list[dict[str, Any]], dataset: str) -> dict[str, dict[
 
 def plot_lr_sweeps(rows: list[dict[str, Any]], out: Path, prefix: str = "sweep") -> list[Path]:
     """``<prefix>-<dataset>.png`` for each dataset with learning-rate variants; the paths written."""
-    from ..study import safe_name
-
     summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
     values: dict[tuple[str, str, str], list[float]] = {}
     for row in rows:
