@@ -6,6 +6,7 @@ as one line with exit code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -88,7 +89,11 @@ def _coerce_option(value: str, default: Any, where: str) -> Any:
 
 
 def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
-    """``method.key=value`` sets one method's option; ``key=value`` every listed method that has it."""
+    """``method.key=value`` sets one method's option; ``key=value`` every listed method that has it.
+
+    ``key=a,b,c`` sweeps the option: its value is then a list, and each value is a variant of the
+    methods that have the option (``compare.plan_compare``), named in labels as "key=a".
+    """
     from .strategies import STRATEGIES
 
     out: dict[str, dict[str, Any]] = {m: {} for m in methods}
@@ -105,11 +110,26 @@ def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, A
             defaults = {f.name: getattr(STRATEGIES.get(m).Options(), f.name)
                         for f in dataclasses.fields(STRATEGIES.get(m).Options)}
             if name in defaults:
-                out[m][name] = _coerce_option(value, defaults[name], f"--option {item}")
+                out[m][name] = _option_values(value, defaults[name], f"--option {item}")
                 hit = True
         if not hit:
             raise UserError(f"--option {item!r}: no listed method has an option {name!r}")
     return out
+
+
+def _option_values(text: str, default: Any, where: str) -> Any:
+    """One value, or the list of a sweep ("a,b,c"): distinct, and each fit to name a run."""
+    from .config import setting_text
+
+    if "," not in text:
+        return _coerce_option(text, default, where)
+    values = [_coerce_option(v.strip(), default, where) for v in text.split(",") if v.strip()]
+    if len(values) < 2 or len(set(values)) < len(values):
+        raise UserError(f"{where}: a sweep needs two or more distinct values")
+    for value in values:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", setting_text(value)):
+            raise UserError(f"{where}: a swept value may hold only letters, digits, _ . -; got {value!r}")
+    return values
 
 
 def parse_arch(items: list[str]) -> dict[str, Any]:
@@ -206,7 +226,7 @@ def compare(
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
     device: str = DEVICE_OPTION,
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value; key=a,b,c sweeps it (a variant per value)."),
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
     amp: bool = AMP_OPTION,

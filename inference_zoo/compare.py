@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import EvalConfig, RunConfig, validate_train
+from .config import EvalConfig, RunConfig, validate_train, variant_of
 from .data import build_dataset, parse_data_spec
 from .presets import get_preset
 from .study import prepare_output, run_cells
@@ -21,12 +22,14 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  batch_size: int | None = None, lr: float | Sequence[float] | None = None, device: str = "auto",
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto") -> list[RunConfig]:
-    """Resolve and validate every run config (method x learning rate x seed) before anything is trained.
+    """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
-    ``lr``: one learning rate, or several to sweep: each is a variant of every method, labelled
-    "method@lr=value" in rows, folders and figures.
-    ``engine``: "auto" stacks the seeds (and swept learning rates) of each method that can be
-    stacked (vectorised.py).
+    ``options``: per method, option name -> value, or a list of values to sweep.
+    ``lr``: one learning rate, or several to sweep.
+    Each combination of swept values is a variant of the method, labelled in rows, folders and
+    figures as "method@key=value,...,lr=value" (options in name order, then the rate).
+    ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
+    that can be stacked (vectorised.py); different option values train as different stacks.
     """
     base = get_preset(preset)
     lrs = [lr] if isinstance(lr, (int, float)) else list(lr or [])
@@ -38,7 +41,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     trains = [dataclasses.replace(train, lr=v) for v in lrs] or [train]
     for t in trains:
         validate_train(t)
-    variants = [f"lr={float(t.lr)!r}" if len(trains) > 1 else "" for t in trains]  # repr: unique, round-trips
+    rate_settings = [{"lr": float(t.lr)} if len(trains) > 1 else {} for t in trains]
     resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")
@@ -50,22 +53,31 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     configs = []
     for method in methods:
         cls = STRATEGIES.get(method)
-        resolved = dataclasses.asdict(resolve_options(cls, (options or {}).get(method, {})))
-        for swept, variant in zip(trains, variants):
-            for seed in seeds:
-                configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config, arch=arch_config,
-                                         train=swept, eval=EvalConfig(), options=resolved, variant=variant))
-    # Build each method once on the CPU: a broken plugin fails here, not after hours of training.
+        given = (options or {}).get(method, {})
+        swept_options = {k: v for k, v in sorted(given.items()) if isinstance(v, list)}
+        for values in itertools.product(*swept_options.values()):
+            setting = dict(zip(swept_options, values))
+            resolved = dataclasses.asdict(resolve_options(cls, {**given, **setting}))
+            for swept, rate in zip(trains, rate_settings):
+                for seed in seeds:
+                    configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config,
+                                             arch=arch_config, train=swept, eval=EvalConfig(), options=resolved,
+                                             variant=variant_of({**setting, **rate})))
+    # Build each method (and option setting) once on the CPU: a broken plugin fails here, not
+    # after hours of training.
+    def setting(c: RunConfig) -> tuple[str, str]:
+        return c.method, repr(sorted(c.options.items()))
+
     engines = {}
-    for config in {c.method: c for c in configs}.values():
+    for config in {setting(c): c for c in configs}.values():
         try:
             build_strategy(config, x_dim)
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - third-party code
             raise UserError(f"strategy {config.method} failed to build: {type(exc).__name__}: {exc}") from None
-        engines[config.method] = resolve_engine(config, engine, x_dim).train.engine
-    return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[c.method])) for c in configs]
+        engines[setting(config)] = resolve_engine(config, engine, x_dim).train.engine
+    return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[setting(c)])) for c in configs]
 
 
 def run_compare(configs: list[RunConfig], out: Path, mode: str,

@@ -61,8 +61,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     options: dict[str, Any] = field(default_factory=dict)  # the strategy's resolved Options
-    # what sets this run apart from its method's other runs in one table, e.g. "lr=0.0003" in a
-    # learning-rate sweep; rows and run folders name the run by ``label``: "ali@lr=0.0003"
+    # what sets this run apart from its method's other runs in one table: its swept settings
+    # (``variant_of``), e.g. "lr=0.0003" in a learning-rate sweep or "likelihood_std=0.2,lr=0.001";
+    # rows and run folders name the run by ``label``: "ali@lr=0.0003"
     variant: str = ""
 
     @property
@@ -85,8 +86,24 @@ def method_label(method: str, variant: str = "") -> str:
     return f"{method}{VARIANT_MARK}{variant}" if variant else method
 
 
+def setting_text(value: Any) -> str:
+    """A swept setting's value as written in a label: floats as the shortest decimal that reads
+    back as the same float (two settings never share a label), booleans as true/false."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def variant_of(settings: dict[str, Any]) -> str:
+    """The variant naming a run's swept settings, in the order given: {"lr": 3e-4} -> "lr=0.0003"."""
+    return ",".join(f"{key}={setting_text(value)}" for key, value in settings.items())
+
+
 def split_label(label: str) -> tuple[str, dict[str, str]]:
-    """Inverse of ``method_label``: "ali@lr=0.0003" -> ("ali", {"lr": "0.0003"})."""
+    """Inverse of ``method_label``: "vae@likelihood_std=0.2,lr=0.001" ->
+    ("vae", {"likelihood_std": "0.2", "lr": "0.001"})."""
     method, _, variant = label.partition(VARIANT_MARK)
     settings = dict(item.partition("=")[::2] for item in variant.split(",") if item)
     return method, settings

@@ -70,16 +70,29 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
         for label in labels:
             tables.setdefault(split_label(label)[0] if swept else "", []).append(label)
         for method, columns in tables.items():
-            title = f"{dataset}{', ' + method if method else ''}: mean ± s.e. over {n} seed(s)"
+            headers, keys = _column_headers(columns)
+            title = (f"{dataset}{', ' + method if method else ''}: mean ± s.e. over {n} seed(s)"
+                     f"{'; columns: ' + ', '.join(keys) if keys else ''}")
             table = Table(title=title, title_justify="left")
             table.add_column("metric", no_wrap=True)
-            for label in columns:
-                table.add_column(label.partition(VARIANT_MARK)[2] or label, justify="right")
+            for header in headers:
+                table.add_column(header, justify="right", overflow="fold")  # nothing cut off
             for metric in SHOWN_METRICS + ["diverged"]:
                 cells = [index.get((dataset, label, metric)) for label in columns]
                 if any(cells):
                     table.add_row(metric, *(_fmt(c) if c else "-" for c in cells))
             console.print(table)
+
+
+def _column_headers(labels: list[str]) -> tuple[list[str], list[str]]:
+    """(column headers, swept settings named once in the title): a method's variants share their
+    settings, so the columns show values alone ("0.05, 0.001" under "likelihood_std, lr"), which
+    keeps four swept columns inside an 80-column terminal; otherwise the labels' variants."""
+    settings = [split_label(label)[1] for label in labels]
+    keys = list(settings[0])
+    if keys and all(list(s) == keys for s in settings):
+        return [", ".join(s.values()) for s in settings], keys
+    return [label.partition(VARIANT_MARK)[2] or label for label in labels], []
 
 
 def _fmt(s: dict[str, Any]) -> str:

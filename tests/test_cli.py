@@ -48,6 +48,12 @@ def run_cli(argv, capsys):
     (["compare", "-o", "nope=1"], "no listed method has an option 'nope'"),
     (["compare", "-o", "vae.likelihood_std=abc"], "expected a float"),
     (["compare", "-o", "bigan.generator_loss=minimax"], "method 'bigan' is not in --methods"),
+    (["compare", "-o", "vae.likelihood_std=0.1,0.1"], "a sweep needs two or more distinct values"),
+    (["compare", "-o", "vae.likelihood_std=0.1,"], "a sweep needs two or more distinct values"),
+    (["compare", "-o", "vae.likelihood_std=0.1,x"], "expected a float"),
+    (["compare", "-o", "vae.likelihood_std=0.1,-1"], "likelihood_std must be >= 0"),
+    (["compare", "-o", "ali.generator_loss=minimax,hinge"], "generator_loss must be one of"),
+    (["compare", "-o", "ali.generator_loss=minimax,a b"], "a swept value may hold only letters"),
     (["compare", "--resume", "--overwrite"], "exclude each other"),
     (["compare", "--engine", "turbo"], "engine must be one of auto, single, stacked"),
     (["compare", "--data", "digits", "--engine", "stacked"], "cannot use the stacked engine: no stacked form of"),
@@ -141,6 +147,28 @@ def test_corrupt_checkpoint_on_resume_is_one_line(capsys, tmp_path):
     assert code == 2 and "cannot load checkpoint" in err and err.count("\n") == 1
 
 
+def test_an_option_sweep_gives_each_value_a_column_folder_and_figure(capsys, tmp_path):
+    """A categorical sweep (ALI's generator loss) and a numeric one (the VAE's likelihood scale)."""
+    out = tmp_path / "sweep"
+    argv = ["compare", "--methods", "ali,vae", "-o", "generator_loss=minimax,nonsaturating",
+            "-o", "vae.likelihood_std=0.05,0.5", "--seeds", "1", "--out", str(out), *FAST]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert list(dict.fromkeys(r["method"] for r in rows)) == [
+        "ali@generator_loss=minimax", "ali@generator_loss=nonsaturating",
+        "vae@likelihood_std=0.05", "vae@likelihood_std=0.5"]
+    run = out / "runs" / "grid" / "vae@likelihood_std=0.5" / "seed0"
+    assert json.loads((run / "config.json").read_text())["options"] == {"likelihood_std": 0.5}
+    assert "grid, vae: mean" in stdout and "columns: likelihood_std" in stdout  # one table per method
+    figures = {name: (out / name).read_bytes() for name in ("sweep-grid-generator_loss.png", "sweep-grid-likelihood_std.png")}
+    for name in figures:
+        (out / name).unlink()
+    assert main(["figures", str(out)]) == 0  # redrawn from the tables alone, byte for byte
+    assert {name: (out / name).read_bytes() for name in figures} == figures
+    assert not (out / "sweep-grid.png").exists()  # no rate was swept
+
+
 def test_a_learning_rate_sweep_is_one_stack_with_a_column_folder_and_curve_per_rate(capsys, tmp_path):
     out = tmp_path / "sweep"
     argv = ["compare", "--methods", "ali", "--lr", "1e-3,1e-4", "--seeds", "2", "--out", str(out), *FAST]
@@ -153,7 +181,7 @@ def test_a_learning_rate_sweep_is_one_stack_with_a_column_folder_and_curve_per_r
     assert json.loads((run / "config.json").read_text())["train"]["lr"] == 1e-4
     stack = json.loads((run / "env.json").read_text())["stacks"][0]
     assert stack["lrs"] == [1e-3, 1e-3, 1e-4, 1e-4] and stack["seeds"] == [0, 1, 0, 1]
-    assert "grid, ali: mean" in stdout and "lr=0.0001" in stdout  # one table per method, rates as columns
+    assert "grid, ali: mean" in stdout and "columns: lr" in stdout and "0.0001" in stdout  # a table per method
     sweep = (out / "sweep-grid.png").read_bytes()
     assert sweep[:8] == b"\x89PNG\r\n\x1a\n"
     (out / "sweep-grid.png").unlink()

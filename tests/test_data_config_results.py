@@ -182,6 +182,27 @@ def test_a_learning_rate_sweep_plans_one_variant_per_rate_for_every_method():
     assert {c.label for c in plan_compare(["ali"], "grid", "quick", [0], lr=[2e-4], device="cpu")} == {"ali"}
 
 
+def test_an_option_sweep_plans_a_variant_per_value_for_the_methods_that_have_it():
+    from inference_zoo.compare import plan_compare
+    from inference_zoo.study import cell_dir, stack_groups
+
+    options = {"ali": {}, "vae": {"likelihood_std": [0.05, 0.5]}}
+    configs = plan_compare(["ali", "vae"], "grid", "quick", [0, 1], options, steps=7, lr=[1e-4, 1e-3], device="cpu")
+    labels = list(dict.fromkeys(c.label for c in configs))
+    assert labels == ["ali@lr=0.0001", "ali@lr=0.001",
+                      "vae@likelihood_std=0.05,lr=0.0001", "vae@likelihood_std=0.05,lr=0.001",
+                      "vae@likelihood_std=0.5,lr=0.0001", "vae@likelihood_std=0.5,lr=0.001"]
+    assert {c.options["likelihood_std"] for c in configs if c.method == "vae"} == {0.05, 0.5}
+    assert all(c.options["likelihood_std"] == float(split_label(c.label)[1]["likelihood_std"])
+               for c in configs if c.method == "vae")
+    assert len({cell_dir(Path("o"), c) for c in configs}) == len(configs)  # every run its own folder
+    # an option value changes the networks' graph: each value is its own stack (rates and seeds inside)
+    assert sorted(len(g) for g in stack_groups(configs)) == [4, 4, 4]
+    # a value the strategy refuses fails the whole plan, before anything trains
+    with pytest.raises(UserError, match="likelihood_std must be >= 0"):
+        plan_compare(["vae"], "grid", "quick", [0], {"vae": {"likelihood_std": [0.1, -1.0]}}, device="cpu")
+
+
 def test_configs_saved_before_sweeps_existed_read_as_their_methods_only_setting(tmp_path):
     config = tiny_config("ali")
     d = config.to_dict()

@@ -100,8 +100,8 @@ def test_mode_colours():
         mode_colours(np.array([25]), 25)
 
 
-def test_lr_sweep_points_group_swept_labels_by_metric_method_and_rate():
-    from inference_zoo.viz.sweep_figure import lr_sweep_points
+def test_sweep_points_group_swept_labels_by_metric_series_and_value():
+    from inference_zoo.viz.sweep_figure import sweep_points, swept_settings
 
     def row(method, seed, metric, value, dataset="grid"):
         return dict(study="s", dataset=dataset, method=method, seed=seed, metric=metric, value=value)
@@ -109,5 +109,13 @@ def test_lr_sweep_points_group_swept_labels_by_metric_method_and_rate():
     rows = [row("ali@lr=0.001", 0, "recon_mse", 1.0), row("ali@lr=0.001", 1, "recon_mse", 3.0),
             row("ali@lr=0.0001", 0, "recon_mse", 2.0), row("vae", 0, "recon_mse", 9.0),
             row("ali@lr=0.001", 0, "recon_mse", 5.0, dataset="ring")]
-    assert lr_sweep_points(rows, "grid") == {"recon_mse": {"ali": {1e-3: "ali@lr=0.001", 1e-4: "ali@lr=0.0001"}}}
-    assert lr_sweep_points([row("vae", 0, "recon_mse", 9.0)], "grid") == {}  # no sweep, no figure
+    assert swept_settings(rows, "grid") == ["lr"]
+    assert sweep_points(rows, "grid", "lr") == {"recon_mse": {"ali": {"0.001": "ali@lr=0.001", "0.0001": "ali@lr=0.0001"}}}
+    assert swept_settings([row("vae", 0, "recon_mse", 9.0)], "grid") == []  # no sweep, no figure
+    # a grid of two settings: for each, a series per value of the other
+    grid = [row(f"vae@likelihood_std={s},lr={lr}", 0, "recon_mse", 1.0) for s in ("0.05", "0.5") for lr in ("0.001", "0.01")]
+    assert swept_settings(grid, "grid") == ["likelihood_std", "lr"]
+    assert sweep_points(grid, "grid", "likelihood_std")["recon_mse"] == {
+        "vae@lr=0.001": {"0.05": "vae@likelihood_std=0.05,lr=0.001", "0.5": "vae@likelihood_std=0.5,lr=0.001"},
+        "vae@lr=0.01": {"0.05": "vae@likelihood_std=0.05,lr=0.01", "0.5": "vae@likelihood_std=0.5,lr=0.01"}}
+    assert set(sweep_points(grid, "grid", "lr")["recon_mse"]) == {"vae@likelihood_std=0.05", "vae@likelihood_std=0.5"}

@@ -25,7 +25,7 @@ from ..registry import Registry
 from ..results import read_rows, write_rows, write_summary
 from ..runs import save_samples
 from ..study import cell_dir, safe_name
-from ..viz.sweep_figure import plot_lr_sweeps
+from ..viz.sweep_figure import plot_sweeps
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
 
 def study_figures(study: Study, folder: Path) -> list[Path]:
     """The study's own figures, plus metric-against-learning-rate plots where it swept the rate."""
-    return study.figures(folder) + plot_lr_sweeps(read_rows(folder / "results.csv"), folder)
+    return study.figures(folder) + plot_sweeps(read_rows(folder / "results.csv"), folder)
 
 
 def rebuild_figures(root: Path) -> list[Path]:

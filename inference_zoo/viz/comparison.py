@@ -16,7 +16,7 @@ from ..results import read_rows
 from ..study import cell_path, safe_name
 from .image_figures import image_figures, is_image_samples
 from .mixture_figure import load_samples, plot_mixture_comparison
-from .sweep_figure import plot_lr_sweeps
+from .sweep_figure import plot_sweeps
 
 
 def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
@@ -25,7 +25,7 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
     datasets: dict[str, dict[str, set[int]]] = {}
     for row in rows:
         datasets.setdefault(row["dataset"], {}).setdefault(row["method"], set()).add(row["seed"])
-    written = plot_lr_sweeps(rows, out)
+    written = plot_sweeps(rows, out)
     for dataset, methods in datasets.items():
         columns, config, shown = [], None, set()
         for method, seeds in methods.items():

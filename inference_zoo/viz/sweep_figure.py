@@ -1,9 +1,11 @@
-"""Learning-rate sweeps: each headline metric against the learning rate, one line per method.
+"""Sweeps: each headline metric against a swept setting, one line per method (and other setting).
 
-Drawn from tidy rows alone: a swept run's method label ("ali@lr=0.0003", ``config.method_label``)
-carries its setting, so the figure is redrawn from results.csv without training. Seeds are dots,
-lines join the means (standard-error bars); a "diverged" panel shows the share of seeds lost,
-which is what usually bounds a sweep from above.
+Drawn from tidy rows alone: a swept run's method label ("ali@lr=0.0003",
+"vae@likelihood_std=0.5,lr=0.001", ``config.variant_of``) carries its settings, so the figure is
+redrawn from results.csv without training. One figure per swept setting: numbers on a log axis
+(at the swept values) where all are positive, else a linear one; other values (a loss's name) as
+categories. Seeds are dots, lines join the means (standard-error bars); a "diverged" panel shows
+the share of seeds lost, which is what usually bounds a sweep from above.
 """
 from __future__ import annotations
 
@@ -13,68 +15,107 @@ from typing import Any
 
 from matplotlib.ticker import NullFormatter
 
-from ..config import split_label
+from ..config import split_label, variant_of
 from ..evaluate import HEADLINE_METRICS
 from ..results import aggregate
 from ..study import safe_name
 from .style import plt, save_figure
 
 
-def lr_sweep_points(rows: list[dict[str, Any]], dataset: str) -> dict[str, dict[str, dict[float, str]]]:
-    """metric -> method -> learning rate -> the label of the dataset's swept runs with it."""
-    points: dict[str, dict[str, dict[float, str]]] = {}
+def swept_settings(rows: list[dict[str, Any]], dataset: str) -> list[str]:
+    """The settings swept on the dataset's runs, in label order ("lr" for a learning-rate sweep)."""
+    return list(dict.fromkeys(key for row in rows if row["dataset"] == dataset
+                              for key in split_label(row["method"])[1]))
+
+
+def sweep_points(rows: list[dict[str, Any]], dataset: str, setting: str) -> dict[str, dict[str, dict[str, str]]]:
+    """metric -> series -> value of ``setting`` (as written) -> the label of the runs with it.
+
+    A series is a method with its other swept settings ("vae" or "vae@lr=0.001"): the runs that
+    differ in ``setting`` alone.
+    """
+    points: dict[str, dict[str, dict[str, str]]] = {}
     for row in rows:
         method, settings = split_label(row["method"])
-        if row["dataset"] == dataset and "lr" in settings:
-            points.setdefault(row["metric"], {}).setdefault(method, {})[float(settings["lr"])] = row["method"]
+        if row["dataset"] != dataset or setting not in settings:
+            continue
+        value = settings.pop(setting)
+        series = f"{method}@{variant_of(settings)}" if settings else method
+        points.setdefault(row["metric"], {}).setdefault(series, {})[value] = row["method"]
     return points
 
 
-def plot_lr_sweeps(rows: list[dict[str, Any]], out: Path, prefix: str = "sweep") -> list[Path]:
-    """``<prefix>-<dataset>.png`` for each dataset with learning-rate variants; the paths written."""
+def _numbers(values: list[str]) -> list[float] | None:
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return None
+
+
+def plot_sweeps(rows: list[dict[str, Any]], out: Path, prefix: str = "sweep") -> list[Path]:
+    """``<prefix>-<dataset>.png`` for a learning-rate sweep, ``<prefix>-<dataset>-<setting>.png``
+    for any other swept setting; the paths written."""
+    written = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        for setting in swept_settings(rows, dataset):
+            name = safe_name(dataset) if setting == "lr" else f"{safe_name(dataset)}-{safe_name(setting)}"
+            path = _plot_sweep(rows, dataset, setting, out / f"{prefix}-{name}.png")
+            if path is not None:
+                written.append(path)
+    return written
+
+
+def _plot_sweep(rows: list[dict[str, Any]], dataset: str, setting: str, path: Path) -> Path | None:
+    points = sweep_points(rows, dataset, setting)
+    metrics = [m for m in [*HEADLINE_METRICS, "diverged"] if m in points]
+    if not metrics:
+        return None
     summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
     values: dict[tuple[str, str, str], list[float]] = {}
     for row in rows:
         values.setdefault((row["dataset"], row["method"], row["metric"]), []).append(float(row["value"]))
-    written = []
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        points = lr_sweep_points(rows, dataset)
-        metrics = [m for m in [*HEADLINE_METRICS, "diverged"] if m in points]
-        if not metrics:
-            continue
-        methods = list(dict.fromkeys(method for m in metrics for method in points[m]))
-        ncols = min(4, len(metrics))
-        nrows = math.ceil(len(metrics) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False)
-        for ax, metric in zip(axes.flat, metrics):
-            for i, method in enumerate(methods):
-                by_lr = points[metric].get(method)
-                if not by_lr:
-                    continue
-                colour = plt.get_cmap("tab10")(i % 10)
-                lrs = sorted(by_lr)
-                for lr in lrs:
-                    seeds = values[(dataset, by_lr[lr], metric)]
-                    ax.scatter([lr] * len(seeds), seeds, s=10, color=colour, alpha=0.45, linewidths=0)
-                stats = [summary[(dataset, by_lr[lr], metric)] for lr in lrs]
-                ax.errorbar(lrs, [s["mean"] for s in stats], yerr=[0.0 if math.isnan(s["se"]) else s["se"] for s in stats],
-                            color=colour, marker="o", ms=4, capsize=2, label=method)
+    texts = list(dict.fromkeys(v for m in metrics for by_value in points[m].values() for v in by_value))
+    numbers = _numbers(texts)
+    position = dict(zip(texts, numbers if numbers is not None else range(len(texts))))
+    log = numbers is not None and min(numbers) > 0
+    series = list(dict.fromkeys(s for m in metrics for s in points[m]))
+    ncols = min(4, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for i, name in enumerate(series):
+            by_value = points[metric].get(name)
+            if not by_value:
+                continue
+            colour = plt.get_cmap("tab10")(i % 10)
+            xs = sorted(by_value, key=position.get)
+            for x in xs:
+                seeds = values[(dataset, by_value[x], metric)]
+                ax.scatter([position[x]] * len(seeds), seeds, s=10, color=colour, alpha=0.45, linewidths=0)
+            stats = [summary[(dataset, by_value[x], metric)] for x in xs]
+            ax.errorbar([position[x] for x in xs], [s["mean"] for s in stats],
+                        yerr=[0.0 if math.isnan(s["se"]) else s["se"] for s in stats],
+                        color=colour, marker="o", ms=4, capsize=2, label=name,
+                        linestyle="-" if numbers is not None else "none")  # categories are not a scale
+        if log:
             ax.set_xscale("log")
-            swept = sorted({lr for by_lr in points[metric].values() for lr in by_lr})
-            ax.set_xticks(swept, [f"{lr:g}" for lr in swept])  # the swept rates, not decades
+        shown = sorted({x for by_value in points[metric].values() for x in by_value}, key=position.get)
+        ax.set_xticks([position[x] for x in shown], [f"{position[x]:g}" if numbers else x for x in shown])
+        if log:
             ax.xaxis.set_minor_formatter(NullFormatter())
-            if metric == "diverged":  # a share of seeds
-                ax.set_ylim(-0.05, 1.05)
-            ax.set_title(metric, fontsize=9)
-            ax.tick_params(labelsize=7)
-        for ax in list(axes.flat)[len(metrics):]:
-            ax.set_visible(False)
-        axes[0, 0].legend(fontsize=7)
-        n_seeds = len({r["seed"] for r in rows if r["dataset"] == dataset})
-        fig.suptitle(f"{dataset}: learning-rate sweep, {n_seeds} seed(s)", fontsize=10)
-        fig.supxlabel("Adam learning rate", fontsize=8)
-        fig.tight_layout()
-        path = out / f"{prefix}-{safe_name(dataset)}.png"
-        save_figure(fig, path)
-        written.append(path)
-    return written
+        if numbers is None:
+            ax.set_xlim(-0.5, len(texts) - 0.5)
+        if metric == "diverged":  # a share of seeds
+            ax.set_ylim(-0.05, 1.05)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    n_seeds = len({r["seed"] for r in rows if r["dataset"] == dataset})
+    what = "learning-rate" if setting == "lr" else setting
+    fig.suptitle(f"{dataset}: {what} sweep, {n_seeds} seed(s)", fontsize=10)
+    fig.supxlabel("Adam learning rate" if setting == "lr" else f"strategy option {setting}", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
