@@ -181,6 +181,8 @@ DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda
 ENGINE_OPTION = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single.")
 PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
 AMP_OPTION = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA).")
+OPTION_OPTION = typer.Option([], "--option", "-o",
+                             help="Strategy option: method.key=value or key=value; key=a,b,c sweeps it (a variant per value).")
 COMPILE_OPTION = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA).")
 DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
@@ -226,7 +228,7 @@ def compare(
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
     device: str = DEVICE_OPTION,
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Strategy option: method.key=value or key=value; key=a,b,c sweeps it (a variant per value)."),
+    option: list[str] = OPTION_OPTION,
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
     n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
     amp: bool = AMP_OPTION,
@@ -262,6 +264,7 @@ def study(
     steps: Optional[int] = typer.Option(None, help="Steps per phase (default: the preset's)."),
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
     lr: Optional[str] = LR_OPTION,
+    option: list[str] = OPTION_OPTION,
     device: str = DEVICE_OPTION,
     engine: str = ENGINE_OPTION,
     amp: bool = AMP_OPTION,
@@ -285,7 +288,7 @@ def study(
     spec = STUDIES.get(name)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
-                            amp=amp, compile=compile)
+                            amp=amp, compile=compile, options=parse_options(option, list(spec.methods)))
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     if publish_only:

@@ -84,3 +84,15 @@ def test_identity_maps_of_a_sweep_give_each_rate_its_own_pair_of_rows(tmp_path):
     swept = publish(["ali@lr=0.001", "vae@lr=0.001", "ali@lr=0.01", "vae@lr=0.01"])
     assert swept[0] == one[0]  # still one column per method
     assert swept[1] > 1.9 * one[1]  # a pair of rows per rate
+
+
+def test_a_study_takes_strategy_options_and_sweeps_over_its_own():
+    from inference_zoo.studies import STUDIES, study_configs
+
+    spec = STUDIES.get("identity_toy")
+    configs = study_configs(spec, [0, 1], steps=5, device="cpu", options={"vae": {"likelihood_std": [0.1, 0.3]}})
+    vae = [c for c in configs if c.method == "vae"]
+    assert [(c.label, c.seed, c.options["likelihood_std"]) for c in vae] == [
+        ("vae@likelihood_std=0.1", 0, 0.1), ("vae@likelihood_std=0.1", 1, 0.1),
+        ("vae@likelihood_std=0.3", 0, 0.3), ("vae@likelihood_std=0.3", 1, 0.3)]
+    assert {c.label for c in configs if c.method != "vae"} == set(spec.methods) - {"vae"}  # the rest as before

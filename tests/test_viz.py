@@ -119,3 +119,13 @@ def test_sweep_points_group_swept_labels_by_metric_series_and_value():
         "vae@lr=0.001": {"0.05": "vae@likelihood_std=0.05,lr=0.001", "0.5": "vae@likelihood_std=0.5,lr=0.001"},
         "vae@lr=0.01": {"0.05": "vae@likelihood_std=0.05,lr=0.01", "0.5": "vae@likelihood_std=0.5,lr=0.01"}}
     assert set(sweep_points(grid, "grid", "lr")["recon_mse"]) == {"vae@likelihood_std=0.05", "vae@likelihood_std=0.5"}
+
+
+def test_a_sweep_panel_with_nothing_finite_to_draw_still_gets_a_log_axis(tmp_path):
+    """A short run may have no sample near a mode: reverse KL is nan for every seed and value."""
+    from inference_zoo.viz.sweep_figure import plot_sweeps
+
+    rows = [dict(study="s", dataset="grid", method=f"vae@likelihood_std={v}", seed=0, metric=metric, value=value)
+            for v in ("0.05", "0.5") for metric, value in (("reverse_kl", "nan"), ("recon_mse", "1.5"))]
+    (path,) = plot_sweeps(rows, tmp_path)
+    assert path.name == "sweep-grid-likelihood_std.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

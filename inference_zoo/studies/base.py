@@ -53,15 +53,18 @@ STUDIES: Registry[Study] = Registry("study")
 def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
                   preset: str | None = None, device: str = "auto", lr: float | list[float] | None = None,
                   datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
-                  compile: bool = False) -> list[RunConfig]:
-    """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes)."""
+                  compile: bool = False, options: dict[str, dict[str, Any]] | None = None) -> list[RunConfig]:
+    """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes);
+    ``options`` (per method, as ``compare.plan_compare`` takes them, sweeps included) override the
+    study's own."""
     seeds = seeds if seeds is not None else list(range(study.seeds))
     unknown = sorted(set(datasets or []) - set(study.datasets))
     if unknown:
         raise UserError(f"study {study.name} has no dataset {', '.join(unknown)}; valid: {', '.join(study.datasets)}")
     configs: list[RunConfig] = []
     for data in datasets or study.datasets:
-        configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, study.options,
+        merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in study.methods}
+        configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, merged,
                                 steps=steps, lr=lr, device=device, study=study.name, engine=engine,
                                 amp=amp, compile=compile)
     return configs

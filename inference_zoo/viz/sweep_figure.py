@@ -83,6 +83,7 @@ def _plot_sweep(rows: list[dict[str, Any]], dataset: str, setting: str, path: Pa
     nrows = math.ceil(len(metrics) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
+        finite = False
         for i, name in enumerate(series):
             by_value = points[metric].get(name)
             if not by_value:
@@ -93,12 +94,15 @@ def _plot_sweep(rows: list[dict[str, Any]], dataset: str, setting: str, path: Pa
                 seeds = values[(dataset, by_value[x], metric)]
                 ax.scatter([position[x]] * len(seeds), seeds, s=10, color=colour, alpha=0.45, linewidths=0)
             stats = [summary[(dataset, by_value[x], metric)] for x in xs]
+            finite = finite or any(math.isfinite(s["mean"]) for s in stats)
             ax.errorbar([position[x] for x in xs], [s["mean"] for s in stats],
                         yerr=[0.0 if math.isnan(s["se"]) else s["se"] for s in stats],
                         color=colour, marker="o", ms=4, capsize=2, label=name,
                         linestyle="-" if numbers is not None else "none")  # categories are not a scale
         if log:
             ax.set_xscale("log")
+            if not finite:  # nothing drawn (e.g. no sample near a mode): give the log axis a range
+                ax.set_xlim(min(numbers) / 2, max(numbers) * 2)
         shown = sorted({x for by_value in points[metric].values() for x in by_value}, key=position.get)
         ax.set_xticks([position[x] for x in shown], [f"{position[x]:g}" if numbers else x for x in shown])
         if log:
