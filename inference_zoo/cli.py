@@ -270,6 +270,7 @@ def study(
     amp: bool = AMP_OPTION,
     compile: bool = COMPILE_OPTION,
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
+    methods: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's methods."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
     overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
@@ -287,8 +288,10 @@ def study(
     set_data_location(data_root, download)
     spec = STUDIES.get(name)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
-                            amp=amp, compile=compile, options=parse_options(option, list(spec.methods)))
+                            amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
+                            methods=method_subset)
     out = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     if publish_only:

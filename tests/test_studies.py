@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from inference_zoo.cli import main
+from inference_zoo.errors import UserError
 from inference_zoo.results import read_rows
 from inference_zoo.studies.identity_toy import classify
 
@@ -96,3 +99,8 @@ def test_a_study_takes_strategy_options_and_sweeps_over_its_own():
         ("vae@likelihood_std=0.1", 0, 0.1), ("vae@likelihood_std=0.1", 1, 0.1),
         ("vae@likelihood_std=0.3", 0, 0.3), ("vae@likelihood_std=0.3", 1, 0.3)]
     assert {c.label for c in configs if c.method != "vae"} == set(spec.methods) - {"vae"}  # the rest as before
+    # a subset of the study's methods: one method's sweep alone
+    only = study_configs(spec, [0], steps=5, device="cpu", methods=["vae"], options={"vae": {"likelihood_std": [0.1, 0.3]}})
+    assert [c.label for c in only] == ["vae@likelihood_std=0.1", "vae@likelihood_std=0.3"]
+    with pytest.raises(UserError, match="study identity_toy has no method gan; valid: ali"):
+        study_configs(spec, [0], steps=5, device="cpu", methods=["gan"])

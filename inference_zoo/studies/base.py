@@ -53,18 +53,21 @@ STUDIES: Registry[Study] = Registry("study")
 def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
                   preset: str | None = None, device: str = "auto", lr: float | list[float] | None = None,
                   datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
-                  compile: bool = False, options: dict[str, dict[str, Any]] | None = None) -> list[RunConfig]:
-    """The study's cells; ``datasets`` restricts them (e.g. to split a study across processes);
-    ``options`` (per method, as ``compare.plan_compare`` takes them, sweeps included) override the
-    study's own."""
+                  compile: bool = False, options: dict[str, dict[str, Any]] | None = None,
+                  methods: list[str] | None = None) -> list[RunConfig]:
+    """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
+    processes, or to sweep one method's option); ``options`` (per method, as
+    ``compare.plan_compare`` takes them, sweeps included) override the study's own."""
     seeds = seeds if seeds is not None else list(range(study.seeds))
-    unknown = sorted(set(datasets or []) - set(study.datasets))
-    if unknown:
-        raise UserError(f"study {study.name} has no dataset {', '.join(unknown)}; valid: {', '.join(study.datasets)}")
+    for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
+        unknown = sorted(set(given or []) - set(valid))
+        if unknown:
+            raise UserError(f"study {study.name} has no {kind} {', '.join(unknown)}; valid: {', '.join(valid)}")
+    methods = [m for m in study.methods if m in methods] if methods else list(study.methods)
     configs: list[RunConfig] = []
     for data in datasets or study.datasets:
-        merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in study.methods}
-        configs += plan_compare(list(study.methods), data, preset or study.preset, seeds, merged,
+        merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
+        configs += plan_compare(methods, data, preset or study.preset, seeds, merged,
                                 steps=steps, lr=lr, device=device, study=study.name, engine=engine,
                                 amp=amp, compile=compile)
     return configs
