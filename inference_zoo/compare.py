@@ -65,19 +65,19 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                                              variant=variant_of({**setting, **rate})))
     # Build each method (and option setting) once on the CPU: a broken plugin fails here, not
     # after hours of training.
-    def setting(c: RunConfig) -> tuple[str, str]:
+    def built_as(c: RunConfig) -> tuple[str, str]:
         return c.method, repr(sorted(c.options.items()))
 
     engines = {}
-    for config in {setting(c): c for c in configs}.values():
+    for config in {built_as(c): c for c in configs}.values():
         try:
             build_strategy(config, x_dim)
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - third-party code
             raise UserError(f"strategy {config.method} failed to build: {type(exc).__name__}: {exc}") from None
-        engines[setting(config)] = resolve_engine(config, engine, x_dim).train.engine
-    return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[setting(c)])) for c in configs]
+        engines[built_as(config)] = resolve_engine(config, engine, x_dim).train.engine
+    return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[built_as(c)])) for c in configs]
 
 
 def run_compare(configs: list[RunConfig], out: Path, mode: str,

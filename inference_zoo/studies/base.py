@@ -130,7 +130,7 @@ def publish_study(study: Study, out: Path, target: Path, command: str, wall_seco
 
 
 def study_figures(study: Study, folder: Path) -> list[Path]:
-    """The study's own figures, plus metric-against-learning-rate plots where it swept the rate."""
+    """The study's own figures, plus metric-against-setting plots where it swept a setting."""
     return study.figures(folder) + plot_sweeps(read_rows(folder / "results.csv"), folder)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from matplotlib.ticker import NullFormatter
 
-from ..config import split_label, variant_of
+from ..config import method_label, split_label, variant_of
 from ..evaluate import HEADLINE_METRICS
 from ..results import aggregate
 from ..study import safe_name
@@ -40,7 +40,7 @@ def sweep_points(rows: list[dict[str, Any]], dataset: str, setting: str) -> dict
         if row["dataset"] != dataset or setting not in settings:
             continue
         value = settings.pop(setting)
-        series = f"{method}@{variant_of(settings)}" if settings else method
+        series = method_label(method, variant_of(settings))
         points.setdefault(row["metric"], {}).setdefault(series, {})[value] = row["method"]
     return points
 
