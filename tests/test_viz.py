@@ -129,3 +129,13 @@ def test_a_sweep_panel_with_nothing_finite_to_draw_still_gets_a_log_axis(tmp_pat
             for v in ("0.05", "0.5") for metric, value in (("reverse_kl", "nan"), ("recon_mse", "1.5"))]
     (path,) = plot_sweeps(rows, tmp_path)
     assert path.name == "sweep-grid-likelihood_std.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_tables_name_shared_swept_settings_once_and_give_each_column_its_values():
+    from inference_zoo.display import _column_headers
+
+    labels = ["vae@likelihood_std=0.05,lr=0.001", "vae@likelihood_std=0.5,lr=0.001"]
+    assert _column_headers(labels) == (["0.05, 0.001", "0.5, 0.001"], ["likelihood_std", "lr"])
+    # columns that do not share their settings keep their whole variants; no sweep keeps the names
+    assert _column_headers(["ali@lr=0.001", "ali@generator_loss=minimax"]) == (["lr=0.001", "generator_loss=minimax"], [])
+    assert _column_headers(["ali", "vae"]) == (["ali", "vae"], [])
