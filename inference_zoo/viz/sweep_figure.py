@@ -104,7 +104,7 @@ def _plot_sweep(rows: list[dict[str, Any]], dataset: str, setting: str, path: Pa
             if not finite:  # nothing drawn (e.g. no sample near a mode): give the log axis a range
                 ax.set_xlim(min(numbers) / 2, max(numbers) * 2)
         shown = sorted({x for by_value in points[metric].values() for x in by_value}, key=position.get)
-        ax.set_xticks([position[x] for x in shown], [f"{position[x]:g}" if numbers else x for x in shown])
+        ax.set_xticks([position[x] for x in shown], [f"{position[x]:g}" if numbers is not None else x for x in shown])
         if log:
             ax.xaxis.set_minor_formatter(NullFormatter())
         if numbers is None:
