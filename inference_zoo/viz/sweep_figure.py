@@ -56,24 +56,26 @@ def plot_sweeps(rows: list[dict[str, Any]], out: Path, prefix: str = "sweep") ->
     """``<prefix>-<dataset>.png`` for a learning-rate sweep, ``<prefix>-<dataset>-<setting>.png``
     for any other swept setting; the paths written."""
     written = []
+    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
+    values: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        values.setdefault((row["dataset"], row["method"], row["metric"]), []).append(float(row["value"]))
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for setting in swept_settings(rows, dataset):
             name = safe_name(dataset) if setting == "lr" else f"{safe_name(dataset)}-{safe_name(setting)}"
-            path = _plot_sweep(rows, dataset, setting, out / f"{prefix}-{name}.png")
+            path = _plot_sweep(rows, summary, values, dataset, setting, out / f"{prefix}-{name}.png")
             if path is not None:
                 written.append(path)
     return written
 
 
-def _plot_sweep(rows: list[dict[str, Any]], dataset: str, setting: str, path: Path) -> Path | None:
+def _plot_sweep(rows: list[dict[str, Any]], summary: dict[tuple[str, str, str], dict[str, Any]],
+                values: dict[tuple[str, str, str], list[float]], dataset: str, setting: str, path: Path) -> Path | None:
+    """One setting's figure; ``summary`` and ``values`` (per dataset, label, metric) are shared by all."""
     points = sweep_points(rows, dataset, setting)
     metrics = [m for m in [*HEADLINE_METRICS, "diverged"] if m in points]
     if not metrics:
         return None
-    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
-    values: dict[tuple[str, str, str], list[float]] = {}
-    for row in rows:
-        values.setdefault((row["dataset"], row["method"], row["metric"]), []).append(float(row["value"]))
     texts = list(dict.fromkeys(v for m in metrics for by_value in points[m].values() for v in by_value))
     numbers = _numbers(texts)
     position = dict(zip(texts, numbers if numbers is not None else range(len(texts))))
