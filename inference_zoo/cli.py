@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import typer
+from .threads import prepare_process
 
-from .errors import UserError
+prepare_process()  # before torch loads: OpenMP reads its wait policy once, at start
+
+import typer  # noqa: E402
+
+from .errors import UserError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compare inference mechanisms (ALI, BiGAN, latent regressor, post-hoc, VAE).")
@@ -186,6 +190,18 @@ OPTION_OPTION = typer.Option([], "--option", "-o",
 COMPILE_OPTION = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA).")
 DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
+THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
+                                           "$OMP_NUM_THREADS where set), all, or a number.")
+
+
+def set_threads(text: str) -> None:
+    from .threads import parse_threads, use_threads
+
+    try:
+        use_threads(parse_threads(text))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
 
 @app.command("list")
 def list_command() -> None:
@@ -239,11 +255,13 @@ def compare(
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
+    threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
     from .compare import plan_compare
     from .display import run_study_with_display
 
+    set_threads(threads)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     method_names = parse_methods(methods)
@@ -278,10 +296,12 @@ def study(
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
+    threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
     import time
 
+    set_threads(threads)
     from .display import run_study_with_display
     from .studies import STUDIES, publish_study, study_configs
 

@@ -1,13 +1,15 @@
-"""Adam with one learning rate per stacked member, so a learning-rate sweep trains as one stack.
+"""Adam for stacked parameters: each member steps as its run alone would, with its own learning rate.
 
-Why: every stacked tensor holds K members along its first axis, and torch's Adam takes one
-learning rate per parameter group. Adam's learning rate only scales its step, so this runs torch's
-own Adam kernel (fused where the engine's Adam is) with a unit learning rate into a scratch tensor,
-then adds that step times member k's rate to member k's slice: one kernel pass and one
-scaled add, not the chain of elementwise passes an Adam written out in Python takes. Its state
-has torch Adam's keys and shapes, so a member's slice (``stacking.member_optimizer_state``)
-resumes in a single run's Adam. The stacked engine uses it only when the members' learning
-rates differ; otherwise it keeps plain fused Adam.
+Every stacked tensor holds K members along its first axis. torch's Adam over the whole tensor
+would run each member through one flat kernel loop, and which of a member's values fall in the
+loop's scalar tail (the last few, past the vector registers) would then depend on K: the fused
+kernel rounds those differently, so a seed's weights would depend on its stack-mates. This
+optimiser hands torch's own Adam (fused where the engine asks for it) each member's slice as a
+tensor of its own, so every member takes the loop its run alone takes, and it groups the slices
+by learning rate, so a learning-rate sweep trains as one stack with each member at its own rate.
+
+Its state has torch Adam's keys and shapes over the stacked tensors, so a member's slice
+(``stacking.member_optimizer_state``) resumes in a single run's Adam.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ import torch
 from torch.optim.adam import adam
 
 
-class MemberLrAdam(torch.optim.Adam):
-    """Adam over stacked parameters ``[K, ...]`` with member k's learning rate ``lrs[k]``.
+class MemberAdam(torch.optim.Adam):
+    """Adam over stacked parameters ``[K, ...]``, member k at learning rate ``lrs[k]``.
 
     ``kernel``: the Adam options that pick torch's implementation, ``{"fused": True}`` or
     ``{"foreach": True}`` (default: torch's choice).
@@ -30,15 +32,9 @@ class MemberLrAdam(torch.optim.Adam):
         # group "lr" is member 0's, for a member checkpoint's sake; the steps use ``lrs``
         super().__init__(params, lr=lrs[0], betas=betas, eps=eps, **(kernel or {}))
         self.lrs = list(lrs)
-        self._lr_tensors: dict[tuple[torch.device, torch.dtype, int], torch.Tensor] = {}
-        self._steps: dict[torch.Tensor, torch.Tensor] = {}  # scratch: each parameter's unit-rate step
-
-    def _member_lr(self, p: torch.Tensor) -> torch.Tensor:
-        """The learning rates as a [K, 1, ...] tensor that broadcasts over ``p``."""
-        key = (p.device, p.dtype, p.dim())
-        if key not in self._lr_tensors:
-            self._lr_tensors[key] = torch.tensor(self.lrs, device=p.device, dtype=p.dtype).view(-1, *[1] * (p.dim() - 1))
-        return self._lr_tensors[key]
+        self._members_by_lr: dict[float, list[int]] = {}
+        for k, lr in enumerate(self.lrs):
+            self._members_by_lr.setdefault(lr, []).append(k)
 
     def _state(self, p: torch.Tensor, on_device: bool) -> dict[str, torch.Tensor]:
         state = self.state[p]
@@ -52,20 +48,25 @@ class MemberLrAdam(torch.optim.Adam):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 - torch's signature
         if closure is not None:
-            raise ValueError("MemberLrAdam takes no closure")
+            raise ValueError("MemberAdam takes no closure")
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
             states = [self._state(p, bool(group["fused"] or group["capturable"])) for p in params]
-            steps = [self._steps.setdefault(p, torch.empty_like(p)).zero_() for p in params]
+            slices = [(p.unbind(0), p.grad.unbind(0), s["exp_avg"].unbind(0), s["exp_avg_sq"].unbind(0))
+                      for p, s in zip(params, states)]
             beta1, beta2 = group["betas"]
-            # from zero, a unit-rate Adam step leaves -(bias-corrected m / (sqrt(v) + eps)) behind
-            adam(steps, [p.grad for p in params], [s["exp_avg"] for s in states],
-                 [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states],
-                 foreach=group["foreach"], fused=group["fused"], capturable=group["capturable"],
-                 amsgrad=False, beta1=beta1, beta2=beta2, lr=1.0, weight_decay=0.0, eps=group["eps"],
-                 maximize=False)
-            for p, unit_step in zip(params, steps):
-                p.addcmul_(unit_step, self._member_lr(p))
+            for lr, members in self._members_by_lr.items():
+                # torch's Adam adds 1 to each step tensor it is given: one per slice, then the shared one
+                steps = [s["step"].clone() for s in states for _ in members]
+                adam([w[k] for w, _, _, _ in slices for k in members],
+                     [g[k] for _, g, _, _ in slices for k in members],
+                     [m[k] for _, _, m, _ in slices for k in members],
+                     [v[k] for _, _, _, v in slices for k in members], [], steps,
+                     foreach=group["foreach"], fused=group["fused"], capturable=group["capturable"],
+                     amsgrad=False, beta1=beta1, beta2=beta2, lr=lr, weight_decay=0.0, eps=group["eps"],
+                     maximize=False)
+            for s in states:
+                s["step"] += 1
         return None

@@ -4,10 +4,13 @@ as one model.
 Each member is the run it replaces: its own initial weights (built by its own ``NetworkFactory``),
 training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
 the single engine seeds the global one), its own BatchNorm statistics, Adam state and learning
-rate. Only the arithmetic is shared: batched matmuls, one fused Adam step over the stacked
-tensors (``member_adam.py`` where learning rates differ), one discriminator pass over real and
+rate. Only the arithmetic is shared: batched matmuls, torch's Adam over each member's
+slice at its own rate (``member_adam.py``), one discriminator pass over real and
 fake pairs, and one backward chain through that discriminator for both players' losses
-(``shared_backward.py``). Results match the single engine to float tolerance, and depend on which other seeds share the stack only through rounding (env.json records them).
+(``shared_backward.py``). A member's numbers do not depend on its stack-mates: they equal the
+same seed trained alone in this engine bit for bit (``tests/test_stack_independence.py``; what
+it takes is in ``strategies.base.member_rows`` and ``member_adam.py``). They match the single
+engine's to float tolerance only, since the shared chain sums in another order.
 
 Each member keeps a normal run folder: its checkpoint holds the member's own state dict (loadable
 by the single-run strategy), optimiser states, generator states and log, written at the same
@@ -32,7 +35,7 @@ from .compiling import compiled_networks
 from .config import ENGINES, RunConfig
 from .errors import UserError
 from .fileio import write_json
-from .member_adam import MemberLrAdam
+from .member_adam import MemberAdam
 from .seeding import derive_seed, generator
 from .shared_backward import both_players_logits
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
@@ -138,9 +141,8 @@ class StackedTrainer:
         return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused) for m in members]
 
     def _record_stack(self, members: list[_Member]) -> None:
-        """Note in each member's env.json which seeds (and learning rates) it was stacked with, from
-        where: a member's numbers depend on its stack-mates only in float rounding, and this makes
-        them exact."""
+        """Note in each member's env.json which seeds (and learning rates) it was stacked with, and
+        from where."""
         seeds = [m.trainer.config.seed for m in members]
         lrs = [m.trainer.config.train.lr for m in members]
         for m in members:
@@ -271,10 +273,8 @@ class StackedTrainer:
 
 def _adam(params: list[torch.nn.Parameter], lrs: list[float], betas: tuple[float, float],
           device: torch.device) -> torch.optim.Optimizer:
-    """Fused Adam where the members share a learning rate; one learning rate per member otherwise."""
-    if len(set(lrs)) > 1:
-        return MemberLrAdam(params, lrs, betas, kernel=_fused_or_foreach(device))
-    return torch.optim.Adam(params, lr=lrs[0], betas=betas, **_fused_or_foreach(device))
+    """Torch's Adam on each member's slice (fused where this build has it), at the member's rate."""
+    return MemberAdam(params, lrs, betas, kernel=_fused_or_foreach(device))
 
 
 def _fused_or_foreach(device: torch.device) -> dict[str, bool]:

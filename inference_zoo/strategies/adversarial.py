@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from .base import member_rows
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
 
@@ -79,7 +80,7 @@ def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: s
     if same_path:
         g_real, g_fake = real, fake
     if generator_loss == "nonsaturating":
-        g_loss = F.softplus(g_real).mean(-1) + F.softplus(-g_fake).mean(-1)
+        g_loss = _softplus(g_real).mean(-1) + _softplus(-g_fake).mean(-1)
     elif generator_loss == "minimax":
         g_loss = -(d_loss if same_path else _discriminator_loss(g_real, g_fake))
     else:
@@ -88,7 +89,12 @@ def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: s
 
 
 def _discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
+    return _softplus(-real).mean(-1) + _softplus(fake).mean(-1)
+
+
+def _softplus(logits: torch.Tensor) -> torch.Tensor:
+    """softplus of logits [n] or [K, n], each stacked member's row on its own (``member_rows``)."""
+    return F.softplus(member_rows(logits, 1))
 
 
 def check_generator_loss(name: str) -> None:
@@ -99,4 +105,5 @@ def check_generator_loss(name: str) -> None:
 
 def discriminator_logs(real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
     """D's mean probability on each side: the first thing to read when a GAN misbehaves."""
-    return {"d_real": torch.sigmoid(real.detach()).mean(-1), "d_fake": torch.sigmoid(fake.detach()).mean(-1)}
+    return {"d_real": torch.sigmoid(member_rows(real.detach(), 1)).mean(-1),
+            "d_fake": torch.sigmoid(member_rows(fake.detach(), 1)).mean(-1)}

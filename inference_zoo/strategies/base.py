@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import noise
@@ -55,7 +56,8 @@ class Strategy(nn.Module):
     description: ClassVar[str] = ""
     #: True when K runs can be trained as one stacked model (``inference_zoo.vectorised``): all
     #: noise is drawn through ``inference_zoo.noise``, losses and logs average only the batch axis
-    #: (``mean(-1)`` over per-sample values), and data dimensions are reduced with ``sum_x``.
+    #: (``mean(-1)`` over per-sample values), data dimensions are reduced with ``sum_x``, and
+    #: exp, log, softplus, sigmoid and other transcendental functions take ``member_rows(t, ...)``.
     vectorisable: ClassVar[bool] = False
     #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
     uses_labels: ClassVar[bool] = False
@@ -134,3 +136,24 @@ def params_of(strategy: Strategy, names: tuple[str, ...]) -> list[nn.Parameter]:
         item = getattr(strategy, name)
         params.extend([item] if isinstance(item, nn.Parameter) else item.parameters())
     return params
+
+
+def member_rows(t: torch.Tensor, item_dims: int) -> torch.Tensor:
+    """``t`` laid out so that an elementwise kernel runs each stacked member's values on their own.
+
+    ``t`` is one run's tensor of ``item_dims`` dimensions (logits [n]: 1; codes [n, z]: 2), with
+    leading member axes in a stacked run ([K, n], [K, n, z]); a run's own tensor is returned as is.
+
+    Why: torch's CPU kernels run a contiguous tensor as one flat loop, in vector registers except
+    for its last few values, which take a scalar path, and for exp, log, softplus or sigmoid the
+    two paths can round differently. In a stack, which of member k's values land in that tail
+    would depend on how many members there are. On this view (each member's values in a row of
+    their own, the rows padded apart so the kernel cannot merge them) every member takes the
+    loop its run alone takes, so a seed's numbers do not depend on its stack-mates.
+    Exactly rounded arithmetic (+, -, *, /, sqrt, max) needs no such care.
+    """
+    lead = t.dim() - item_dims
+    if lead <= 0:
+        return t
+    rows = t.reshape(t.shape[:lead].numel(), -1)
+    return F.pad(rows, (0, 1))[:, :-1].view(t.shape)

@@ -17,7 +17,7 @@ from torch import nn
 from ..errors import UserError
 from .. import noise
 from ..nets import NetworkFactory
-from .base import Phase, StepOutput, Strategy
+from .base import Phase, StepOutput, Strategy, member_rows
 from .registry import STRATEGIES
 
 
@@ -53,10 +53,11 @@ class VAE(Strategy):
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         mean, log_std = self.posterior(x)
-        z = mean + log_std.exp() * noise.randn_like(mean)
+        z = mean + member_rows(log_std, 2).exp() * noise.randn_like(mean)
         x_mean = self.decoder(z)
-        nll = self.sum_x(0.5 * ((x - x_mean) / self.log_std.exp()).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi))
-        kl = 0.5 * (mean.pow(2) + (2 * log_std).exp() - 1 - 2 * log_std).sum(-1)
+        likelihood_std = member_rows(self.log_std, len(self.x_shape)).exp()
+        nll = self.sum_x(0.5 * ((x - x_mean) / likelihood_std).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi))
+        kl = 0.5 * (mean.pow(2) + member_rows(2 * log_std, 2).exp() - 1 - 2 * log_std).sum(-1)
         loss = (nll + kl).mean(-1)
         return StepOutput({"elbo": loss}, {"nll": nll.mean(-1).detach(), "kl": kl.mean(-1).detach()})
 

@@ -1,0 +1,76 @@
+"""A stacked member's numbers do not depend on its stack-mates: seed s trained in a stack of K
+runs equals seed s trained alone, bit for bit (same machine, same thread count).
+
+Sizes are chosen so that members' values do not fall on vector-register boundaries (batch 21,
+odd widths): that is where elementwise kernels take another code path for a stack of one than
+for a stack of many.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from inference_zoo.nets import ArchConfig
+from inference_zoo.runs import run_group
+from inference_zoo.vectorised import resolve_engine
+
+ODD_ARCH = ArchConfig(encoder_hidden=(13, 11), decoder_hidden=(13, 11), discriminator_hidden=(9, 7), maxout_pieces=3)
+
+CASES = {
+    "ali": {},
+    "bigan": {},
+    "latent": {},
+    "posthoc": {},
+    "vae": {},
+    "vae-learned-std": {"likelihood_std": 0.0},
+}
+
+
+def _config(case: str, seed: int, lr: float = 1e-3):
+    method = case.split("-")[0]
+    config = tiny_config(method, seed=seed, steps=40, batch_size=21, lr=lr)
+    config = dataclasses.replace(config, arch=ODD_ARCH, options=CASES[case])
+    return resolve_engine(config, "stacked", 2)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+
+
+def _assert_same_run(alone, member):
+    wa, wb = _weights(alone), _weights(member)
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, f"weights differ: {different}"
+    assert (alone / "metrics.jsonl").read_bytes() == (member / "metrics.jsonl").read_bytes()
+    timings = ("_seconds,",)  # wall-clock rows differ between any two runs
+    ra = [r for r in (alone / "results.csv").read_text().splitlines() if not any(t in r for t in timings)]
+    rb = [r for r in (member / "results.csv").read_text().splitlines() if not any(t in r for t in timings)]
+    assert ra == rb and len(ra) > 5
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_member_equals_its_seed_trained_alone(tmp_path, case):
+    seeds = (0, 1, 2)
+    run_group([_config(case, s) for s in seeds], [tmp_path / f"stack/seed{s}" for s in seeds],
+              shared_dir=tmp_path / "stack/shared")
+    for s in (1, 2):
+        run_group([_config(case, s)], [tmp_path / f"alone/seed{s}"], shared_dir=tmp_path / "alone/shared")
+        _assert_same_run(tmp_path / f"alone/seed{s}", tmp_path / f"stack/seed{s}")
+        env = json.loads((tmp_path / f"stack/seed{s}/env.json").read_text())
+        assert env["stacks"][0]["seeds"] == list(seeds)
+
+
+def test_a_learning_rate_sweep_member_equals_its_rate_trained_alone(tmp_path):
+    rates = (1e-3, 3e-3, 2e-4)
+    run_group([_config("ali", 1, lr) for lr in rates], [tmp_path / f"stack/{lr}" for lr in rates])
+    run_group([_config("ali", 1, 3e-3)], [tmp_path / "alone"])
+    _assert_same_run(tmp_path / "alone", tmp_path / "stack/0.003")
+
+
+def test_a_member_equals_its_seed_trained_alone_with_two_threads(tmp_path):
+    torch.set_num_threads(2)  # the conftest fixture restores the count
+    test_a_member_equals_its_seed_trained_alone(tmp_path, "ali")
