@@ -5,13 +5,14 @@ It times one short ``izoo compare`` (ALI, quick preset, its training time from r
 alone and next to a competitor, under each setting:
 
 - ``default``: torch's defaults (one thread per core, OpenMP threads spin while they wait),
-  i.e. ``--threads all`` with ``OMP_WAIT_POLICY=ACTIVE``;
+  i.e. ``--threads all``;
 - ``passive``: one thread per core, waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE``);
 - ``one``: one thread (``--threads 1``);
 - ``auto``: what izoo chooses by itself (``--threads auto``, the default).
 
-Competitors: ``spin`` (a Python busy loop, one core) and ``izoo`` (a second, identical ``izoo
-compare`` with torch's default threads, started together). A fair share next to one competitor
+Competitors: ``spin`` (a Python busy loop, one core), ``izoo`` (a second, identical ``izoo
+compare`` with torch's default threads, started together) and ``izoo-auto`` (the same with
+izoo's own choice: two users of the README's command side by side). A fair share next to one competitor
 on 2 cores is about 1x (a core each); twice the idle time is the bound the project holds to.
 Writes ``benchmarks/results/contention.json``.
 """
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 
 SETTINGS = {
-    "default": ({"OMP_WAIT_POLICY": "ACTIVE"}, ["--threads", "all"]),
+    "default": ({}, ["--threads", "all"]),
     "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, ["--threads", "all"]),
     "one": ({}, ["--threads", "1"]),
     "auto": ({}, ["--threads", "auto"]),
@@ -60,16 +61,16 @@ def measure(setting: str, competitor: str | None, steps: int, seeds: int) -> flo
         rival = None
         if competitor == "spin":
             rival = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        elif competitor == "izoo":
-            # an identical job with torch's defaults, long enough to outlast the measured one
-            rival = subprocess.Popen(_compare(Path(tmp) / "rival", steps * 3, seeds, ["--threads", "all"]),
-                                     env=_environment({"OMP_WAIT_POLICY": "ACTIVE"}),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif competitor in ("izoo", "izoo-auto"):
+            # an identical job, long enough to outlast the measured one
+            threads = "all" if competitor == "izoo" else "auto"
+            rival = subprocess.Popen(_compare(Path(tmp) / "rival", steps * 3, seeds, ["--threads", threads]),
+                                     env=_environment({}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             if rival is not None:
                 time.sleep(1.0)  # let the competitor start computing
             subprocess.run(_compare(Path(tmp) / "run", steps, seeds, args), env=_environment(env), check=True,
-                           stdout=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             return _train_seconds(Path(tmp) / "run")
         finally:
             if rival is not None:
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--settings", default=",".join(SETTINGS))
-    parser.add_argument("--competitors", default="none,spin,izoo")
+    parser.add_argument("--competitors", default="none,spin,izoo,izoo-auto")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "contention.json")
     args = parser.parse_args()
     settings = args.settings.split(",")

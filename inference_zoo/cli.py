@@ -11,13 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from .threads import prepare_process
+import typer
 
-prepare_process()  # before torch loads: OpenMP reads its wait policy once, at start
-
-import typer  # noqa: E402
-
-from .errors import UserError  # noqa: E402
+from .errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compare inference mechanisms (ALI, BiGAN, latent regressor, post-hoc, VAE).")
@@ -190,6 +186,8 @@ OPTION_OPTION = typer.Option([], "--option", "-o",
 COMPILE_OPTION = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA).")
 DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
+EVAL_EVERY_OPTION = typer.Option(None, help="Also evaluate every N steps of each phase into each run's curve.csv "
+                                              "(a multiple of the log interval; default: at the end only).")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
 
@@ -255,6 +253,7 @@ def compare(
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
+    eval_every: Optional[int] = EVAL_EVERY_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -269,7 +268,7 @@ def compare(
     configs = plan_compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
-        arch=parse_arch(arch), engine=engine,
+        arch=parse_arch(arch), engine=engine, eval_every=eval_every,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)
@@ -278,6 +277,7 @@ def compare(
 @app.command()
 def study(
     name: str = typer.Argument(..., help="Study name: mixture_coverage, identity_toy (see izoo list)."),
+    folders: Optional[list[Path]] = typer.Argument(None, help="With --merge: run folders or published folders to merge."),
     seeds: Optional[str] = typer.Option(None, help="Seed count, list or range (default: the study's)."),
     steps: Optional[int] = typer.Option(None, help="Steps per phase (default: the preset's)."),
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
@@ -289,43 +289,71 @@ def study(
     compile: bool = COMPILE_OPTION,
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
     methods: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's methods."),
+    shard: Optional[str] = typer.Option(None, help="I/N: train only shard I of N (whole stacks; no locks, no shared folder)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
-    publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME)."),
-    overwrite: bool = typer.Option(False, help="Discard earlier cells in --out and start again."),
-    publish_only: bool = typer.Option(False, help="Train nothing: publish every finished cell in --out."),
+    publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME, "
+                                                      "unless --out or --shard is given)."),
+    overwrite: bool = typer.Option(False, help="Discard earlier cells in --out, or published cells missing from what is published."),
+    publish_only: bool = typer.Option(False, help="Train nothing: publish every finished cell in --out (or the --merge folders)."),
+    merge: bool = typer.Option(False, "--merge", help="With --publish-only: merge the folders given after the name."),
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
+    eval_every: Optional[int] = EVAL_EVERY_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
     import time
 
-    set_threads(threads)
     from .display import run_study_with_display
-    from .studies import STUDIES, publish_study, study_configs
+    from .studies import STUDIES, publish_pieces, study_configs
+    from .study import parse_shard, shard_configs
 
-    set_data_location(data_root, download)
     spec = STUDIES.get(name)
+    if folders and not merge:
+        raise UserError(f"unexpected argument(s) {' '.join(map(str, folders))} (folders to merge follow --merge)")
+    if merge and not (publish_only and folders):
+        raise UserError("--merge takes --publish-only and the folders to merge: "
+                        f"izoo study {name} --publish-only --merge DIR [DIR ...]")
+    command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"python {' '.join(sys.argv)}"
+    default_target = Path("figures") / name
+    if merge:
+        target = publish or default_target
+        for path in publish_pieces(spec, list(folders), target, command, None, overwrite):
+            print(path)
+        return
+    set_threads(threads)
+    set_data_location(data_root, download)
     subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
-                            methods=method_subset)
-    out = out or Path("runs/studies") / name
+                            methods=method_subset, eval_every=eval_every)
+    if shard is not None:
+        configs = shard_configs(configs, *parse_shard(shard))
+        if not configs:
+            raise UserError(f"shard {shard} of study {name} holds no cell (fewer stack groups than shards)")
+    run_dir = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     if publish_only:
         from .study import collect_rows, write_tables
 
-        rows = [r for r in collect_rows(out) if r["study"] == name]
+        rows = [r for r in collect_rows(run_dir) if r["study"] == name]
         if not rows:
-            raise UserError(f"{out} holds no finished cell of study {name}")
-        write_tables(out, rows)
+            raise UserError(f"{run_dir} holds no finished cell of study {name}")
+        write_tables(run_dir, rows)
     else:
-        run_study_with_display(configs, out, "overwrite" if overwrite else "resume", progress)
-    target = publish or Path("figures") / name
-    command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"python {' '.join(sys.argv)}"
-    for path in publish_study(spec, out, target, command, None if publish_only else time.perf_counter() - t0):
+        run_study_with_display(configs, run_dir, "overwrite" if overwrite else "resume", progress)
+    # publish where the user points; to the study's own folder only from its own run folder
+    target = publish or (default_target if out is None and shard is None else None)
+    if target is None:
+        print(f"cells in {run_dir}; publish them with: izoo study {name} --publish-only --merge {run_dir} "
+              f"[more folders] [--publish DIR]")
+        return
+    wall = None if publish_only else time.perf_counter() - t0
+    # publishing adds to what is published there; --overwrite replaces it
+    sources = [run_dir] if overwrite or not (target / "study.json").is_file() else [target, run_dir]
+    for path in publish_pieces(spec, sources, target, command, wall, overwrite):
         print(path)
 
 
@@ -350,6 +378,8 @@ def figures(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``izoo`` script: one-line errors and exit code 2 for bad input."""
+    from .threads import restore
+
     try:
         app(args=argv, prog_name="izoo", standalone_mode=False)
     except typer.Exit as exc:
@@ -371,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         print(f"izoo: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        restore()
     return 0
 
 

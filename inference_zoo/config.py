@@ -31,6 +31,9 @@ class TrainConfig:
     compile: bool = False
     log_every: int = 200
     checkpoint_every: int = 5_000
+    # evaluate every this many steps of each phase (0: only at the end) into the run's curve.csv,
+    # with the final evaluation's metric code: quality against steps and wall time
+    eval_every: int = 0
     # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
     # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
     # for both players (inference_zoo/shared_backward.py); "single": one run at a time,
@@ -113,13 +116,15 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
     """Fill keys added since a config was saved with the value its run actually used.
 
     ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
-    ``train.compile``: runs saved before the option existed ran eagerly; ``variant``: runs saved
+    ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
+    they evaluated at the end only; ``variant``: runs saved
     before sweeps existed were their method's only setting.
     """
     if isinstance(d, dict) and "variant" not in d:
         d = {**d, "variant": ""}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
-        added = {k: v for k, v in {"engine": "single", "compile": False}.items() if k not in d["train"]}
+        added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0}.items()
+                 if k not in d["train"]}
         if added:
             d = {**d, "train": {**d["train"], **added}}
     return d
@@ -194,6 +199,8 @@ def validate_train(t: TrainConfig) -> None:
         # every checkpoint is then a log step: its weights were checked for NaN/Inf, and a resumed
         # run's first logged mean covers a full logging window, as in an uninterrupted run
         (t.checkpoint_every % t.log_every == 0, "checkpoint_every must be a multiple of log_every"),
+        (t.eval_every >= 0 and t.eval_every % t.log_every == 0,
+         f"eval_every must be 0 (evaluate at the end only) or a multiple of log_every ({t.log_every}), got {t.eval_every}"),
     ]
     for ok, message in checks:
         if not ok:

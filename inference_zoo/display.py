@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .config import VARIANT_MARK, RunConfig, split_label
-from .evaluate import HEADLINE_METRICS
+from .results import HEADLINE_METRICS
 from .results import aggregate
 
 SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]

@@ -12,17 +12,11 @@ import torch
 
 from . import metrics as M
 from .config import RunConfig
-from .data import Dataset
+from .data import Dataset, build_dataset
+from .results import HEADLINE_METRICS, RESULT_FIELDS  # noqa: F401  (re-exported)
 from .seeding import derive_seed, generator
 from .strategies import Strategy
-from .train import Diverged
-
-RESULT_FIELDS = ["study", "dataset", "method", "seed", "metric", "value"]
-#: the metrics tables and sweep figures show, in this order (those a run has; bookkeeping left out)
-HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
-                    "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
-                    "probe_linear_acc", "probe_1nn_acc", "interp_path_ratio", "interp_mid_nn_mse"]
-
+from .train import Diverged, held_out_split
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
 #: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
@@ -144,4 +138,17 @@ def _image_arrays(strategy: Strategy, dataset: Dataset, x: torch.Tensor, y: torc
 def tidy_rows(config: RunConfig, values: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per metric: (study, dataset, method, seed, metric, value)."""
     base = {"study": config.study, "dataset": config.data.label(), "method": config.label, "seed": config.seed}
+    return [{**base, "metric": k, "value": v} for k, v in values.items()]
+
+
+def curve_rows(strategy: Strategy, config: RunConfig, phase: str, step: int, seconds: float) -> list[dict[str, Any]]:
+    """One point of a run's curve: the final evaluation's metrics for the strategy's weights now
+    (none where its outputs are not finite: the training loop's own checks stop such a run)."""
+    x_test, labels = held_out_split(config)
+    try:
+        values, _ = evaluate(strategy, build_dataset(config.data), x_test, labels, config)
+    except Diverged:
+        return []
+    base = {"study": config.study, "dataset": config.data.label(), "method": config.label, "seed": config.seed,
+            "phase": phase, "step": step, "seconds": round(seconds, 3)}
     return [{**base, "metric": k, "value": v} for k, v in values.items()]

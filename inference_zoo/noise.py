@@ -40,3 +40,13 @@ def member_generators(generators: Sequence[torch.Generator]) -> Iterator[None]:
         yield
     finally:
         _member_generators.reset(token)
+
+
+@contextlib.contextmanager
+def one_run() -> Iterator[None]:
+    """Draw from torch's global generator again inside a stacked run (evaluating one member)."""
+    token = _member_generators.set(None)
+    try:
+        yield
+    finally:
+        _member_generators.reset(token)

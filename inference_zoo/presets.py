@@ -27,6 +27,11 @@ PRESETS: dict[str, Preset] = {
         "CPU studies: paper-size networks, 4k steps per phase, Adam 5e-4, beta1 0.5",
         TrainConfig(steps=4_000, lr=5e-4, beta1=0.5, log_every=200, checkpoint_every=1_000),
     ),
+    "converged": Preset(
+        "CPU studies at convergence: paper-size networks, 30k steps per phase, Adam 5e-4, beta1 0.5, "
+        "evaluated every 2k steps",
+        TrainConfig(steps=30_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000),
+    ),
     "quick": Preset(
         "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),

@@ -7,29 +7,47 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import UserError
-from .evaluate import RESULT_FIELDS
 from .fileio import write_csv
 
+RESULT_FIELDS = ["study", "dataset", "method", "seed", "metric", "value"]
+#: a run's curve.csv (train.eval_every): the same rows at each evaluated step of each phase, with
+#: the training wall time so far
+CURVE_FIELDS = ["study", "dataset", "method", "seed", "phase", "step", "seconds", "metric", "value"]
 SUMMARY_FIELDS = ["dataset", "method", "metric", "mean", "se", "n"]
+#: the metrics tables and sweep figures show, in this order (those a run has; bookkeeping left out)
+HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
+                    "recon_same_mode", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
+                    "probe_linear_acc", "probe_1nn_acc", "interp_path_ratio", "interp_mid_nn_mse"]
 
 
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
+def read_rows(path: str | Path, fields: list[str] = RESULT_FIELDS) -> list[dict[str, Any]]:
     path = Path(path)
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if rows and set(RESULT_FIELDS) - set(rows[0]):
-        raise UserError(f"{path} is not a tidy results table (columns {', '.join(RESULT_FIELDS)})")
+    if rows and set(fields) - set(rows[0]):
+        raise UserError(f"{path} is not a tidy results table (columns {', '.join(fields)})")
     for row in rows:
         row["seed"] = int(row["seed"])
         row["value"] = float(row["value"])
+        if "step" in row:
+            row["step"] = int(row["step"])
+            row["seconds"] = float(row["seconds"])
     return rows
 
 
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     write_csv(path, rows, RESULT_FIELDS)
+
+
+def read_curve(path: str | Path) -> list[dict[str, Any]]:
+    return read_rows(path, CURVE_FIELDS)
+
+
+def write_curve(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    write_csv(path, rows, CURVE_FIELDS)
 
 
 def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -179,6 +179,56 @@ def stack_groups(configs: list[RunConfig]) -> list[list[int]]:
     return groups
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` (shard I of N, counted from 0) as (I, N); raises UserError otherwise."""
+    parts = text.split("/")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        index, count = int(parts[0]), int(parts[1])
+        if 0 <= index < count <= 10_000:
+            return index, count
+    raise UserError(f"--shard must be I/N with 0 <= I < N (e.g. 0/2), got {text!r}")
+
+
+def shard_configs(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
+    """Shard ``index`` of ``count``: a deterministic part of ``configs`` that needs nothing from the others.
+
+    It holds whole stack groups (so stacking still pays), and groups that can share a phase (the
+    GAN that ``latent`` and ``posthoc`` train once per seed) stay together. Units go, largest
+    first, to the shard with the least work so far (work: run-steps); ties go to the lower shard.
+    """
+    units: dict[str, list[int]] = {}
+    work_of: dict[str, int] = {}
+    for group in stack_groups(configs):
+        key, steps = _group_phases(configs, group)
+        units.setdefault(key, []).extend(group)
+        work_of[key] = work_of.get(key, 0) + steps * len(group)
+    work = [0] * count
+    assigned: list[list[int]] = [[] for _ in range(count)]
+    for key in sorted(units, key=lambda k: (-work_of[k], min(units[k]))):
+        shard = min(range(count), key=lambda s: (work[s], s))
+        assigned[shard].extend(units[key])
+        work[shard] += work_of[key]
+    return [configs[i] for i in sorted(assigned[index])]
+
+
+def _group_phases(configs: list[RunConfig], group: list[int]) -> tuple[str, int]:
+    """(unit key, steps of one run) of a stack group: groups whose strategies share a phase (same
+    key, seeds and settings) get one key, any other group a key of its own."""
+    from .data import build_dataset
+    from .train import build_strategy
+
+    config = configs[group[0]]
+    phases = build_strategy(config, build_dataset(config.data).x_dim).phases(config.train.steps)
+    steps = sum(p.steps for p in phases)
+    shared = [p.shared_key for p in phases if p.shared_key is not None]
+    if not shared:
+        return f"group {group[0]}", steps
+    d = config.to_dict()
+    for key in ("method", "variant", "options"):
+        d.pop(key, None)
+    return repr((shared, sorted(configs[i].seed for i in group), sorted(d.items()))), steps
+
+
 def write_tables(out: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = list(rows)
     write_rows(out / "results.csv", rows)

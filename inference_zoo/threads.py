@@ -1,31 +1,38 @@
-"""CPU threads: how many a training process uses and how they wait, chosen to hold up next to other jobs.
+"""CPU threads: how many a training process uses, chosen to hold up next to other jobs.
 
-Two choices matter when another CPU-bound process shares the machine (``benchmarks/contention.py``
-measures both):
+torch's OpenMP threads spin while they wait between parallel regions. Alone on the machine that
+is what makes small kernels fast, but next to another CPU-bound process a spinning thread burns
+the core the other process needs while the thread it waits for sits descheduled, and both jobs
+slow down many times over (``benchmarks/contention.py`` measures it: two default-threaded
+``izoo compare`` side by side took 59 times their idle time). Making waiting threads sleep
+(``OMP_WAIT_POLICY=PASSIVE``) cures contention but doubles the idle time of a toy run, so izoo
+instead uses no more threads than there are free cores:
 
-- **How threads wait.** OpenMP's threads spin between parallel regions by default. Next to a
-  competitor, a spinning thread burns the core the other process needs while the thread it waits
-  for sits descheduled, and both jobs slow down many times over. ``OMP_WAIT_POLICY=PASSIVE``
-  makes waiting threads sleep. The variable is read when torch's OpenMP runtime starts, so the
-  command line sets it (``prepare_process``) before anything imports torch.
-- **How many threads.** ``auto`` counts the processes already running on the cores this process
-  may use (``/proc/loadavg``) and takes the cores left over, at least one: alone on 2 cores a run
-  uses 2 threads, next to one busy process 1. ``all`` takes every core; a number is taken as given.
-  ``OMP_NUM_THREADS``, where set, is what ``auto`` uses.
+- ``auto`` (the default) counts the tasks running on the machine besides this process's own
+  (``/proc/loadavg`` less ``/proc/self/task``) and takes the cores left over, at least one; it
+  looks again every half second of training (``follow_free_cores``), so a job that starts later,
+  or ends, is followed. Alone on 2 cores a run uses 2 threads, next to one busy process 1.
+- ``all`` takes every usable core; a number is taken as given. ``OMP_NUM_THREADS``, where set,
+  is taken as given too.
 
-Threads change speed, not numbers: a stacked run's results are the same for any thread count
-(``tests/test_stack_independence.py`` and ``test_threads.py``).
+Threads change the stacked engine's speed, not its numbers: a stacked run's results are the same
+for any thread count (``tests/test_threads.py``), so following the free cores cannot change a
+result. The single engine (conv networks, plugins that do not stack) rounds differently with
+another thread count: it keeps the count it starts with, which env.json records; ``--threads N``
+makes its runs repeatable whatever else the machine is doing.
 """
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 THREAD_CHOICES = "auto, all or a number of threads"
+RECHECK_SECONDS = 0.5
 
-
-def prepare_process() -> None:
-    """Make OpenMP's waiting threads sleep, unless the user chose otherwise. Call before torch loads."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_following = False
+_last_check = 0.0
+_initial: int | None = None  # torch's thread count before use_threads changed it
 
 
 def usable_cores() -> int:
@@ -35,14 +42,29 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def other_running_processes() -> int:
-    """Processes running right now besides this one (the kernel's count of runnable tasks)."""
-    try:
-        with open("/proc/loadavg") as f:
-            running = int(f.read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-    return max(0, running - 1)
+def _own_running_threads() -> int:
+    running = 0
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        try:
+            running += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(1, running)
+
+
+def other_running_tasks(samples: int = 3) -> int:
+    """Tasks running right now that are not this process's threads (0 where /proc cannot tell);
+    the least of a few looks a millisecond apart, so a passing blip of work is not counted."""
+    seen = []
+    for i in range(samples):
+        if i:
+            time.sleep(0.001)
+        try:
+            running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+        seen.append(max(0, running - _own_running_threads()))
+    return min(seen)
 
 
 def parse_threads(text: str) -> str | int:
@@ -55,23 +77,58 @@ def parse_threads(text: str) -> str | int:
     raise ValueError(f"--threads must be {THREAD_CHOICES}, got {text!r}")
 
 
+def _given_by_environment() -> int | None:
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else None
+
+
 def choose_threads(request: str | int) -> int:
     """The number of intra-op threads for ``request`` (see the module docstring)."""
-    cores = usable_cores()
     if request == "all":
-        return cores
+        return usable_cores()
     if request == "auto":
-        given = os.environ.get("OMP_NUM_THREADS", "")
-        if given.isdigit() and int(given) > 0:
-            return int(given)
-        return max(1, cores - other_running_processes())
+        return _given_by_environment() or max(1, usable_cores() - other_running_tasks())
     return int(request)
 
 
 def use_threads(request: str | int) -> int:
-    """Set torch's intra-op threads for ``request``; returns the number chosen."""
+    """Set torch's intra-op threads for ``request`` (``auto`` then follows the free cores while
+    training); returns the number chosen."""
     import torch
 
+    global _following, _initial
     n = choose_threads(request)
+    _following = request == "auto" and _given_by_environment() is None
+    if _initial is None:
+        _initial = torch.get_num_threads()
     torch.set_num_threads(n)
     return n
+
+
+def restore() -> None:
+    """Undo ``use_threads`` (the command line calls it when a command ends)."""
+    global _following, _initial
+    _following = False
+    if _initial is not None:
+        import torch
+
+        torch.set_num_threads(_initial)
+        _initial = None
+
+
+def follow_free_cores() -> None:
+    """Called by the stacked engine at every step: under ``auto``, at most every half second, set
+    the thread count to the cores other processes leave free. (The single engine's numbers depend
+    on the thread count, so it keeps the count it started with.)"""
+    global _last_check
+    if not _following:
+        return
+    now = time.monotonic()
+    if now - _last_check < RECHECK_SECONDS:
+        return
+    _last_check = now
+    import torch
+
+    n = max(1, usable_cores() - other_running_tasks())
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)

@@ -18,12 +18,14 @@ from typing import Any, Callable
 
 import torch
 
+from . import noise
 from .compiling import compiled_networks
 from .config import RunConfig, refuse_changed_config, validate_train
 from .data import build_dataset
 from .environment import environment, resolve_device
 from .errors import UserError
 from .fileio import load_torch, save_torch, write_json
+from .results import read_curve, write_curve
 from .nets import ARCHITECTURES, NetworkFactory
 from .seeding import derive_seed, generator
 from .strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
@@ -86,6 +88,15 @@ class Trainer:
         self.device = resolve_device(config.train.device)
         self.dataset = build_dataset(config.data)
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
+        self._seconds_before = 0.0  # training time of earlier processes (from the checkpoint)
+        self._started = time.perf_counter()
+
+    def start_clock(self) -> None:
+        self._started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Training wall time so far, earlier processes' included (a resumed run's checkpoint tells)."""
+        return self._seconds_before + time.perf_counter() - self._started
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -94,6 +105,7 @@ class Trainer:
         start_phase, start_step, checkpoint = self.begin()
         train = self.train_data()
         t0 = time.perf_counter()
+        self.start_clock()
         reused: list[str] = []
         for index, phase in enumerate(self.strategy.phases(self.config.train.steps)):
             if index < start_phase:
@@ -171,6 +183,11 @@ class Trainer:
                 self.log({"phase": phase.name, "step": done, **means})
                 if self.progress is not None:
                     self.progress(phase.name, done, phase.steps, means)
+            if eval_due(cfg.train, done, phase.steps):  # before the checkpoint: a resume never skips it
+                self.evaluate_point(phase.name, done)
+                strategy.train()
+                for name in phase.frozen:
+                    getattr(strategy, name).eval()
             if done % cfg.train.checkpoint_every == 0 or done == phase.steps:
                 if done == phase.steps:
                     self.checkpoint(index + 1, 0, {}, {})
@@ -208,6 +225,7 @@ class Trainer:
             "model": self.strategy.state_dict() if model is None else model,
             "optimizers": optimizers,
             "rng": rng,
+            "seconds": self.elapsed(),
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
         }
         save_torch(self.run_dir / "checkpoint.pt", state)
@@ -221,6 +239,7 @@ class Trainer:
         saved = json.loads(checkpoint["config"])
         refuse_changed_config(saved, self.config, self.run_dir)
         self.strategy.load_state_dict(checkpoint["model"])
+        self._seconds_before = float(checkpoint.get("seconds", 0.0))
         self._truncate_log(checkpoint["phase"], checkpoint["step"])
         return checkpoint["phase"], checkpoint["step"], checkpoint if checkpoint["step"] else None, True
 
@@ -237,6 +256,21 @@ class Trainer:
             if i < phase_index or (i == phase_index and record["step"] <= step):
                 kept.append(line)
         path.write_text("".join(line + "\n" for line in kept))
+        curve = self.run_dir / "curve.csv"
+        if curve.is_file():
+            write_curve(curve, [r for r in read_curve(curve)
+                                if (order.get(r["phase"], -1), r["step"]) <= (phase_index, step)])
+
+    # --- quality against steps (train.eval_every) ------------------------------------------
+    def evaluate_point(self, phase: str, step: int) -> None:
+        """Append the final evaluation's metrics for the weights now in ``self.strategy`` to curve.csv."""
+        from .evaluate import curve_rows
+
+        path = self.run_dir / "curve.csv"
+        earlier = read_curve(path) if path.is_file() else []
+        with noise.one_run():  # a stacked engine's member noise streams are for training only
+            rows = curve_rows(self.strategy, self.config, phase, step, self.elapsed())
+        write_curve(path, earlier + rows)
 
     # --- shared phases ----------------------------------------------------------------------
     def _shared_path(self, phase: Phase) -> Path | None:
@@ -267,6 +301,11 @@ class Trainer:
         if set(states) != set(expected):
             raise UserError(f"shared phase file {path} does not match strategy {self.config.method}")
         self.strategy.load_state_dict(states, strict=False)
+
+
+def eval_due(train: Any, done: int, phase_steps: int) -> bool:
+    """Whether a curve point is due after ``done`` steps of a phase (``train.eval_every``)."""
+    return bool(train.eval_every) and (done % train.eval_every == 0 or done == phase_steps)
 
 
 def update(out: StepOutput, groups: dict[str, list[torch.nn.Parameter]], optimizers: dict[str, torch.optim.Optimizer],

@@ -37,12 +37,13 @@ from .errors import UserError
 from .fileio import write_json
 from .member_adam import MemberAdam
 from .seeding import derive_seed, generator
+from .threads import follow_free_cores
 from .shared_backward import both_players_logits
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state)
 from .strategies import Phase, params_of
 from .strategies.adversarial import one_discriminator_pass
-from .train import Diverged, Trainer, TrainResult, build_strategy, update
+from .train import Diverged, Trainer, TrainResult, build_strategy, eval_due, update
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.
@@ -118,6 +119,8 @@ class StackedTrainer:
         self._record_stack(members)
         data = [t.train_data() for t in self.trainers]
         t0 = time.perf_counter()
+        for t in self.trainers:
+            t.start_clock()
         for index, phase in enumerate(self.trainers[0].strategy.phases(self.configs[0].train.steps)):
             todo = []
             for i, m in enumerate(members):
@@ -213,6 +216,7 @@ class StackedTrainer:
                 with autocast:
                     out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
                 update(out, groups, optimizers, running)
+                follow_free_cores()
                 done = step + 1
                 if done % cfg.log_every and done != phase.steps:
                     continue
@@ -229,7 +233,8 @@ class StackedTrainer:
                         self.progress(phase.name, done, phase.steps,
                                       {key: sum(v[j] for j in alive) / len(alive) for key, v in means.items()})
                 finished = done == phase.steps
-                if not diverged and not (finished or done % cfg.checkpoint_every == 0):
+                curve_point = eval_due(cfg, done, phase.steps)
+                if not diverged and not (finished or done % cfg.checkpoint_every == 0 or curve_point):
                     continue
                 # a checkpoint step, or members to drop: write each survivor's state as its own run's
                 model = {key: v.detach() for key, v in stacked.state_dict().items()}
@@ -238,6 +243,10 @@ class StackedTrainer:
                     if j in diverged:
                         continue
                     m.trainer.strategy.load_state_dict(member_state(model, j, shapes))
+                    if curve_point:
+                        m.trainer.evaluate_point(phase.name, done)
+                    if not (finished or done % cfg.checkpoint_every == 0 or diverged):
+                        continue
                     if finished:  # a phase boundary needs no optimiser or generator state
                         m.trainer.checkpoint(index + 1, 0, {}, {})
                         m.start_step, m.checkpoint = 0, None

@@ -26,24 +26,17 @@ def test_bad_thread_requests_name_the_choices(text):
         threads.parse_threads(text)
 
 
-def test_auto_takes_the_cores_other_running_processes_leave(monkeypatch):
+def test_auto_takes_the_cores_other_running_tasks_leave(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
     for others, expected in ((0, 2), (1, 1), (5, 1)):
-        monkeypatch.setattr(threads, "other_running_processes", lambda others=others: others)
+        monkeypatch.setattr(threads, "other_running_tasks", lambda others=others: others)
         assert threads.choose_threads("auto") == expected
     assert threads.choose_threads("all") == 2
     assert threads.choose_threads(3) == 3
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setattr(threads, "other_running_processes", lambda: 0)
+    monkeypatch.setattr(threads, "other_running_tasks", lambda: 0)
     assert threads.choose_threads("auto") == 1  # the user's setting wins over the count
-
-
-def test_the_command_line_makes_waiting_threads_sleep_before_torch_loads():
-    code = ("import os; os.environ.pop('OMP_WAIT_POLICY', None); import inference_zoo.cli, sys; "
-            "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["PASSIVE", "False"]
 
 
 def test_a_bad_thread_request_is_one_line_and_exit_2():

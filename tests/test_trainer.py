@@ -157,3 +157,29 @@ def test_non_finite_outputs_at_evaluation_count_as_divergence(tmp_path, monkeypa
     rows = run_one(tiny_config("vae"), tmp_path)
     assert [(r["metric"], r["value"]) for r in rows] == [("diverged", 1.0)]
     assert "x_reconstructed" in (tmp_path / "diverged.txt").read_text()
+
+
+@pytest.mark.parametrize("engine", ["single", "stacked"])
+def test_curve_points_change_no_training_number(tmp_path, engine):
+    from inference_zoo.results import read_curve
+    from inference_zoo.runs import run_group
+    from inference_zoo.vectorised import resolve_engine
+
+    def configs(eval_every):
+        out = [tiny_config("latent", seed=s, steps=20, eval_every=eval_every) for s in (0, 1)]
+        return [resolve_engine(c, engine, 2) for c in out]
+
+    run_group(configs(0), [tmp_path / f"plain{s}" for s in (0, 1)], tmp_path / "plain-shared")
+    run_group(configs(10), [tmp_path / f"curve{s}" for s in (0, 1)], tmp_path / "curve-shared")
+    for s in (0, 1):
+        a = torch.load(tmp_path / f"plain{s}/checkpoint.pt", weights_only=True)["model"]
+        b = torch.load(tmp_path / f"curve{s}/checkpoint.pt", weights_only=True)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert (tmp_path / f"plain{s}/results.csv").read_text().split("train_seconds")[0] == \
+            (tmp_path / f"curve{s}/results.csv").read_text().split("train_seconds")[0]
+        rows = read_curve(tmp_path / f"curve{s}/curve.csv")
+        assert sorted({(r["phase"], r["step"]) for r in rows}) == [("gan", 10), ("gan", 20), ("regress", 10), ("regress", 20)]
+        final = {r["metric"]: r["value"] for r in rows if (r["phase"], r["step"]) == ("regress", 20)}
+        results = {r.split(",")[4]: float(r.split(",")[5]) for r in (tmp_path / f"curve{s}/results.csv").read_text().splitlines()[1:]}
+        assert final["recon_mse"] == results["recon_mse"] and final["modes_3sigma"] == results["modes_3sigma"]
+        assert all(r["seconds"] > 0 for r in rows)

@@ -6,10 +6,13 @@ need) plus provenance (exact command, commit, wall time, machine) into ``figures
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import platform
-import shutil
 import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,11 +23,12 @@ from ..compare import plan_compare
 from ..config import RunConfig
 from ..environment import git_commit
 from ..errors import UserError
-from ..fileio import write_json
+from ..fileio import atomic_write, write_json
 from ..registry import Registry
-from ..results import read_rows, write_rows, write_summary
+from ..results import read_curve, read_rows, write_curve, write_rows, write_summary
 from ..runs import save_samples
-from ..study import cell_dir, safe_name
+from ..study import cell_dir, cell_path, safe_name
+from ..viz.curves import plot_curves
 from ..viz.sweep_figure import plot_sweeps
 
 
@@ -54,7 +58,7 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
                   preset: str | None = None, device: str = "auto", lr: float | list[float] | None = None,
                   datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
                   compile: bool = False, options: dict[str, dict[str, Any]] | None = None,
-                  methods: list[str] | None = None) -> list[RunConfig]:
+                  methods: list[str] | None = None, eval_every: int | None = None) -> list[RunConfig]:
     """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
     processes, or to sweep one method's option); ``options`` (per method, as
     ``compare.plan_compare`` takes them, sweeps included) override the study's own."""
@@ -69,69 +73,243 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
         merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
         configs += plan_compare(methods, data, preset or study.preset, seeds, merged,
                                 steps=steps, lr=lr, device=device, study=study.name, engine=engine,
-                                amp=amp, compile=compile)
+                                amp=amp, compile=compile, eval_every=eval_every)
     return configs
 
 
-def publish_study(study: Study, out: Path, target: Path, command: str, wall_seconds: float | None) -> list[Path]:
-    """Copy a finished study's tidy tables and the figures' arrays to ``target``; draw the figures.
+Cell = tuple[str, str, int]  # (dataset label, method label, seed), as in a tidy row
+TIMING_METRICS = ("train_seconds", "eval_seconds")  # wall clock: differs between any two runs of a cell
 
-    ``wall_seconds`` None (publishing without training) keeps the wall time published before.
+
+@dataclass
+class Piece:
+    """The publishable content of one source folder: tidy rows, where each cell came from, and
+    the sample arrays the figures need."""
+
+    source: Path
+    rows: dict[Cell, list[dict[str, Any]]]
+    provenance: dict[Cell, dict[str, Any]]
+    samples: dict[Cell, Path]
+    curves: dict[Cell, list[dict[str, Any]]] = field(default_factory=dict)  # train.eval_every points
+    commands: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+def _cell_name(cell: Cell) -> str:
+    return f"{cell[0]}/{cell[1]}/seed{cell[2]}"
+
+
+def _config_digest(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}; "
+                        "restore it or run the cell again") from None
+
+
+def _by_cell(rows: list[dict[str, Any]]) -> dict[Cell, list[dict[str, Any]]]:
+    cells: dict[Cell, list[dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["dataset"], row["method"], row["seed"]), []).append(row)
+    return cells
+
+
+def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
+    """A study's run folder (``--out``): every finished cell's rows, config and commit; sample
+    arrays cut to what the study publishes, written into ``samples_dir``."""
+    rows = _by_cell([r for r in read_rows(out / "results.csv") if r["study"] == study.name])
+    provenance, samples, curves = {}, {}, {}
+    for cell in rows:
+        run = cell_path(out, *cell)
+        if (run / "curve.csv").is_file():
+            curves[cell] = read_curve(run / "curve.csv")
+        config_dict = _read_json(run / "config.json")
+        env = _read_json(run / "env.json") if (run / "env.json").is_file() else {}
+        stacks = env.get("stacks") or [{"seeds": [cell[2]]}]
+        provenance[cell] = {"config": _config_digest(config_dict), "commit": env.get("git_commit"),
+                            "machine": env.get("platform"), "stacked_with": len(stacks[-1]["seeds"])}
+        config = RunConfig.from_dict(config_dict)
+        n = study.sample_points(config)
+        source = run / "samples.npz"
+        if n is None or not source.is_file():
+            continue
+        try:
+            with np.load(source, allow_pickle=False) as data:
+                arrays = {k: data[k][:n] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise UserError(f"cannot read {source}: {exc}; run the cell again (delete its results.csv "
+                            "and pass --resume)") from None
+        target = samples_dir / sample_name(*cell)
+        save_samples(target, arrays)
+        samples[cell] = target
+    return Piece(out, rows, provenance, samples, curves)
+
+
+def read_published_folder(folder: Path) -> Piece:
+    """A published study folder (``figures/<study>``, or a shard published on its own)."""
+    record = _read_json(folder / "study.json")
+    rows = _by_cell(read_rows(folder / "results.csv"))
+    provenance = {cell: record.get("cells_from", {}).get(_cell_name(cell), {}) for cell in rows}
+    samples = {cell: folder / "samples" / sample_name(*cell) for cell in rows
+               if (folder / "samples" / sample_name(*cell)).is_file()}
+    curves = _by_cell(read_curve(folder / "curves.csv")) if (folder / "curves.csv").is_file() else {}
+    return Piece(folder, rows, provenance, samples, curves, list(record.get("command_history", [])),
+                 float(record.get("wall_seconds") or 0.0))
+
+
+def read_piece(study: Study, folder: Path, samples_dir: Path) -> Piece:
+    if (folder / "study.json").is_file():
+        return read_published_folder(folder)
+    if (folder / "results.csv").is_file() and (folder / "runs").is_dir():
+        return read_run_folder(study, folder, samples_dir)
+    raise UserError(f"{folder} is neither a study run folder (results.csv and runs/) nor a published "
+                    "study folder (study.json)")
+
+
+def merge_pieces(pieces: list[Piece]) -> Piece:
+    """One piece holding every cell of ``pieces``; the same cell twice must be the same result
+    (same config and commit where both are known, same rows but for timings), else refused."""
+    merged = Piece(pieces[0].source, {}, {}, {})
+    origin: dict[Cell, Path] = {}
+    for piece in pieces:
+        for cell, rows in piece.rows.items():
+            if cell in merged.rows:
+                _check_same_cell(cell, origin[cell], merged, piece)
+                continue
+            origin[cell] = piece.source
+            merged.rows[cell] = rows
+            merged.provenance[cell] = piece.provenance.get(cell, {})
+            if cell in piece.samples:
+                merged.samples[cell] = piece.samples[cell]
+            if cell in piece.curves:
+                merged.curves[cell] = piece.curves[cell]
+        merged.commands += [c for c in piece.commands if c not in merged.commands]
+        merged.wall_seconds += piece.wall_seconds
+    return merged
+
+
+def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece) -> None:
+    a, b = merged.provenance.get(cell, {}), piece.provenance.get(cell, {})
+    for key, what in (("config", "configs"), ("commit", "commits")):
+        if a.get(key) and b.get(key) and a[key] != b[key]:
+            raise UserError(f"cell {_cell_name(cell)} has different {what} in {first} ({a[key]}) and "
+                            f"{piece.source} ({b[key]}); merge only one of them")
+
+    def values(rows: list[dict[str, Any]]) -> dict[str, float]:
+        return {r["metric"]: r["value"] for r in rows if r["metric"] not in TIMING_METRICS}
+
+    va, vb = values(merged.rows[cell]), values(piece.rows[cell])
+    if va.keys() != vb.keys() or any(not (va[k] == vb[k] or (math.isnan(va[k]) and math.isnan(vb[k]))) for k in va):
+        raise UserError(f"cell {_cell_name(cell)} has different results in {first} and {piece.source}; "
+                        "merge only one of them")
+
+
+def ordered_rows(study: Study, cells: dict[Cell, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows in one order whatever the pieces: the study's datasets and methods, then seed."""
+    def position(names: tuple[str, ...], label: str) -> int:
+        base = label.split("@")[0]
+        return names.index(base) if base in names else len(names)
+
+    def key(cell: Cell) -> tuple:
+        dataset, method, seed = cell
+        return (position(study.datasets, dataset.split(":")[0]), dataset, position(study.methods, method), method, seed)
+
+    return [row for cell in sorted(cells, key=key) for row in cells[cell]]
+
+
+def publish_study(study: Study, out: Path, target: Path, command: str, wall_seconds: float | None,
+                  overwrite: bool = False) -> list[Path]:
+    """Publish a study's run folder ``out`` to ``target`` (tables, the figures' arrays, provenance)."""
+    return publish_pieces(study, [out], target, command, wall_seconds, overwrite)
+
+
+def publish_pieces(study: Study, sources: list[Path], target: Path, command: str, wall_seconds: float | None,
+                   overwrite: bool = False) -> list[Path]:
+    """Merge run folders and published folders into one published study at ``target``; draw its figures.
+
+    Publishing never drops a cell already published at ``target`` unless ``overwrite``: to add
+    cells, list ``target`` among the sources.
+    ``wall_seconds`` (None when publishing without training) adds to the sources' published wall times.
     """
-    rows = read_rows(out / "results.csv")
+    if target.exists() and not target.is_dir():
+        raise UserError(f"publish target {target} exists and is not a folder")
+    with tempfile.TemporaryDirectory() as scratch:
+        pieces = [read_piece(study, source, Path(scratch) / str(i)) for i, source in enumerate(sources)]
+        merged = merge_pieces(pieces)
+        if not merged.rows:
+            raise UserError(f"nothing to publish: {', '.join(map(str, sources))} hold no finished cell of study {study.name}")
+        earlier = read_published_folder(target) if (target / "study.json").is_file() else None
+        if earlier is not None and not overwrite:
+            dropped = sorted(set(earlier.rows) - set(merged.rows))
+            if dropped:
+                raise UserError(f"publishing to {target} would drop {len(dropped)} published cell(s) "
+                                f"(e.g. {_cell_name(dropped[0])}); list {target} among the folders to merge to keep "
+                                "them, or pass --overwrite to replace them")
+        return _write_published(study, merged, target, command, wall_seconds, earlier)
+
+
+def _write_published(study: Study, merged: Piece, target: Path, command: str, wall_seconds: float | None,
+                     earlier: Piece | None) -> list[Path]:
+    rows = ordered_rows(study, merged.rows)
+    samples_dir = target / "samples"
+    for cell, source in sorted(merged.samples.items()):
+        destination = samples_dir / sample_name(*cell)
+        if source.resolve() != destination.resolve():
+            data = source.read_bytes()
+            atomic_write(destination, lambda f: f.write(data))
+    if earlier is not None:  # only --overwrite gets here with cells to drop: remove their arrays
+        for cell in set(earlier.rows) - set(merged.rows):
+            (samples_dir / sample_name(*cell)).unlink(missing_ok=True)
     target.mkdir(parents=True, exist_ok=True)
     write_rows(target / "results.csv", rows)
     write_summary(target / "summary.csv", rows)
-    samples_dir = target / "samples"
-    if samples_dir.exists():
-        shutil.rmtree(samples_dir)
-    configs, run_commits, stack_size = {}, set(), {}
-    for run in sorted((out / "runs").glob("*/*/seed*/config.json")):
-        env = run.parent / "env.json"
-        config = RunConfig.from_dict(json.loads(run.read_text()))
-        if env.is_file():
-            env_record = json.loads(env.read_text())
-            run_commits.add(str(env_record.get("git_commit")))
-            stacks = env_record.get("stacks") or [{"seeds": [config.seed]}]
-            stack_size[(config.data.label(), config.label, config.seed)] = len(stacks[-1]["seeds"])
-        n = study.sample_points(config)
-        source = run.parent / "samples.npz"
-        if n is None or not source.is_file():
-            continue
-        with np.load(source, allow_pickle=False) as data:
-            arrays = {k: data[k][:n] for k in data.files}
-        save_samples(samples_dir / f"{safe_name(config.data.label())}__{config.label}__seed{config.seed}.npz", arrays)
-        configs[f"{config.data.label()}/{config.label}"] = config.to_dict()
-    one = next(iter(configs.values()), None)
-    history, earlier = [], {}  # every command that contributed cells, when a study is run in several parts
-    if (target / "study.json").is_file():
-        earlier = json.loads((target / "study.json").read_text())
-        history = earlier.get("command_history", [])
-    if wall_seconds is None:
-        wall_seconds = earlier.get("wall_seconds") or 0.0
-    history = [h for h in history if h != command] + [command]
+    if merged.curves:
+        write_curve(target / "curves.csv", ordered_rows(study, merged.curves))
+    history = [c for c in merged.commands if c != command] + [command]
+    wall_seconds = merged.wall_seconds + (wall_seconds or 0.0)  # every contributing command's
+    stack_size = {cell: p.get("stacked_with", 1) or 1 for cell, p in merged.provenance.items()}
+    example = None
+    for cell in merged.rows:
+        run_config = cell_path(merged.source, *cell) / "config.json"
+        if example is None and run_config.is_file():
+            example = _read_json(run_config)
+    if example is None and (target / "study.json").is_file():
+        example = _read_json(target / "study.json").get("example_config")
     write_json(target / "study.json", {
         "study": study.name,
         "description": study.description,
         "command": command,
         "command_history": history,
-        "git_commit": git_commit(),  # at publishing; the runs' own commits are in run_commits
-        "run_commits": sorted(run_commits),
+        "git_commit": git_commit(),  # at publishing; each cell's own commit is in cells_from
+        "run_commits": sorted({str(p.get("commit")) for p in merged.provenance.values() if p.get("commit")}),
+        "cells_from": {_cell_name(cell): merged.provenance[cell] for cell in sorted(merged.provenance)},
         "wall_seconds": round(wall_seconds, 1),
         # a stacked run's train_seconds is its whole stack's: count each stack once
         "train_seconds_total": round(sum(r["value"] / stack_size.get((r["dataset"], r["method"], r["seed"]), 1)
                                          for r in rows if r["metric"] == "train_seconds"), 1),
-        "cells": len({(r["dataset"], r["method"], r["seed"]) for r in rows}),
+        "cells": len(merged.rows),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "python": sys.version.split()[0]},
-        "example_config": one,
+        "example_config": example,
     })
     return study_figures(study, target)
 
 
+def sample_name(dataset: str, method: str, seed: int) -> str:
+    return f"{safe_name(dataset)}__{method}__seed{seed}.npz"
+
+
 def study_figures(study: Study, folder: Path) -> list[Path]:
-    """The study's own figures, plus metric-against-setting plots where it swept a setting."""
-    return study.figures(folder) + plot_sweeps(read_rows(folder / "results.csv"), folder)
+    """The study's own figures, plus metric-against-setting plots where it swept a setting and
+    metric-against-training plots where its runs evaluated during training."""
+    written = study.figures(folder) + plot_sweeps(read_rows(folder / "results.csv"), folder)
+    if (folder / "curves.csv").is_file():
+        written += plot_curves(read_curve(folder / "curves.csv"), folder)
+    return written
 
 
 def rebuild_figures(root: Path) -> list[Path]:
@@ -147,11 +325,12 @@ def rebuild_figures(root: Path) -> list[Path]:
 
 
 def load_published_samples(folder: Path, dataset: str, method: str, seed: int) -> dict[str, np.ndarray] | None:
-    path = folder / "samples" / f"{safe_name(dataset)}__{method}__seed{seed}.npz"
+    path = folder / "samples" / sample_name(dataset, method, seed)
     if not path.is_file():
         return None
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 
-__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_study", "rebuild_figures", "study_configs"]
+__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_pieces", "publish_study",
+           "rebuild_figures", "study_configs"]

@@ -143,3 +143,14 @@ STUDIES.add("mixture_coverage", Study(
     figures=figures,
     sample_points=lambda config: None if config.seed != 0 else config.data.n_test,
 ))
+
+STUDIES.add("mixture_converged", Study(
+    name="mixture_converged",
+    description="mixture_coverage trained to convergence (30k steps per phase), with quality-vs-steps curves",
+    datasets=("grid", "ring"),
+    methods=METHODS,
+    seeds=5,
+    preset="converged",
+    figures=figures,
+    sample_points=lambda config: None if config.seed != 0 else config.data.n_test,
+))

@@ -16,8 +16,7 @@ from typing import Any
 from matplotlib.ticker import NullFormatter
 
 from ..config import method_label, split_label, variant_of
-from ..evaluate import HEADLINE_METRICS
-from ..results import aggregate
+from ..results import HEADLINE_METRICS, aggregate
 from ..study import safe_name
 from .style import plt, save_figure
 

@@ -1,0 +1,104 @@
+"""Sharded studies: each shard's folder stands alone; merging shards gives the unsharded study."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inference_zoo.cli import main
+from inference_zoo.errors import UserError
+from inference_zoo.results import read_rows
+from inference_zoo.studies import STUDIES, study_configs
+from inference_zoo.study import parse_shard, shard_configs, stack_groups
+
+COMMON = ["--preset", "quick", "--device", "cpu", "--no-progress"]
+STUDY = ["identity_toy", *COMMON, "--steps", "40", "--seeds", "4"]
+TIMINGS = ("train_seconds", "eval_seconds")
+
+
+def _rows(folder):
+    return [(r["dataset"], r["method"], r["seed"], r["metric"], r["value"])
+            for r in read_rows(folder / "results.csv") if r["metric"] not in TIMINGS]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_shards_partition_the_study_into_whole_stacks(count):
+    configs = study_configs(STUDIES.get("mixture_coverage"), list(range(3)))
+    shards = [shard_configs(configs, i, count) for i in range(count)]
+    labels = [(c.data.label(), c.label, c.seed) for shard in shards for c in shard]
+    assert sorted(labels) == sorted((c.data.label(), c.label, c.seed) for c in configs)  # each cell once
+    for shard in shards:
+        cells = {(c.data.label(), c.label, c.seed) for c in shard}
+        for group in stack_groups(configs):  # a stack is never cut
+            members = {(configs[i].data.label(), configs[i].label, configs[i].seed) for i in group}
+            assert members <= cells or not members & cells
+        for c in shard:  # latent and posthoc of a seed share their GAN: same shard
+            if c.method in ("latent", "posthoc"):
+                other = "posthoc" if c.method == "latent" else "latent"
+                assert (c.data.label(), other, c.seed) in cells
+    assert shards == [shard_configs(configs, i, count) for i in range(count)]  # deterministic
+
+
+@pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/2", "0/0", "1/2/3"])
+def test_bad_shard_specs_are_refused(text):
+    with pytest.raises(UserError, match="--shard must be I/N"):
+        parse_shard(text)
+
+
+def test_merged_shards_equal_the_unsharded_study_and_merging_is_idempotent(tmp_path, capsys):
+    def run(*args):
+        code = main(["study", *args])
+        assert code == 0, capsys.readouterr().err
+
+    run(*STUDY, "--out", str(tmp_path / "whole"), "--publish", str(tmp_path / "published/whole"))
+    for i in (0, 1):  # a shard with its own --out publishes nowhere unless told
+        run(*STUDY, "--shard", f"{i}/2", "--out", str(tmp_path / f"shard{i}"))
+        assert not (tmp_path / f"shard{i}" / "study.json").exists()
+        assert "--merge" in capsys.readouterr().out
+    merged = tmp_path / "published/merged"
+    # shard 0 from its run folder; shard 1 published on its own first, then merged from there
+    run("identity_toy", "--publish-only", "--out", str(tmp_path / "shard1"), "--publish", str(tmp_path / "published/one"))
+    run("identity_toy", "--publish-only", "--merge", str(tmp_path / "shard0"), str(tmp_path / "published/one"),
+        "--publish", str(merged))
+    assert _rows(merged) == _rows(tmp_path / "published/whole")
+    assert len({r[:3] for r in _rows(merged)}) == 4 * len(STUDIES.get("identity_toy").methods)
+    whole_samples = sorted(p.name for p in (tmp_path / "published/whole/samples").iterdir())
+    assert sorted(p.name for p in (merged / "samples").iterdir()) == whole_samples
+    cells = json.loads((merged / "study.json").read_text())["cells_from"]
+    assert set(cells) == {f"identity/{m}/seed{s}" for m in STUDIES.get("identity_toy").methods for s in range(4)}
+    assert all(c["commit"] and c["config"] for c in cells.values())
+    before = (merged / "results.csv").read_bytes()
+    run("identity_toy", "--publish-only", "--merge", str(merged), str(tmp_path / "shard0"), str(tmp_path / "shard1"),
+        "--publish", str(merged))
+    assert (merged / "results.csv").read_bytes() == before
+
+
+def test_a_cell_with_two_different_results_is_refused_naming_it(tmp_path, capsys):
+    one = ["identity_toy", *COMMON, "--seeds", "1", "--methods", "ali"]
+    assert main(["study", *one, "--steps", "40", "--out", str(tmp_path / "a"), "--publish", str(tmp_path / "pa")]) == 0
+    assert main(["study", *one, "--steps", "41", "--out", str(tmp_path / "b"), "--publish", str(tmp_path / "pb")]) == 0
+    capsys.readouterr()
+    code = main(["study", "identity_toy", "--publish-only", "--merge", str(tmp_path / "pa"), str(tmp_path / "pb"),
+                 "--publish", str(tmp_path / "merged")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("izoo: error: cell identity/ali/seed0 has different configs") and "\n" not in err
+    assert not (tmp_path / "merged").exists()
+
+
+def test_publishing_never_drops_published_cells_without_overwrite(tmp_path, capsys):
+    base = ["identity_toy", *COMMON, "--steps", "40", "--methods", "ali", "--publish", str(tmp_path / "pub")]
+    assert main(["study", *base, "--seeds", "2", "--out", str(tmp_path / "a")]) == 0
+    published = sorted(p.name for p in (tmp_path / "pub/samples").iterdir())
+    # a second run folder with seed 2 only adds it: seeds 0 and 1 stay published
+    assert main(["study", *base, "--seeds", "2-2", "--out", str(tmp_path / "b")]) == 0
+    assert {r["seed"] for r in read_rows(tmp_path / "pub/results.csv")} == {0, 1, 2}
+    assert set(published) < {p.name for p in (tmp_path / "pub/samples").iterdir()}
+    # merging without the published folder would drop cells: refused unless --overwrite
+    capsys.readouterr()
+    merge = ["study", "identity_toy", "--publish-only", "--merge", str(tmp_path / "b"), "--publish", str(tmp_path / "pub")]
+    assert main(merge) == 2
+    assert "would drop 2 published cell(s)" in capsys.readouterr().err
+    assert main([*merge, "--overwrite"]) == 0
+    assert {r["seed"] for r in read_rows(tmp_path / "pub/results.csv")} == {2}
+    assert [p.name for p in (tmp_path / "pub/samples").iterdir()] == ["identity__ali__seed2.npz"]
