@@ -14,7 +14,9 @@ Competitors: ``spin`` (a Python busy loop, one core), ``izoo`` (a second, identi
 compare`` with torch's default threads, started together) and ``izoo-auto`` (the same with
 izoo's own choice: two users of the README's command side by side). A fair share next to one competitor
 on 2 cores is about 1x (a core each); twice the idle time is the bound the project holds to.
-Writes ``benchmarks/results/contention.json``.
+Writes ``benchmarks/results/contention.json``. ``--readme-command`` instead times the README's
+first command (``izoo compare``, four methods, default settings, wall time) alone and next to
+one busy process, under izoo's own thread choice, into ``benchmarks/results/readme_command.json``.
 """
 from __future__ import annotations
 
@@ -78,6 +80,24 @@ def measure(setting: str, competitor: str | None, steps: int, seeds: int) -> flo
                 rival.wait()
 
 
+def readme_command(competitor: str | None) -> float:
+    """Wall seconds of the README's first command, alone or next to a busy process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rival = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if competitor else None
+        try:
+            if rival is not None:
+                time.sleep(1.0)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "inference_zoo", "compare", "--methods", "ali,latent,posthoc,vae",
+                            "--no-progress", "--out", str(Path(tmp) / "run")], env=_environment({}), check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return time.perf_counter() - t0
+        finally:
+            if rival is not None:
+                rival.kill()
+                rival.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
@@ -85,8 +105,28 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--competitors", default="none,spin,izoo,izoo-auto")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "contention.json")
+    parser.add_argument("--readme-command", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    results = Path(__file__).parent / "results"
+    if args.readme_command:
+        times = {"none": [], "spin": []}
+        for _ in range(args.rounds):
+            for competitor in times:
+                times[competitor].append(readme_command(None if competitor == "none" else competitor))
+        idle = statistics.median(times["none"])
+        busy = statistics.median(times["spin"])
+        print(f"README command: alone {idle:.1f} s, next to a busy process {busy:.1f} s (x{busy / idle:.2f})")
+        record = {"command": "izoo compare --methods ali,latent,posthoc,vae (wall seconds, --threads auto)",
+                  "alone_seconds": round(idle, 1), "next_to_busy_process_seconds": round(busy, 1),
+                  "ratio": round(busy / idle, 2), "rounds": {k: [round(v, 1) for v in vs] for k, vs in times.items()},
+                  "machine": platform.platform(), "cores": os.cpu_count()}
+        out = args.out or results / "readme_command.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {out}")
+        return
+    args.out = args.out or results / "contention.json"
     settings = args.settings.split(",")
     competitors = [None if c == "none" else c for c in args.competitors.split(",")]
     times: dict[tuple[str, str], list[float]] = {}

@@ -43,22 +43,29 @@ def parse_methods(text: str) -> list[str]:
 def parse_seeds(text: str) -> list[int]:
     """``3`` means seeds 0, 1, 2; ``0,5,7`` lists them; ``2-4`` is a range."""
     text = text.strip()
+    limit = f"--seeds must be below 2^31 and at most 100,000 of them, got {text!r}"
     try:
         if "," in text:
             seeds = [int(s) for s in text.split(",") if s.strip()]
         elif "-" in text.lstrip("-") and not text.startswith("-"):
             lo, hi = (int(s) for s in text.split("-"))
+            if hi >= 2**31 or hi - lo >= 100_000:
+                raise UserError(limit)
             seeds = list(range(lo, hi + 1))
         else:
             count = int(text)
             if count < 1:
                 raise UserError(f"--seeds must be a positive count, a list or a range, got {text!r} "
                                 "(--seeds N runs seeds 0..N-1; one seed S is written S, or S-S)")
+            if count > 100_000:
+                raise UserError(limit)
             seeds = list(range(count))
     except ValueError:
         raise UserError(f"--seeds must be a count (3), a list (0,5,7) or a range (2-4), got {text!r}") from None
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds must name distinct non-negative seeds, got {text!r}")
+    if max(seeds) >= 2**31 or len(seeds) > 100_000:
+        raise UserError(limit)
     return seeds
 
 
@@ -296,6 +303,13 @@ def study(
     overwrite: bool = typer.Option(False, help="Discard earlier cells in --out, or published cells missing from what is published."),
     publish_only: bool = typer.Option(False, help="Train nothing: publish every finished cell in --out (or the --merge folders)."),
     merge: bool = typer.Option(False, "--merge", help="With --publish-only: merge the folders given after the name."),
+    executor: Optional[str] = typer.Option(None, help="Run the cells as scheduler jobs: local or slurm (needs inference-zoo[cluster])."),
+    jobs: Optional[int] = typer.Option(None, help="With --executor: number of shard jobs (default: one per stack group)."),
+    partition: Optional[str] = typer.Option(None, help="With --executor slurm: the partition."),
+    time_limit: int = typer.Option(240, "--time", help="With --executor: minutes per job (a job past it is requeued and resumes)."),
+    gpus_per_job: int = typer.Option(0, help="With --executor: GPUs per job."),
+    cpus_per_job: Optional[int] = typer.Option(None, help="With --executor: CPUs per job."),
+    array_parallelism: Optional[int] = typer.Option(None, help="With --executor slurm: jobs of the array running at once."),
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
@@ -317,6 +331,8 @@ def study(
                         f"izoo study {name} --publish-only --merge DIR [DIR ...]")
     command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"python {' '.join(sys.argv)}"
     default_target = Path("figures") / name
+    if publish is not None and publish.exists() and not publish.is_dir():
+        raise UserError(f"publish target {publish} exists and is not a folder")
     if merge:
         target = publish or default_target
         for path in publish_pieces(spec, list(folders), target, command, None, overwrite):
@@ -342,8 +358,31 @@ def study(
         if not rows:
             raise UserError(f"{run_dir} holds no finished cell of study {name}")
         write_tables(run_dir, rows)
+    elif executor is not None:
+        from .executors import JobSettings, run_on_executor
+        from .study import prepare_output, stack_groups
+
+        if shard is not None:
+            raise UserError("--executor shards the study itself; drop --shard")
+        prepare_output(run_dir, configs, "overwrite" if overwrite else "resume")
+        run_on_executor(configs, run_dir, executor, jobs or len(stack_groups(configs)),
+                        JobSettings(partition, time_limit, gpus_per_job, cpus_per_job, array_parallelism, threads),
+                        log=lambda text: print(text, file=sys.stderr))
     else:
         run_study_with_display(configs, run_dir, "overwrite" if overwrite else "resume", progress)
+    from .study import cell_dir, is_finished
+
+    unfinished = [c for c in configs if not is_finished(cell_dir(run_dir, c))]
+    if not unfinished and not publish_only:  # the tables of every finished cell, whoever trained it
+        from .study import collect_rows, write_tables
+
+        write_tables(run_dir, [r for r in collect_rows(run_dir) if r["study"] == name])
+    if unfinished and not publish_only:
+        c = unfinished[0]
+        print(f"not published: {len(unfinished)} cell(s) unfinished (e.g. {c.data.label()}/{c.label}/seed{c.seed}, "
+              f"held by another process); when they finish: izoo study {name} --publish-only "
+              f"{'--out ' + str(run_dir) if out else ''}".rstrip(), file=sys.stderr)
+        return
     # publish where the user points; to the study's own folder only from its own run folder
     target = publish or (default_target if out is None and shard is None else None)
     if target is None:

@@ -61,6 +61,38 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: l
     write_text(path, buf.getvalue())
 
 
+def read_json(path: str | Path, what: str = "restore it or run again") -> Any:
+    """A JSON file's content; a missing, unreadable or damaged file is one UserError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not valid JSON"
+        raise UserError(f"cannot read {path} ({reason}); {what}") from None
+
+
+def read_json_object(path: str | Path, what: str = "restore it or run again") -> dict[str, Any]:
+    """Like ``read_json``, for files that must hold a JSON object (configs, records)."""
+    value = read_json(path, what)
+    if not isinstance(value, dict):
+        raise UserError(f"cannot read {path} (holds {type(value).__name__}, not an object); {what}")
+    return value
+
+
+def load_arrays(path: str | Path) -> dict[str, Any]:
+    """The arrays of an .npz file (no pickles); a damaged file is one UserError naming it."""
+    import numpy as np
+    import zipfile
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"cannot read {path} (damaged or not an .npz of arrays: {exc}); "
+                        "run that cell again") from None
+
+
 def save_torch(path: str | Path, obj: Any) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
@@ -73,9 +105,9 @@ def load_torch(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt/unsafe files
-        found = re.search(r"Unsupported global: (GLOBAL [\w.]+)", str(exc))
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
-            raise UserError(f"refused to load checkpoint {path}: it references code ({found.group(1)}); "
-                            "only plain tensors and containers are loaded") from None
+            raise UserError(f"refused to load checkpoint {path}: it carries code (it references "
+                            f"{found.group(1)}); only plain tensors and containers are loaded") from None
         raise UserError(f"cannot load checkpoint {path}: corrupt, truncated or not an inference_zoo "
                         "checkpoint") from None

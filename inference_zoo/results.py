@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,19 +23,31 @@ HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsi
 
 def read_rows(path: str | Path, fields: list[str] = RESULT_FIELDS) -> list[dict[str, Any]]:
     path = Path(path)
+    damaged = f"cannot read {path}: damaged (not a tidy results table); restore it, or re-publish it"
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        text = path.read_bytes().decode("utf-8")
+        if text and not text.endswith("\n"):  # izoo ends every table it writes with a newline
+            raise UserError(f"cannot read {path}: truncated (no final newline); restore it, or re-publish it")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = list(reader)
+        header = reader.fieldnames or []
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if rows and set(fields) - set(rows[0]):
+    except (UnicodeDecodeError, csv.Error):
+        raise UserError(damaged) from None
+    if set(fields) - set(header):
         raise UserError(f"{path} is not a tidy results table (columns {', '.join(fields)})")
-    for row in rows:
-        row["seed"] = int(row["seed"])
-        row["value"] = float(row["value"])
-        if "step" in row:
-            row["step"] = int(row["step"])
-            row["seconds"] = float(row["seconds"])
+    try:
+        for row in rows:
+            if None in row or any(row[k] is None for k in fields):  # a short or long (truncated) line
+                raise ValueError
+            row["seed"] = int(row["seed"])
+            row["value"] = float(row["value"])
+            if "step" in row:
+                row["step"] = int(row["step"])
+                row["seconds"] = float(row["seconds"])
+    except (ValueError, TypeError):
+        raise UserError(damaged) from None
     return rows
 
 

@@ -19,7 +19,7 @@ from .config import RunConfig, refuse_changed_config
 from .data import build_dataset
 from .errors import UserError
 from .evaluate import evaluate, tidy_rows
-from .fileio import atomic_write, write_text
+from .fileio import atomic_write, read_json_object, write_text
 from .results import read_rows, write_rows
 from .train import Diverged, Trainer, TrainResult, held_out_split
 from .vectorised import StackedTrainer
@@ -36,10 +36,7 @@ def check_same_config(run_dir: Path, config: RunConfig) -> None:
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+    saved = read_json_object(path, "delete the run folder to train that cell again")
     refuse_changed_config(saved, config, run_dir)
 
 

@@ -14,6 +14,7 @@ where it stopped; a cell whose folder holds a different config is refused, namin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -82,47 +83,47 @@ def cell_lock(directory: Path) -> Iterator[bool]:
     """Claim a cell for this process: yields False while another live process trains it.
 
     Lets several processes run the same study command side by side (each takes the cells nobody
-    holds). A lock left by a killed process on this host is taken over; one from another host is
-    respected until its owner deletes ``.lock``.
+    holds). The claim is the kernel's lock on ``.lock`` (``flock``), not the file's existence:
+    claiming is atomic, and the lock dies with its process, however it dies (on NFSv4 when the
+    server's lease for a dead client runs out), so a killed job never blocks a cell. The file's
+    text (host, pid) is for people. A finished cell's ``.lock`` is removed by whoever holds it;
+    a process that then claims the removed file finds the cell finished (``run_cells`` checks
+    again after claiming).
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / ".lock"
-    for _ in range(2):
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if _lock_holder_alive(path):
-                yield False
-                return
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
         try:
             yield True
         finally:
-            path.unlink(missing_ok=True)
-        return
-    yield False
+            if is_finished(directory) and _same_file(fd, path):
+                path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)  # releases the lock
 
 
-def _lock_holder_alive(path: Path) -> bool:
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        host, pid = path.read_text().split()
-        pid_number = int(pid)
-    except (OSError, ValueError):
-        return False  # unreadable or half-written: treat as stale
-    if host != socket.gethostname():
-        return True
-    if pid_number == os.getpid():
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
         return False
-    try:
-        os.kill(pid_number, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def remove_stale_lock(directory: Path) -> None:
+    """Remove a finished cell's ``.lock`` that no process holds (left by a kill after finishing)."""
+    path = directory / ".lock"
+    if path.exists():
+        with cell_lock(directory):
+            pass  # held by nobody: claimed and, the cell being finished, removed on release
 
 
 def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | None = None,
@@ -141,13 +142,17 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
             mine = []
             for i in group:
                 config, directory = configs[i], cell_dir(out, configs[i])
-                if is_finished(directory):
-                    status = "finished"
-                    rows_of[i] = run_one(config, directory, out / "shared")
-                else:
+                if not is_finished(directory):
                     status = "run" if locks.enter_context(cell_lock(directory)) else "busy"
-                    if status == "run":
+                    if status == "run" and not is_finished(directory):  # finished while we claimed it?
                         mine.append(i)
+                    elif status == "run":
+                        status = "finished"
+                else:
+                    status = "finished"
+                if status == "finished":
+                    remove_stale_lock(directory)
+                    rows_of[i] = run_one(config, directory, out / "shared")
                 if on_cell is not None:
                     on_cell(i, len(configs), config, status)
             if mine:

@@ -122,6 +122,8 @@ class Trainer:
     def begin(self) -> tuple[int, int, dict[str, Any] | None]:
         """Start the run folder, or resume it: (phase index, step, mid-phase checkpoint or None)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.run_dir.glob(".*.tmp"):  # an atomic write cut short by a kill
+            leftover.unlink(missing_ok=True)
         start_phase, start_step, checkpoint, resumed = self._load_resume_point()
         if not resumed:
             write_json(self.run_dir / "config.json", self.config.to_dict())
@@ -247,13 +249,25 @@ class Trainer:
         """Drop log lines written after the checkpoint, so a resumed run logs each step once."""
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
+            if phase_index or step:
+                raise UserError(f"{path} is missing: the training log up to the checkpoint (phase "
+                                f"{phase_index}, step {step}) is lost; restore it, or delete {self.run_dir} "
+                                "to train the run again")
             return
         order = {p.name: i for i, p in enumerate(self.strategy.phases(self.config.train.steps))}
         kept = []
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            i = order.get(record.get("phase"), -1)
-            if i < phase_index or (i == phase_index and record["step"] <= step):
+        lines = path.read_text(errors="replace").splitlines()
+        for n, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+                i = order.get(record.get("phase"), -1)
+                keep = i < phase_index or (i == phase_index and record["step"] <= step)
+            except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+                if n == len(lines) - 1:  # a line cut short by a kill: written after the checkpoint
+                    continue
+                raise UserError(f"{path} line {n + 1} is damaged; restore the file, or delete {self.run_dir} "
+                                "to train the run again") from None
+            if keep:
                 kept.append(line)
         path.write_text("".join(line + "\n" for line in kept))
         curve = self.run_dir / "curve.csv"

@@ -33,6 +33,7 @@ import torch
 from . import noise
 from .compiling import compiled_networks
 from .config import ENGINES, RunConfig
+from .environment import environment
 from .errors import UserError
 from .fileio import write_json
 from .member_adam import MemberAdam
@@ -150,7 +151,12 @@ class StackedTrainer:
         lrs = [m.trainer.config.train.lr for m in members]
         for m in members:
             path = m.trainer.run_dir / "env.json"
-            env = json.loads(path.read_text()) if path.is_file() else {}
+            try:  # informational: an unreadable one (a kill mid-edit by hand) is started afresh
+                env = json.loads(path.read_text()) if path.is_file() else {}
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                env = None
+            if not isinstance(env, dict):
+                env = environment(self.device)
             env["stacks"] = env.get("stacks", []) + [{"seeds": seeds, "lrs": lrs, "phase": m.start_phase,
                                                       "step": m.start_step}]
             write_json(path, env)

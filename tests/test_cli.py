@@ -63,6 +63,16 @@ def run_cli(argv, capsys):
     (["compare", "--bogus"], "No such option: --bogus"),
     (["figures", "/nonexistent/folder"], "neither a figures folder nor"),
     (["study", "nosuch"], "unknown study 'nosuch'"),
+    (["compare", "--seeds", "99999999999999999999"], "below 2^31"),
+    (["compare", "--seeds", "3-99999999999999999999"], "below 2^31"),
+    (["compare", "--data", "grid:modes=1000000000000"], "perfect square from 1 to 10000"),
+    (["compare", "--data", "ring:modes=99999999"], "ring modes must be from 1 to 10000"),
+    (["compare", "--threads", "0"], "--threads must be auto, all or a number"),
+    (["compare", "--eval-every", "7"], "eval_every must be 0"),
+    (["study", "identity_toy", "--shard", "2/2"], "--shard must be I/N"),
+    (["study", "identity_toy", "somefolder"], "folders to merge follow --merge"),
+    (["study", "identity_toy", "--merge", "a"], "--merge takes --publish-only"),
+    (["study", "identity_toy", "--publish-only", "--merge", "/nonexistent"], "is neither a study run folder"),
     (["nosuchcommand"], "No such command"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
@@ -71,6 +81,17 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
     assert err.startswith("izoo: error: ") and err.count("\n") == 1, err
     assert message in err
     assert "Traceback" not in err + out
+
+
+def test_publishing_to_a_file_is_refused(capsys, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    argv = ["study", "identity_toy", "--seeds", "1", "--methods", "ali", "--steps", "10", "--device", "cpu",
+            "--no-progress", "--preset", "quick", "--out", str(tmp_path / "o"), "--publish", str(target)]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "exists and is not a folder" in err.splitlines()[-1]
+    assert target.read_text() == "keep me"
+    assert not (tmp_path / "o").exists()  # refused before any training
 
 
 def test_seed_specs():

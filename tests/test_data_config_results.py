@@ -139,11 +139,13 @@ def test_a_cell_held_by_another_live_process_is_skipped_and_a_stale_lock_taken_o
     from inference_zoo.study import cell_dir
 
     configs = [tiny_config("vae", seed=s, data="ring") for s in (0, 1)]
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    busy = cell_dir(tmp_path, configs[0])
+    busy.mkdir(parents=True)
+    hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(busy / ".lock")], stdout=subprocess.PIPE, text=True)
     try:
-        busy = cell_dir(tmp_path, configs[0])
-        busy.mkdir(parents=True)
-        (busy / ".lock").write_text(f"{socket.gethostname()} {holder.pid}\n")
+        assert holder.stdout.readline().strip() == "held"
         stale = cell_dir(tmp_path, configs[1])
         stale.mkdir(parents=True)
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

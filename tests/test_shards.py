@@ -102,3 +102,41 @@ def test_publishing_never_drops_published_cells_without_overwrite(tmp_path, caps
     assert main([*merge, "--overwrite"]) == 0
     assert {r["seed"] for r in read_rows(tmp_path / "pub/results.csv")} == {2}
     assert [p.name for p in (tmp_path / "pub/samples").iterdir()] == ["identity__ali__seed2.npz"]
+
+
+def test_processes_started_together_train_each_cell_once_and_publish_only_complete_tables(tmp_path):
+    """Several processes on one study at the same instant, three times over: no cell trains twice,
+    none is missing, and no process publishes a table that lacks cells."""
+    import subprocess
+    import sys
+
+    for attempt in range(3):
+        out, published = tmp_path / f"runs{attempt}", tmp_path / f"pub{attempt}"
+        argv = [sys.executable, "-m", "inference_zoo", "study", "identity_toy", *COMMON, "--steps", "20",
+                "--seeds", "3", "--threads", "1", "--out", str(out), "--publish", str(published)]
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        results = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+        cells = sorted(out.glob("runs/*/*/seed*"))
+        assert len(cells) == 3 * len(STUDIES.get("identity_toy").methods)
+        for cell in cells:
+            env = json.loads((cell / "env.json").read_text())
+            assert len(env["stacks"]) == 1, f"{cell} trained {len(env['stacks'])} times"
+            assert (cell / "results.csv").is_file() and not (cell / ".lock").exists()
+        # whoever published, published every cell; the others said why they did not
+        assert {r["seed"] for r in read_rows(published / "results.csv")} == {0, 1, 2}
+        assert len({(r["method"], r["seed"]) for r in read_rows(published / "results.csv")}) == len(cells)
+        skipped = [err for _, err in results if "not published" in err]
+        assert len(skipped) < 3
+
+
+def test_a_study_through_submitits_local_executor_equals_the_in_process_run(tmp_path, capsys):
+    pytest.importorskip("submitit")  # part of the dev extra: CI runs this
+    base = ["study", "identity_toy", *COMMON, "--steps", "20", "--seeds", "2", "--methods", "ali,latent,posthoc"]
+    assert main([*base, "--out", str(tmp_path / "here"), "--publish", str(tmp_path / "pub-here")]) == 0
+    code = main([*base, "--executor", "local", "--jobs", "2", "--threads", "1", "--out", str(tmp_path / "jobs"),
+                 "--publish", str(tmp_path / "pub-jobs")])
+    assert code == 0, capsys.readouterr().err
+    assert _rows(tmp_path / "pub-jobs") == _rows(tmp_path / "pub-here")
+    assert "submitted 2 local job(s)" in capsys.readouterr().err
+    assert len(list((tmp_path / "jobs/jobs").glob("*_log.out"))) == 2  # each job writes its own log

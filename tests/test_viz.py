@@ -3,6 +3,8 @@ import os
 import numpy as np
 import pytest
 
+from inference_zoo.errors import UserError
+
 from inference_zoo.viz import (
     SAMPLE_KEYS,
     load_samples,
@@ -54,7 +56,7 @@ def test_load_samples_missing_key(tmp_path):
     del samples["z_prior"]
     npz = tmp_path / "samples.npz"
     np.savez(npz, **samples)
-    with pytest.raises(ValueError, match="z_prior"):
+    with pytest.raises(UserError, match="z_prior"):
         load_samples(npz)
 
 

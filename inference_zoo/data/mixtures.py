@@ -11,6 +11,9 @@ from ..errors import UserError
 from .base import DATASETS, Dataset
 
 
+#: more modes than this would not fit the held-out set's 10,000 points, let alone a figure
+MAX_MODES = 10_000
+
 class IsotropicMixture(Dataset):
     """Equal-weight mixture of isotropic Gaussians with known components."""
 
@@ -42,9 +45,9 @@ class Grid(IsotropicMixture):
         std: float = 0.05
 
     def __init__(self, options: "Grid.Options") -> None:
-        side = math.isqrt(options.modes) if options.modes > 0 else 0
+        side = math.isqrt(options.modes) if 0 < options.modes <= MAX_MODES else 0
         if side < 1 or side * side != options.modes:
-            raise UserError(f"grid modes must be a positive perfect square, got {options.modes}")
+            raise UserError(f"grid modes must be a perfect square from 1 to {MAX_MODES}, got {options.modes}")
         if not options.spacing > 0:
             raise UserError(f"grid spacing must be positive, got {options.spacing}")
         axis = (np.arange(side) - (side - 1) / 2) * options.spacing
@@ -65,8 +68,8 @@ class Ring(IsotropicMixture):
         std: float = 0.01
 
     def __init__(self, options: "Ring.Options") -> None:
-        if options.modes < 1:
-            raise UserError(f"ring modes must be positive, got {options.modes}")
+        if not 1 <= options.modes <= MAX_MODES:
+            raise UserError(f"ring modes must be from 1 to {MAX_MODES}, got {options.modes}")
         if not options.radius > 0:
             raise UserError(f"ring radius must be positive, got {options.radius}")
         angles = np.linspace(0, 2 * np.pi, options.modes, endpoint=False)

@@ -12,7 +12,6 @@ import math
 import platform
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,11 +22,11 @@ from ..compare import plan_compare
 from ..config import RunConfig
 from ..environment import git_commit
 from ..errors import UserError
-from ..fileio import atomic_write, write_json
+from ..fileio import atomic_write, load_arrays, read_json_object, write_json
 from ..registry import Registry
 from ..results import read_curve, read_rows, write_curve, write_rows, write_summary
 from ..runs import save_samples
-from ..study import cell_dir, cell_path, safe_name
+from ..study import cell_dir, cell_path, collect_rows, safe_name
 from ..viz.curves import plot_curves
 from ..viz.sweep_figure import plot_sweeps
 
@@ -103,12 +102,8 @@ def _config_digest(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}; "
-                        "restore it or run the cell again") from None
+def _read_json(path: Path) -> dict[str, Any]:
+    return read_json_object(path, "restore it or run the cell again")
 
 
 def _by_cell(rows: list[dict[str, Any]]) -> dict[Cell, list[dict[str, Any]]]:
@@ -121,7 +116,7 @@ def _by_cell(rows: list[dict[str, Any]]) -> dict[Cell, list[dict[str, Any]]]:
 def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
     """A study's run folder (``--out``): every finished cell's rows, config and commit; sample
     arrays cut to what the study publishes, written into ``samples_dir``."""
-    rows = _by_cell([r for r in read_rows(out / "results.csv") if r["study"] == study.name])
+    rows = _by_cell([r for r in collect_rows(out) if r["study"] == study.name])  # every finished cell
     provenance, samples, curves = {}, {}, {}
     for cell in rows:
         run = cell_path(out, *cell)
@@ -137,12 +132,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
         source = run / "samples.npz"
         if n is None or not source.is_file():
             continue
-        try:
-            with np.load(source, allow_pickle=False) as data:
-                arrays = {k: data[k][:n] for k in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise UserError(f"cannot read {source}: {exc}; run the cell again (delete its results.csv "
-                            "and pass --resume)") from None
+        arrays = {k: v[:n] for k, v in load_arrays(source).items()}
         target = samples_dir / sample_name(*cell)
         save_samples(target, arrays)
         samples[cell] = target
@@ -164,10 +154,9 @@ def read_published_folder(folder: Path) -> Piece:
 def read_piece(study: Study, folder: Path, samples_dir: Path) -> Piece:
     if (folder / "study.json").is_file():
         return read_published_folder(folder)
-    if (folder / "results.csv").is_file() and (folder / "runs").is_dir():
+    if (folder / "runs").is_dir():
         return read_run_folder(study, folder, samples_dir)
-    raise UserError(f"{folder} is neither a study run folder (results.csv and runs/) nor a published "
-                    "study folder (study.json)")
+    raise UserError(f"{folder} is neither a study run folder (runs/) nor a published study folder (study.json)")
 
 
 def merge_pieces(pieces: list[Piece]) -> Piece:
@@ -319,8 +308,10 @@ def rebuild_figures(root: Path) -> list[Path]:
     if not folders:
         raise UserError(f"no published study under {root} (expected {root}/<study>/study.json)")
     for folder in folders:
-        name = json.loads((folder / "study.json").read_text())["study"]
-        written += study_figures(STUDIES.get(name), folder)
+        record = read_json_object(folder / "study.json", "restore it from git or re-publish the study")
+        if not isinstance(record.get("study"), str):
+            raise UserError(f"cannot read {folder / 'study.json'} (no study name); restore it from git")
+        written += study_figures(STUDIES.get(record["study"]), folder)
     return written
 
 
@@ -328,8 +319,7 @@ def load_published_samples(folder: Path, dataset: str, method: str, seed: int) -
     path = folder / "samples" / sample_name(dataset, method, seed)
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return load_arrays(path)
 
 
 __all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_pieces", "publish_study",

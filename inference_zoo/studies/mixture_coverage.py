@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..data import build_dataset, parse_data_spec
-from ..fileio import write_text
+from ..fileio import read_json_object, write_text
 from ..results import aggregate, read_rows
 from ..viz.mixture_figure import plot_mixture_comparison
 from ..viz.style import plt, save_figure
@@ -119,10 +119,8 @@ def results_table(folder: Path, rows: list[dict], config_note: str) -> Path:
 
 
 def figures(folder: Path) -> list[Path]:
-    import json
-
     rows = read_rows(folder / "results.csv")
-    study = json.loads((folder / "study.json").read_text())
+    study = read_json_object(folder / "study.json", "restore it from git or re-publish the study")
     cfg = RunConfig.from_dict(study["example_config"]) if study.get("example_config") else None
     note = "setup unknown"
     if cfg is not None:

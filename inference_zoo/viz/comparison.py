@@ -7,10 +7,11 @@ regenerated in seconds without training, and look the same for unchanged inputs.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..config import RunConfig
+from ..errors import UserError
+from ..fileio import read_json_object
 from ..data import build_dataset
 from ..results import read_rows
 from ..study import cell_path, safe_name
@@ -22,6 +23,11 @@ from .sweep_figure import plot_sweeps
 def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
     """One figure per dataset in ``out/results.csv``: methods as columns, the lowest seed (or ``seed``)."""
     rows = read_rows(out / "results.csv")
+    if not rows:
+        raise UserError(f"{out / 'results.csv'} holds no results: nothing to draw")
+    if seed is not None and seed not in {r["seed"] for r in rows}:
+        seeds = ", ".join(map(str, sorted({r["seed"] for r in rows})))
+        raise UserError(f"{out} holds no run with seed {seed} (its seeds: {seeds})")
     datasets: dict[str, dict[str, set[int]]] = {}
     for row in rows:
         datasets.setdefault(row["dataset"], {}).setdefault(row["method"], set()).add(row["seed"])
@@ -32,9 +38,12 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
             chosen = seed if seed is not None else min(seeds)
             shown.add(chosen)
             run = cell_path(out, dataset, method, chosen)
+            if (run / "diverged.txt").is_file() or chosen not in seeds:
+                continue  # a diverged run has nothing to draw; its row says so
             if not (run / "samples.npz").is_file():
-                continue  # diverged or missing: nothing to draw
-            config = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
+                raise UserError(f"{run / 'samples.npz'} is missing: the figure would lack {method}; "
+                                "run that cell again (delete its results.csv and pass --resume)")
+            config = RunConfig.from_dict(read_json_object(run / "config.json"))
             columns.append((method, load_samples(run / "samples.npz")))
         if not columns:
             continue

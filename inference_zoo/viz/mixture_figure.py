@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from ..errors import UserError
+from ..fileio import load_arrays
 from .style import mode_colours, plt, save_figure
 
 SAMPLE_KEYS = (
@@ -39,11 +41,10 @@ MARKER_SIZE = 1.5
 
 def load_samples(path) -> dict[str, np.ndarray]:
     """Load a run's ``samples.npz``; raise ValueError if any SAMPLE_KEYS is missing."""
-    with np.load(path, allow_pickle=False) as data:
-        samples = {key: data[key] for key in data.files}
+    samples = load_arrays(path)
     missing = [key for key in SAMPLE_KEYS if key not in samples]
     if missing:
-        raise ValueError(f"{os.fspath(path)} is missing sample arrays: {', '.join(missing)}")
+        raise UserError(f"{os.fspath(path)} is missing sample arrays: {', '.join(missing)}; run that cell again")
     return samples
 
 

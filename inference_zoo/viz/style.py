@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (must come after matplotlib.use)
 import numpy as np  # noqa: E402
 
+from ..errors import UserError  # noqa: E402
+
 DEFAULT_DPI = 150
 SVG_HASHSALT = "inference_zoo"
 
@@ -42,15 +44,22 @@ def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> None:
     base = os.path.basename(path)
     suffix = os.path.splitext(base)[1]
     fmt = suffix[1:].lower() or "png"
-    os.makedirs(directory, exist_ok=True)
-
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=suffix)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=suffix)
+    except OSError as exc:
+        plt.close(fig)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh, matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
             fig.savefig(fh, format=fmt, dpi=dpi, metadata=_STABLE_METADATA.get(fmt))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)

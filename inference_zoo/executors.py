@@ -1,0 +1,94 @@
+"""A study's shards as jobs on a scheduler, through submitit (``pip install inference-zoo[cluster]``).
+
+Each job trains one shard (``study.shard_configs``: whole stacks, latent/posthoc of a seed
+together) into the study's run folder, which the jobs share; shards are disjoint, so no two jobs
+touch one cell. ``slurm`` submits one job array (``--array-parallelism`` of them at a time);
+``local`` runs the same jobs as processes on this machine, through the same engine, which is
+how the tests exercise it. A job that SLURM preempts or that reaches its time limit is requeued
+by submitit and resumes every cell from its last checkpoint (``ShardJob.checkpoint``), so
+nothing finished is trained twice. The command waits for the jobs, then publishes as usual.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .errors import UserError
+
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What a SLURM user sets per job (None: the scheduler's or submitit's default)."""
+
+    partition: str | None = None
+    time_minutes: int = 240
+    gpus_per_job: int = 0
+    cpus_per_job: int | None = None
+    array_parallelism: int | None = None
+    threads: str = "auto"
+
+
+def _submitit() -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise UserError("--executor needs submitit: pip install 'inference-zoo[cluster]'") from None
+    return submitit
+
+
+class ShardJob:
+    """The job: train a shard's cells into the run folder (resuming any checkpointed cell).
+
+    submitit calls ``checkpoint`` on preemption or timeout and requeues what it returns: the same
+    call again, which resumes from the cells' own checkpoints.
+    """
+
+    def __call__(self, configs: list[dict[str, Any]], out: str, threads: str) -> int:
+        from .study import run_cells
+        from .threads import parse_threads, use_threads
+
+        use_threads(parse_threads(threads))
+        run_cells([RunConfig.from_dict(c) for c in configs], Path(out))
+        return len(configs)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        return _submitit().helpers.DelayedSubmission(ShardJob(), *args, **kwargs)
+
+
+def run_on_executor(configs: list[RunConfig], out: Path, executor: str, jobs: int, settings: JobSettings,
+                    log: Any = print) -> None:
+    """Train ``configs`` into ``out`` as ``jobs`` shard jobs on ``executor``; wait for them."""
+    from .study import shard_configs
+
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
+    submitit = _submitit()
+    shards = [s for s in (shard_configs(configs, i, jobs) for i in range(jobs)) if s]
+    out.mkdir(parents=True, exist_ok=True)
+    engine = submitit.AutoExecutor(folder=out / "jobs", cluster=executor)
+    params: dict[str, Any] = {"timeout_min": settings.time_minutes, "name": f"izoo-{configs[0].study}"}
+    if executor == "slurm":
+        params.update(slurm_partition=settings.partition, slurm_gpus_per_node=settings.gpus_per_job or None,
+                      slurm_cpus_per_task=settings.cpus_per_job, slurm_array_parallelism=settings.array_parallelism)
+    else:
+        params.update(gpus_per_node=settings.gpus_per_job, cpus_per_task=settings.cpus_per_job or 1)
+    engine.update_parameters(**{k: v for k, v in params.items() if v is not None})
+    submitted = engine.map_array(ShardJob(), [[c.to_dict() for c in shard] for shard in shards],
+                                 [str(out)] * len(shards), [settings.threads] * len(shards))
+    log(f"submitted {len(submitted)} {executor} job(s) ({', '.join(j.job_id for j in submitted[:4])}"
+        f"{', ...' if len(submitted) > 4 else ''}); logs in {out / 'jobs'}")
+    failed = []
+    for job in submitted:
+        try:
+            job.result()
+        except Exception as exc:  # noqa: BLE001 - a job's own error, reported by submitit
+            failed.append(f"{job.job_id}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(submitted)} job(s) failed (first: {failed[0]}); logs in "
+                        f"{out / 'jobs'}; rerun the same command to resume")
