@@ -25,6 +25,8 @@ N_PAIRS, N_STEPS = 8, 9
 N_SHOW = 64
 N_SHARED_Z = 8  # conditional models: samples per class from the same z
 IMAGE_BATCH = 500
+#: identity toy: encoder draws averaged into the mean map x -> E[z | x] (noise-free invertibility)
+MEAN_MAP_DRAWS = 32
 
 
 def _batched(fn, *tensors: torch.Tensor, size: int) -> torch.Tensor:
@@ -62,6 +64,9 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         z_recovered = _batched(enc, x_generated, y_generated, size=size)
         z_reference = strategy.prior(config.eval.n_prior_match)
         extra = _image_arrays(strategy, dataset, x, y_test, enc, dec, config) if images else {}
+        if x.dim() == 2 and x.shape[1] == 1 and z_encoded.shape[-1] == 1:  # the 1-D identity toy
+            z_mean = torch.stack([_batched(enc, x, y_test, size=size) for _ in range(MEAN_MAP_DRAWS)]).mean(0)
+            extra.update(z_mean_code=z_mean, x_from_mean_code=_batched(dec, z_mean, y_test, size=size))
     a = {k: v.float().cpu().numpy().astype(np.float64) for k, v in dict(
         x=x, z_encoded=z_encoded, x_reconstructed=x_reconstructed, z_prior=z_prior,
         x_generated=x_generated, z_recovered=z_recovered, z_reference=z_reference, **extra).items()}
@@ -88,6 +93,10 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         generated_label = M.responsibility_assign(a["x_generated"], means, stds)
     if a["x"].ndim == 2 and a["x"].shape[1] == 1 and a["z_encoded"].shape[1] == 1:
         m["corr_x_encoding"] = M.pearson_corr(a["x"], a["z_encoded"])
+        # noise-free: the encoder's mean map, and reconstruction through it (a stochastic
+        # encoder is not charged for the noise it injects)
+        m["corr_x_mean_code"] = M.pearson_corr(a["x"], a["z_mean_code"])
+        m["recon_mse_mean_code"] = M.mse(a["x"], a["x_from_mean_code"])
         m["corr_z_decoding"] = M.pearson_corr(a["z_prior"], a["x_generated"])
         m["sample_ks"] = M.max_ks_to_standard_normal(a["x_generated"])
     if images:
@@ -106,7 +115,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         "z_prior": a["z_prior"][keep].astype(np.float32), "x_generated": a["x_generated"][keep].astype(np.float32),
         "x_generated_label": np.asarray(generated_label, dtype=np.int64)[keep],
     }
-    for key in ("interpolation", "class_samples"):
+    for key in ("interpolation", "class_samples", "z_mean_code"):
         if key in a:
             samples[key] = a[key].astype(np.float32)
     return m, samples

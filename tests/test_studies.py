@@ -104,3 +104,30 @@ def test_a_study_takes_strategy_options_and_sweeps_over_its_own():
     assert [c.label for c in only] == ["vae@likelihood_std=0.1", "vae@likelihood_std=0.3"]
     with pytest.raises(UserError, match="study identity_toy has no method gan; valid: ali"):
         study_configs(spec, [0], steps=5, device="cpu", methods=["gan"])
+
+
+def test_the_identity_toy_judges_a_seed_by_the_encoders_mean_map_where_it_has_one():
+    from inference_zoo.studies.identity_toy import solution_counts
+
+    # a perfect inverse plus unit-variance encoder noise: one draw looks non-invertible, the mean map is the identity
+    noisy_inverse = {"recon_mse": 1.0, "corr_x_encoding": 0.7, "recon_mse_mean_code": 0.01, "corr_x_mean_code": 0.99}
+    flipped = {"recon_mse": 1.0, "corr_x_encoding": -0.7, "recon_mse_mean_code": 0.02, "corr_x_mean_code": -0.98}
+    coupling = {"recon_mse": 2.0, "corr_x_encoding": 0.0, "recon_mse_mean_code": 1.0, "corr_x_mean_code": 0.0}
+    earlier = {"recon_mse": 1.0, "corr_x_encoding": 0.7}  # a run published before the mean map existed
+    counts = solution_counts({0: noisy_inverse, 1: flipped, 2: coupling, 3: earlier})
+    assert counts == {"identity": 1, "flip": 1, "non-invertible": 2}
+
+
+def test_evaluation_reports_the_mean_map_on_the_identity_toy(tmp_path):
+    from conftest import tiny_config
+    from inference_zoo.runs import run_group
+
+    rows = run_group([tiny_config(m, data="identity", steps=10) for m in ("ali", "bigan")],
+                     [tmp_path / "ali", tmp_path / "bigan"])
+    ali, bigan = ({r["metric"]: r["value"] for r in run_rows} for run_rows in rows)
+    for values in (ali, bigan):
+        assert -1 <= values["corr_x_mean_code"] <= 1 and values["recon_mse_mean_code"] >= 0
+    # a deterministic encoder's mean map is the encoder itself
+    assert bigan["corr_x_mean_code"] == pytest.approx(bigan["corr_x_encoding"], abs=1e-5)  # float32 mean of 32 equal draws
+    assert bigan["recon_mse_mean_code"] == pytest.approx(bigan["recon_mse"], rel=1e-4)
+    assert ali["corr_x_mean_code"] != ali["corr_x_encoding"]  # ALI's encoder injects noise

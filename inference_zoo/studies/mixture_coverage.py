@@ -131,24 +131,14 @@ def figures(folder: Path) -> list[Path]:
     return [*paper_layout_figures(folder, rows), coverage_vs_reconstruction(folder, rows), results_table(folder, rows, note)]
 
 
-STUDIES.add("mixture_coverage", Study(
-    name="mixture_coverage",
-    description="mode coverage + reconstruction on grid and ring, all strategies",
-    datasets=("grid", "ring"),
-    methods=METHODS,
-    seeds=5,
-    preset="study",
-    figures=figures,
-    sample_points=lambda config: None if config.seed != 0 else config.data.n_test,
-))
+def _mixture_study(name: str, description: str, preset: str) -> Study:
+    return Study(name=name, description=description, datasets=("grid", "ring"), methods=METHODS, seeds=5,
+                 preset=preset, figures=figures,
+                 sample_points=lambda config: None if config.seed != 0 else config.data.n_test)
 
-STUDIES.add("mixture_converged", Study(
-    name="mixture_converged",
-    description="mixture_coverage trained to convergence (30k steps per phase), with quality-vs-steps curves",
-    datasets=("grid", "ring"),
-    methods=METHODS,
-    seeds=5,
-    preset="converged",
-    figures=figures,
-    sample_points=lambda config: None if config.seed != 0 else config.data.n_test,
-))
+
+STUDIES.add("mixture_coverage", _mixture_study(
+    "mixture_coverage", "mode coverage + reconstruction on grid and ring, all strategies", "study"))
+STUDIES.add("mixture_converged", _mixture_study(
+    "mixture_converged", "mixture_coverage trained to convergence (30k steps per phase), with quality-vs-steps curves",
+    "converged"))
