@@ -195,6 +195,9 @@ DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder 
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
 EVAL_EVERY_OPTION = typer.Option(None, help="Also evaluate every N steps of each phase into each run's curve.csv "
                                               "(a multiple of the log interval; default: at the end only).")
+LR_SCHEDULE_OPTION = typer.Option(None, help="Learning rate over each phase: constant, linear or cosine decay "
+                                               "to lr x --lr-floor (default: the preset's, constant).")
+LR_FLOOR_OPTION = typer.Option(None, help="With --lr-schedule: the rate at a phase's last step, as a fraction of --lr.")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
 
@@ -261,6 +264,8 @@ def compare(
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
     eval_every: Optional[int] = EVAL_EVERY_OPTION,
+    lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
+    lr_floor: Optional[float] = LR_FLOOR_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -275,7 +280,7 @@ def compare(
     configs = plan_compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
-        arch=parse_arch(arch), engine=engine, eval_every=eval_every,
+        arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)
@@ -314,6 +319,8 @@ def study(
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
     eval_every: Optional[int] = EVAL_EVERY_OPTION,
+    lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
+    lr_floor: Optional[float] = LR_FLOOR_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
@@ -344,7 +351,7 @@ def study(
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
-                            methods=method_subset, eval_every=eval_every)
+                            methods=method_subset, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor)
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))
         if not configs:

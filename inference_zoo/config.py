@@ -34,6 +34,10 @@ class TrainConfig:
     # evaluate every this many steps of each phase (0: only at the end) into the run's curve.csv,
     # with the final evaluation's metric code: quality against steps and wall time
     eval_every: int = 0
+    # learning rate over each phase: "constant", or "linear" / "cosine" decay from lr to
+    # lr * lr_floor at the phase's last step (train.lr_factor)
+    lr_schedule: str = "constant"
+    lr_floor: float = 0.0
     # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
     # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
     # for both players (inference_zoo/shared_backward.py); "single": one run at a time,
@@ -117,14 +121,14 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
 
     ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
     ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
-    they evaluated at the end only; ``variant``: runs saved
+    they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``variant``: runs saved
     before sweeps existed were their method's only setting.
     """
     if isinstance(d, dict) and "variant" not in d:
         d = {**d, "variant": ""}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
-        added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0}.items()
-                 if k not in d["train"]}
+        added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
+                                   "lr_schedule": "constant", "lr_floor": 0.0}.items() if k not in d["train"]}
         if added:
             d = {**d, "train": {**d["train"], **added}}
     return d
@@ -185,6 +189,16 @@ def _normalise(v: Any) -> Any:
 
 
 ENGINES = ("single", "stacked")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_factor(t: TrainConfig, done: int, steps: int) -> float:
+    """The learning rate's multiplier for the update after ``done`` of a phase's ``steps`` steps."""
+    if t.lr_schedule == "constant":
+        return 1.0
+    progress = done / max(1, steps - 1)  # 0 at the first update, 1 at the last
+    decay = 1.0 - progress if t.lr_schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+    return t.lr_floor + (1.0 - t.lr_floor) * decay
 
 
 def validate_train(t: TrainConfig) -> None:
@@ -199,6 +213,8 @@ def validate_train(t: TrainConfig) -> None:
         # every checkpoint is then a log step: its weights were checked for NaN/Inf, and a resumed
         # run's first logged mean covers a full logging window, as in an uninterrupted run
         (t.checkpoint_every % t.log_every == 0, "checkpoint_every must be a multiple of log_every"),
+        (t.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}"),
+        (0 <= t.lr_floor <= 1, f"lr_floor is a fraction of the learning rate, from 0 to 1; got {t.lr_floor}"),
         (t.eval_every >= 0 and t.eval_every % t.log_every == 0,
          f"eval_every must be 0 (evaluate at the end only) or a multiple of log_every ({t.log_every}), got {t.eval_every}"),
     ]

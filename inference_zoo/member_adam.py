@@ -32,6 +32,7 @@ class MemberAdam(torch.optim.Adam):
         # group "lr" is member 0's, for a member checkpoint's sake; the steps use ``lrs``
         super().__init__(params, lr=lrs[0], betas=betas, eps=eps, **(kernel or {}))
         self.lrs = list(lrs)
+        self.scale = 1.0  # every member's rate is multiplied by it (a learning-rate schedule sets it)
         self._members_by_lr: dict[float, list[int]] = {}
         for k, lr in enumerate(self.lrs):
             self._members_by_lr.setdefault(lr, []).append(k)
@@ -65,7 +66,7 @@ class MemberAdam(torch.optim.Adam):
                      [m[k] for _, _, m, _ in slices for k in members],
                      [v[k] for _, _, _, v in slices for k in members], [], steps,
                      foreach=group["foreach"], fused=group["fused"], capturable=group["capturable"],
-                     amsgrad=False, beta1=beta1, beta2=beta2, lr=lr, weight_decay=0.0, eps=group["eps"],
+                     amsgrad=False, beta1=beta1, beta2=beta2, lr=lr * self.scale, weight_decay=0.0, eps=group["eps"],
                      maximize=False)
             for s in states:
                 s["step"] += 1

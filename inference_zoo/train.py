@@ -20,7 +20,7 @@ import torch
 
 from . import noise
 from .compiling import compiled_networks
-from .config import RunConfig, refuse_changed_config, validate_train
+from .config import RunConfig, lr_factor, refuse_changed_config, validate_train
 from .data import build_dataset
 from .environment import environment, resolve_device
 from .errors import UserError
@@ -171,7 +171,12 @@ class Trainer:
                     else contextlib.nullcontext())
         running: dict[str, torch.Tensor] = {}
         train_x, train_y = train
+        schedule = cfg.train.lr_schedule != "constant"
         for step in range(start_step, phase.steps):
+            if schedule:
+                for opt in optimizers.values():
+                    for group in opt.param_groups:
+                        group["lr"] = cfg.train.lr * lr_factor(cfg.train, step, phase.steps)
             idx = torch.randint(train_x.shape[0], (cfg.train.batch_size,), device=self.device, generator=data_rng)
             with autocast:
                 out = strategy.step(phase.name, train_x[idx], *((train_y[idx],) if strategy.uses_labels else ()))

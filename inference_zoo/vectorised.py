@@ -32,7 +32,7 @@ import torch
 
 from . import noise
 from .compiling import compiled_networks
-from .config import ENGINES, RunConfig
+from .config import ENGINES, RunConfig, lr_factor
 from .environment import environment
 from .errors import UserError
 from .fileio import write_json
@@ -216,6 +216,9 @@ class StackedTrainer:
         with (noise.member_generators(noise_rngs), compiled_networks(stacked, cfg.compile, device),
               one_discriminator_pass(batch_axis=1, both_players=both_players_logits)):
             for step in range(start, phase.steps):
+                if cfg.lr_schedule != "constant":
+                    for opt in optimizers.values():
+                        opt.scale = lr_factor(cfg, step, phase.steps)
                 idx = torch.stack([torch.randint(n_train, (cfg.batch_size,), device=device, generator=g)
                                    for g in data_rngs])
                 x = train_x[rows, idx]

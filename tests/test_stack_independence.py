@@ -74,3 +74,16 @@ def test_a_learning_rate_sweep_member_equals_its_rate_trained_alone(tmp_path):
 def test_a_member_equals_its_seed_trained_alone_with_two_threads(tmp_path):
     torch.set_num_threads(2)  # the conftest fixture restores the count
     test_a_member_equals_its_seed_trained_alone(tmp_path, "ali")
+
+
+def test_a_learning_rate_schedule_keeps_members_independent_and_does_decay(tmp_path):
+    def config(seed, schedule):
+        c = _config("ali", seed)
+        return dataclasses.replace(c, train=dataclasses.replace(c.train, lr_schedule=schedule, lr_floor=0.1))
+
+    run_group([config(s, "cosine") for s in (0, 1, 2)], [tmp_path / f"stack/seed{s}" for s in (0, 1, 2)])
+    run_group([config(1, "cosine")], [tmp_path / "alone/seed1"])
+    _assert_same_run(tmp_path / "alone/seed1", tmp_path / "stack/seed1")
+    run_group([config(1, "constant")], [tmp_path / "constant/seed1"])
+    decayed, constant = _weights(tmp_path / "alone/seed1"), _weights(tmp_path / "constant/seed1")
+    assert not all(torch.equal(decayed[k], constant[k]) for k in decayed)

@@ -183,3 +183,46 @@ def test_curve_points_change_no_training_number(tmp_path, engine):
         results = {r.split(",")[4]: float(r.split(",")[5]) for r in (tmp_path / f"curve{s}/results.csv").read_text().splitlines()[1:]}
         assert final["recon_mse"] == results["recon_mse"] and final["modes_3sigma"] == results["modes_3sigma"]
         assert all(r["seconds"] > 0 for r in rows)
+
+
+def test_learning_rate_schedules_decay_to_the_floor_at_each_phases_last_step():
+    from inference_zoo.config import TrainConfig, lr_factor
+
+    for schedule in ("linear", "cosine"):
+        t = TrainConfig(lr_schedule=schedule, lr_floor=0.25)
+        factors = [lr_factor(t, done, 11) for done in range(11)]
+        assert factors[0] == 1.0 and factors[-1] == pytest.approx(0.25)
+        assert all(a > b for a, b in zip(factors, factors[1:]))
+    assert lr_factor(TrainConfig(lr_schedule="linear"), 5, 11) == pytest.approx(0.5)
+    assert lr_factor(TrainConfig(lr_schedule="cosine"), 5, 11) == pytest.approx(0.5)
+    assert lr_factor(TrainConfig(), 3, 11) == 1.0
+
+
+def test_a_scheduled_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    """The rate is a function of the step, so a resumed run steps at the same rates."""
+    config = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)
+    Trainer(config, tmp_path / "whole").run()
+    short = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)
+    first = Trainer(short, tmp_path / "resumed")
+    import inference_zoo.train as train_module
+
+    calls = {"n": 0}
+    original = train_module.update
+
+    def stop_after_25(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    train_module.update = stop_after_25
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            first.run()
+    finally:
+        train_module.update = original
+    resumed = Trainer(short, tmp_path / "resumed")
+    resumed.run()
+    whole = torch.load(tmp_path / "whole/checkpoint.pt", weights_only=True)["model"]
+    again = torch.load(tmp_path / "resumed/checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(whole[k], again[k]) for k in whole)

@@ -57,7 +57,8 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
                   preset: str | None = None, device: str = "auto", lr: float | list[float] | None = None,
                   datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
                   compile: bool = False, options: dict[str, dict[str, Any]] | None = None,
-                  methods: list[str] | None = None, eval_every: int | None = None) -> list[RunConfig]:
+                  methods: list[str] | None = None, eval_every: int | None = None,
+                  lr_schedule: str | None = None, lr_floor: float | None = None) -> list[RunConfig]:
     """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
     processes, or to sweep one method's option); ``options`` (per method, as
     ``compare.plan_compare`` takes them, sweeps included) override the study's own."""
@@ -72,7 +73,8 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
         merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
         configs += plan_compare(methods, data, preset or study.preset, seeds, merged,
                                 steps=steps, lr=lr, device=device, study=study.name, engine=engine,
-                                amp=amp, compile=compile, eval_every=eval_every)
+                                amp=amp, compile=compile, eval_every=eval_every, lr_schedule=lr_schedule,
+                                lr_floor=lr_floor)
     return configs
 
 
