@@ -198,6 +198,8 @@ EVAL_EVERY_OPTION = typer.Option(None, help="Also evaluate every N steps of each
 LR_SCHEDULE_OPTION = typer.Option(None, help="Learning rate over each phase: constant, linear or cosine decay "
                                                "to lr x --lr-floor (default: the preset's, constant).")
 LR_FLOOR_OPTION = typer.Option(None, help="With --lr-schedule: the rate at a phase's last step, as a fraction of --lr.")
+EMA_OPTION = typer.Option(None, help="Evaluate with an exponential moving average of the encoder's and decoder's "
+                                      "weights, this decay per step (e.g. 0.999; default: the preset's, 0 = off).")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
 
@@ -266,6 +268,7 @@ def compare(
     eval_every: Optional[int] = EVAL_EVERY_OPTION,
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
+    ema_decay: Optional[float] = EMA_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -281,6 +284,7 @@ def compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
         arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor,
+        ema_decay=ema_decay,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)
@@ -321,6 +325,7 @@ def study(
     eval_every: Optional[int] = EVAL_EVERY_OPTION,
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
+    ema_decay: Optional[float] = EMA_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
@@ -351,7 +356,8 @@ def study(
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
-                            methods=method_subset, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor)
+                            methods=method_subset, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor,
+                            ema_decay=ema_decay)
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))
         if not configs:

@@ -23,7 +23,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
                  eval_every: int | None = None, lr_schedule: str | None = None,
-                 lr_floor: float | None = None) -> list[RunConfig]:
+                 lr_floor: float | None = None, ema_decay: float | None = None) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
@@ -38,7 +38,8 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     if len(set(lrs)) < len(lrs):
         raise UserError(f"--lr lists a learning rate twice: {', '.join(f'{v:g}' for v in lrs)}")
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, eval_every=eval_every,
-                                       lr_schedule=lr_schedule, lr_floor=lr_floor).items() if v is not None}
+                                       lr_schedule=lr_schedule, lr_floor=lr_floor, ema_decay=ema_decay).items()
+                 if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
                                 compile=compile or base.train.compile, **overrides)
     trains = [dataclasses.replace(train, lr=v) for v in lrs] or [train]

@@ -38,6 +38,9 @@ class TrainConfig:
     # lr * lr_floor at the phase's last step (train.lr_factor)
     lr_schedule: str = "constant"
     lr_floor: float = 0.0
+    # evaluate with an exponential moving average of the encoder's and decoder's weights
+    # (averaging.py; 0: off, the live weights)
+    ema_decay: float = 0.0
     # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
     # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
     # for both players (inference_zoo/shared_backward.py); "single": one run at a time,
@@ -121,14 +124,16 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
 
     ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
     ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
-    they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``variant``: runs saved
+    they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``train.ema_decay``:
+    they were evaluated with their live weights; ``variant``: runs saved
     before sweeps existed were their method's only setting.
     """
     if isinstance(d, dict) and "variant" not in d:
         d = {**d, "variant": ""}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
         added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
-                                   "lr_schedule": "constant", "lr_floor": 0.0}.items() if k not in d["train"]}
+                                   "lr_schedule": "constant", "lr_floor": 0.0, "ema_decay": 0.0}.items()
+                 if k not in d["train"]}
         if added:
             d = {**d, "train": {**d["train"], **added}}
     return d
@@ -215,6 +220,7 @@ def validate_train(t: TrainConfig) -> None:
         (t.checkpoint_every % t.log_every == 0, "checkpoint_every must be a multiple of log_every"),
         (t.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}"),
         (0 <= t.lr_floor <= 1, f"lr_floor is a fraction of the learning rate, from 0 to 1; got {t.lr_floor}"),
+        (0 <= t.ema_decay < 1, f"ema_decay must be in [0, 1) (0: no average), got {t.ema_decay}"),
         (t.eval_every >= 0 and t.eval_every % t.log_every == 0,
          f"eval_every must be 0 (evaluate at the end only) or a multiple of log_every ({t.log_every}), got {t.eval_every}"),
     ]

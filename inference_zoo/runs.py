@@ -21,7 +21,7 @@ from .errors import UserError
 from .evaluate import evaluate, tidy_rows
 from .fileio import atomic_write, read_json_object, write_text
 from .results import read_rows, write_rows
-from .train import Diverged, Trainer, TrainResult, held_out_split
+from .train import Diverged, Trainer, TrainResult, evaluated_strategy, held_out_split
 from .vectorised import StackedTrainer
 
 Progress = Callable[[str, int, int, dict[str, float]], None]
@@ -82,7 +82,7 @@ def _finish(config: RunConfig, run_dir: Path, outcome: TrainResult | Diverged) -
             raise outcome
         t0 = time.perf_counter()
         x_test, labels = held_out_split(config)
-        values, samples = evaluate(outcome.strategy, build_dataset(config.data), x_test, labels, config)
+        values, samples = evaluate(evaluated_strategy(outcome), build_dataset(config.data), x_test, labels, config)
     except Diverged as exc:
         rows = tidy_rows(config, {"diverged": 1.0})
         write_text(run_dir / "diverged.txt", str(exc) + "\n")

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 from . import noise
+from .averaging import WeightAverage
 from .compiling import compiled_networks
 from .config import RunConfig, lr_factor, refuse_changed_config, validate_train
 from .data import build_dataset
@@ -69,6 +70,14 @@ class TrainResult:
     strategy: Strategy
     seconds: float
     reused_phases: list[str]
+    averaged: dict[str, torch.Tensor] | None = None  # train.ema_decay: the weights to evaluate
+
+
+def evaluated_strategy(result: TrainResult) -> Strategy:
+    """The strategy as evaluated: with its averaged weights where the run keeps an average."""
+    if result.averaged:
+        result.strategy.load_state_dict(result.averaged, strict=False)
+    return result.strategy
 
 
 class Trainer:
@@ -89,6 +98,7 @@ class Trainer:
         self.dataset = build_dataset(config.data)
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
         self._seconds_before = 0.0  # training time of earlier processes (from the checkpoint)
+        self.averaged: dict[str, torch.Tensor] | None = None  # the last phase's weight average (ema_decay)
         self._started = time.perf_counter()
 
     def start_clock(self) -> None:
@@ -117,7 +127,7 @@ class Trainer:
                 self._train_phase(index, phase, train, start_step, checkpoint)
             self.save_shared(phase)
             start_step, checkpoint = 0, None
-        return TrainResult(self.strategy, time.perf_counter() - t0, reused)
+        return TrainResult(self.strategy, time.perf_counter() - t0, reused, self.averaged)
 
     def begin(self) -> tuple[int, int, dict[str, Any] | None]:
         """Start the run folder, or resume it: (phase index, step, mid-phase checkpoint or None)."""
@@ -159,10 +169,13 @@ class Trainer:
         optimizers = {g: self._adam(params) for g, params in groups.items()}
         data_rng = generator(cfg.seed, "batches", phase.name, device=self.device)
         torch.manual_seed(derive_seed(cfg.seed, "phase", phase.name))
+        average = WeightAverage(strategy, cfg.train.ema_decay) if cfg.train.ema_decay else None
         if checkpoint is not None:
             for g, opt in optimizers.items():
                 opt.load_state_dict(checkpoint["optimizers"][g])
             _set_rng_state(checkpoint["rng"], data_rng)
+            if average is not None:
+                average.load(checkpoint["ema"])
 
         strategy.train()
         for name in phase.frozen:
@@ -181,6 +194,8 @@ class Trainer:
             with autocast:
                 out = strategy.step(phase.name, train_x[idx], *((train_y[idx],) if strategy.uses_labels else ()))
             update(out, groups, optimizers, running)
+            if average is not None:
+                average.update()
             done = step + 1
             if done % cfg.train.log_every == 0 or done == phase.steps:
                 n = cfg.train.log_every if done % cfg.train.log_every == 0 else done % cfg.train.log_every
@@ -191,16 +206,19 @@ class Trainer:
                 if self.progress is not None:
                     self.progress(phase.name, done, phase.steps, means)
             if eval_due(cfg.train, done, phase.steps):  # before the checkpoint: a resume never skips it
-                self.evaluate_point(phase.name, done)
+                with average.applied() if average is not None else contextlib.nullcontext():
+                    self.evaluate_point(phase.name, done)
                 strategy.train()
                 for name in phase.frozen:
                     getattr(strategy, name).eval()
             if done % cfg.train.checkpoint_every == 0 or done == phase.steps:
+                ema = average.state() if average is not None else None
                 if done == phase.steps:
-                    self.checkpoint(index + 1, 0, {}, {})
+                    self.averaged = ema
+                    self.checkpoint(index + 1, 0, {}, {}, ema=ema)
                 else:
                     self.checkpoint(index, done, {g: opt.state_dict() for g, opt in optimizers.items()},
-                                    _rng_state(data_rng))
+                                    _rng_state(data_rng), ema=ema)
         for name in phase.frozen:
             getattr(strategy, name).requires_grad_(True)
 
@@ -223,7 +241,7 @@ class Trainer:
 
     # --- checkpoints ----------------------------------------------------------------------
     def checkpoint(self, phase_index: int, step: int, optimizers: dict[str, Any], rng: dict[str, Any],
-                   model: dict[str, torch.Tensor] | None = None) -> None:
+                   model: dict[str, torch.Tensor] | None = None, ema: dict[str, torch.Tensor] | None = None) -> None:
         """Write checkpoint.pt: at a phase boundary (step 0) no optimiser or RNG state is needed."""
         state = {
             "format": CHECKPOINT_FORMAT,
@@ -233,6 +251,7 @@ class Trainer:
             "optimizers": optimizers,
             "rng": rng,
             "seconds": self.elapsed(),
+            "ema": ema or {},  # train.ema_decay: the weight average (averaging.py)
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
         }
         save_torch(self.run_dir / "checkpoint.pt", state)
@@ -247,6 +266,7 @@ class Trainer:
         refuse_changed_config(saved, self.config, self.run_dir)
         self.strategy.load_state_dict(checkpoint["model"])
         self._seconds_before = float(checkpoint.get("seconds", 0.0))
+        self.averaged = checkpoint.get("ema") or None
         self._truncate_log(checkpoint["phase"], checkpoint["step"])
         return checkpoint["phase"], checkpoint["step"], checkpoint if checkpoint["step"] else None, True
 

@@ -31,6 +31,7 @@ from typing import Any, Callable
 import torch
 
 from . import noise
+from .averaging import WeightAverage
 from .compiling import compiled_networks
 from .config import ENGINES, RunConfig, lr_factor
 from .environment import environment
@@ -41,7 +42,7 @@ from .seeding import derive_seed, generator
 from .threads import follow_free_cores
 from .shared_backward import both_players_logits
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
-                       stacked_optimizer_state)
+                       stacked_optimizer_state, stacked_state)
 from .strategies import Phase, params_of
 from .strategies.adversarial import one_discriminator_pass
 from .train import Diverged, Trainer, TrainResult, build_strategy, eval_due, update
@@ -142,7 +143,7 @@ class StackedTrainer:
                     m.trainer.save_shared(phase)
                 m.start_phase, m.start_step, m.checkpoint = index + 1, 0, None
         seconds = time.perf_counter() - t0
-        return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused) for m in members]
+        return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused, m.trainer.averaged) for m in members]
 
     def _record_stack(self, members: list[_Member]) -> None:
         """Note in each member's env.json which seeds (and learning rates) it was stacked with, and
@@ -190,6 +191,8 @@ class StackedTrainer:
         member_shapes = {g: [p.shape for p in params_of(strategies[0], names)] for g, names in phase.groups.items()}
         lrs = [m.trainer.config.train.lr for m in members]
         optimizers = {g: _adam(params, lrs, (cfg.beta1, cfg.beta2), device) for g, params in groups.items()}
+        average = WeightAverage(stacked, cfg.ema_decay, stacked=True) if cfg.ema_decay else None
+        ema_shapes = {name: shapes[name] for name in average.shadow} if average is not None else {}
         seeds = [m.trainer.config.seed for m in members]
         data_rngs = [generator(s, "batches", phase.name, device=device) for s in seeds]
         noise_rngs = [torch.Generator(device=device).manual_seed(derive_seed(s, "phase", phase.name)) for s in seeds]
@@ -197,6 +200,8 @@ class StackedTrainer:
         if start:
             for g, opt in optimizers.items():
                 opt.load_state_dict(stacked_optimizer_state([m.checkpoint["optimizers"][g] for m in members], groups[g]))
+            if average is not None:
+                average.load(stacked_state([m.checkpoint["ema"] for m in members], average.shadow))
             for m, d_rng, n_rng in zip(members, data_rngs, noise_rngs):
                 d_rng.set_state(m.checkpoint["rng"]["data"])
                 n_rng.set_state(m.checkpoint["rng"]["noise"])
@@ -225,6 +230,8 @@ class StackedTrainer:
                 with autocast:
                     out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
                 update(out, groups, optimizers, running)
+                if average is not None:
+                    average.update()
                 follow_free_cores()
                 done = step + 1
                 if done % cfg.log_every and done != phase.steps:
@@ -248,23 +255,28 @@ class StackedTrainer:
                 # a checkpoint step, or members to drop: write each survivor's state as its own run's
                 model = {key: v.detach() for key, v in stacked.state_dict().items()}
                 opt_states = {} if finished else {g: opt.state_dict() for g, opt in optimizers.items()}
+                averages = average.state() if average is not None else None
                 for j, m in enumerate(members):
                     if j in diverged:
                         continue
-                    m.trainer.strategy.load_state_dict(member_state(model, j, shapes))
+                    live = member_state(model, j, shapes)
+                    ema = member_state(averages, j, ema_shapes) if averages is not None else None
                     if curve_point:
+                        m.trainer.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
                         m.trainer.evaluate_point(phase.name, done)
+                    m.trainer.strategy.load_state_dict(live)
                     if not (finished or done % cfg.checkpoint_every == 0 or diverged):
                         continue
                     if finished:  # a phase boundary needs no optimiser or generator state
-                        m.trainer.checkpoint(index + 1, 0, {}, {})
+                        m.trainer.averaged = ema
+                        m.trainer.checkpoint(index + 1, 0, {}, {}, ema=ema)
                         m.start_step, m.checkpoint = 0, None
                         continue
                     state = {g: member_optimizer_state(opt_states[g], j, member_shapes[g], lrs[j]) for g in ordered}
                     rng = {"data": data_rngs[j].get_state(), "noise": noise_rngs[j].get_state()}
                     if done % cfg.checkpoint_every == 0:
-                        m.trainer.checkpoint(index, done, state, rng)
-                    m.start_step, m.checkpoint = done, {"optimizers": state, "rng": rng}
+                        m.trainer.checkpoint(index, done, state, rng, ema=ema)
+                    m.start_step, m.checkpoint = done, {"optimizers": state, "rng": rng, "ema": ema}
                 if diverged:
                     break
         return diverged, finished
