@@ -82,6 +82,19 @@ def parse_lrs(text: str | None) -> list[float] | None:
     return lrs
 
 
+def parse_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
+    """One value, or a comma list that sweeps it (each value a variant of every method)."""
+    if text is None:
+        return None
+    try:
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} must be a {kind.__name__} or a comma list of them, got {text!r}") from None
+    if not values:
+        raise UserError(f"{flag} is empty")
+    return values
+
+
 def _coerce_option(value: str, default: Any, where: str) -> Any:
     if isinstance(default, bool):
         if value.lower() in ("true", "1", "yes"):
@@ -196,10 +209,12 @@ DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision datas
 EVAL_EVERY_OPTION = typer.Option(None, help="Also evaluate every N steps of each phase into each run's curve.csv "
                                               "(a multiple of the log interval; default: at the end only).")
 LR_SCHEDULE_OPTION = typer.Option(None, help="Learning rate over each phase: constant, linear or cosine decay "
-                                               "to lr x --lr-floor (default: the preset's, constant).")
+                                               "to lr x --lr-floor (default: the preset's, constant); a comma "
+                                               "list sweeps it.")
 LR_FLOOR_OPTION = typer.Option(None, help="With --lr-schedule: the rate at a phase's last step, as a fraction of --lr.")
 EMA_OPTION = typer.Option(None, help="Evaluate with an exponential moving average of the encoder's and decoder's "
-                                      "weights, this decay per step (e.g. 0.999; default: the preset's, 0 = off).")
+                                      "weights, this decay per step (e.g. 0.999; default: the preset's, 0 = off); "
+                                      "a comma list sweeps it.")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
 
@@ -268,7 +283,7 @@ def compare(
     eval_every: Optional[int] = EVAL_EVERY_OPTION,
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
-    ema_decay: Optional[float] = EMA_OPTION,
+    ema_decay: Optional[str] = EMA_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -283,8 +298,8 @@ def compare(
     configs = plan_compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
-        arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor,
-        ema_decay=ema_decay,
+        arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
+        ema_decay=parse_list(ema_decay, float, "--ema-decay"),
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     run_study_with_display(configs, out, mode, progress)
@@ -325,7 +340,7 @@ def study(
     eval_every: Optional[int] = EVAL_EVERY_OPTION,
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
-    ema_decay: Optional[float] = EMA_OPTION,
+    ema_decay: Optional[str] = EMA_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
@@ -356,8 +371,9 @@ def study(
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
-                            methods=method_subset, eval_every=eval_every, lr_schedule=lr_schedule, lr_floor=lr_floor,
-                            ema_decay=ema_decay)
+                            methods=method_subset, eval_every=eval_every,
+                            lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
+                            ema_decay=parse_list(ema_decay, float, "--ema-decay"))
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))
         if not configs:

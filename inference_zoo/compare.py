@@ -22,8 +22,8 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  batch_size: int | None = None, lr: float | Sequence[float] | None = None, device: str = "auto",
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
-                 eval_every: int | None = None, lr_schedule: str | None = None,
-                 lr_floor: float | None = None, ema_decay: float | None = None) -> list[RunConfig]:
+                 eval_every: int | None = None, lr_schedule: str | Sequence[str] | None = None,
+                 lr_floor: float | None = None, ema_decay: float | Sequence[float] | None = None) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
@@ -34,18 +34,24 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     that can be stacked (vectorised.py); different option values train as different stacks.
     """
     base = get_preset(preset)
-    lrs = [lr] if isinstance(lr, (int, float)) else list(lr or [])
-    if len(set(lrs)) < len(lrs):
-        raise UserError(f"--lr lists a learning rate twice: {', '.join(f'{v:g}' for v in lrs)}")
+    # training settings that take a list: each combination is a variant (named by the swept ones)
+    lists = {"ema_decay": ema_decay, "lr": lr, "lr_schedule": lr_schedule}
+    lists = {k: ([v] if isinstance(v, (int, float, str)) else list(v)) for k, v in lists.items() if v is not None}
+    for key, values in lists.items():
+        if len(set(values)) < len(values):
+            raise UserError(f"--{key.replace('_', '-')} lists a value twice: {', '.join(map(str, values))}")
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, eval_every=eval_every,
-                                       lr_schedule=lr_schedule, lr_floor=lr_floor, ema_decay=ema_decay).items()
-                 if v is not None}
+                                       lr_floor=lr_floor).items() if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
                                 compile=compile or base.train.compile, **overrides)
-    trains = [dataclasses.replace(train, lr=v) for v in lrs] or [train]
+    trains, rate_settings = [], []
+    for values in itertools.product(*lists.values()):
+        chosen = dict(zip(lists, values))
+        trains.append(dataclasses.replace(train, **chosen))
+        rate_settings.append({k: (float(v) if k != "lr_schedule" else v) for k, v in chosen.items()
+                              if len(lists[k]) > 1})
     for t in trains:
         validate_train(t)
-    rate_settings = [{"lr": float(t.lr)} if len(trains) > 1 else {} for t in trains]
     resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")

@@ -211,3 +211,21 @@ def test_configs_saved_before_sweeps_existed_read_as_their_methods_only_setting(
     del d["variant"]
     assert RunConfig.from_dict(d).label == "ali"
     refuse_changed_config(d, config, tmp_path)  # a resume of an old run is not refused
+
+
+def test_training_recipes_sweep_as_variants_and_train_as_their_own_stacks():
+    from inference_zoo.compare import plan_compare
+    from inference_zoo.study import stack_groups
+
+    configs = plan_compare(["ali"], "grid", "quick", [0, 1], ema_decay=[0.0, 0.999], lr_schedule=["constant", "cosine"])
+    labels = list(dict.fromkeys(c.label for c in configs))
+    assert labels == ["ali@ema_decay=0.0,lr_schedule=constant", "ali@ema_decay=0.0,lr_schedule=cosine",
+                      "ali@ema_decay=0.999,lr_schedule=constant", "ali@ema_decay=0.999,lr_schedule=cosine"]
+    assert {(c.train.ema_decay, c.train.lr_schedule) for c in configs} == {
+        (0.0, "constant"), (0.0, "cosine"), (0.999, "constant"), (0.999, "cosine")}
+    groups = stack_groups(configs)
+    assert len(groups) == 4 and all({configs[i].label for i in g} == {configs[g[0]].label} for g in groups)
+    # one value sets the recipe without naming a variant; an lr sweep keeps its labels
+    assert plan_compare(["ali"], "grid", "quick", [0], ema_decay=[0.99])[0].label == "ali"
+    assert [c.label for c in plan_compare(["ali"], "grid", "quick", [0], lr=[1e-3, 3e-4])] == ["ali@lr=0.001",
+                                                                                              "ali@lr=0.0003"]
