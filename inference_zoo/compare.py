@@ -39,7 +39,8 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     lists = {k: ([v] if isinstance(v, (int, float, str)) else list(v)) for k, v in lists.items() if v is not None}
     for key, values in lists.items():
         if len(set(values)) < len(values):
-            raise UserError(f"--{key.replace('_', '-')} lists a value twice: {', '.join(map(str, values))}")
+            what = "a learning rate" if key == "lr" else "a value"
+            raise UserError(f"--{key.replace('_', '-')} lists {what} twice: {', '.join(map(str, values))}")
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, eval_every=eval_every,
                                        lr_floor=lr_floor).items() if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
