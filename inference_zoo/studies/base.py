@@ -120,7 +120,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
     """A study's run folder (``--out``): every finished cell's rows, config and commit; sample
     arrays cut to what the study publishes, written into ``samples_dir``."""
     rows = _by_cell([r for r in collect_rows(out) if r["study"] == study.name])  # every finished cell
-    provenance, samples, curves = {}, {}, {}
+    provenance, samples, curves, commands = {}, {}, {}, []
     for cell in rows:
         run = cell_path(out, *cell)
         if (run / "curve.csv").is_file():
@@ -128,6 +128,11 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
         config_dict = _read_json(run / "config.json")
         env = _read_json(run / "env.json") if (run / "env.json").is_file() else {}
         stacks = env.get("stacks") or [{"seeds": [cell[2]]}]
+        argv = env.get("argv")
+        if isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv):
+            command = " ".join(["izoo", *argv[1:]]) if argv[0].endswith("izoo") else "python " + " ".join(argv)
+            if command not in commands:
+                commands.append(command)  # what trained the cell (its env.json)
         provenance[cell] = {"config": _config_digest(config_dict), "commit": env.get("git_commit"),
                             "machine": env.get("platform"), "stacked_with": len(stacks[-1]["seeds"])}
         config = RunConfig.from_dict(config_dict)
@@ -139,7 +144,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
         target = samples_dir / sample_name(*cell)
         save_samples(target, arrays)
         samples[cell] = target
-    return Piece(out, rows, provenance, samples, curves)
+    return Piece(out, rows, provenance, samples, curves, commands)
 
 
 def read_published_folder(folder: Path) -> Piece:
