@@ -1,6 +1,7 @@
 """Shared fixtures: tiny configs that train in well under a second per run."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -29,3 +30,23 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def stopped_after_updates(engine_module, n: int):
+    """Inside, the engine module's ``update`` raises KeyboardInterrupt after ``n`` updates: a
+    run stopped mid-training, in-process."""
+    original, calls = engine_module.update, {"n": 0}
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    engine_module.update = counted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        engine_module.update = original

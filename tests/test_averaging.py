@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import tiny_config
+from conftest import stopped_after_updates, tiny_config
 from inference_zoo.averaging import WeightAverage
 from inference_zoo.runs import run_group
 from inference_zoo.vectorised import resolve_engine
@@ -76,20 +76,8 @@ def test_a_resumed_run_continues_its_average(tmp_path):
     import inference_zoo.vectorised as engine
 
     run_group([_config("ali", 0, 0.9)], [tmp_path / "whole"])
-    original, calls = engine.update, {"n": 0}
-
-    def stop_after_25(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 25:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    engine.update = stop_after_25
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_group([_config("ali", 0, 0.9)], [tmp_path / "resumed"])
-    finally:
-        engine.update = original
+    with stopped_after_updates(engine, 25):
+        run_group([_config("ali", 0, 0.9)], [tmp_path / "resumed"])
     assert _load(tmp_path / "resumed")["step"] == 20
     run_group([_config("ali", 0, 0.9)], [tmp_path / "resumed"])
     a, b = _load(tmp_path / "whole"), _load(tmp_path / "resumed")

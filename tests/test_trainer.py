@@ -13,7 +13,7 @@ from inference_zoo.fileio import load_torch
 from inference_zoo.runs import run_one
 from inference_zoo.train import Diverged, Trainer
 
-from conftest import tiny_config
+from conftest import stopped_after_updates, tiny_config
 
 
 class Interrupt(Exception):
@@ -203,24 +203,10 @@ def test_a_scheduled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     config = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)
     Trainer(config, tmp_path / "whole").run()
     short = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)
-    first = Trainer(short, tmp_path / "resumed")
     import inference_zoo.train as train_module
 
-    calls = {"n": 0}
-    original = train_module.update
-
-    def stop_after_25(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 25:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    train_module.update = stop_after_25
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            first.run()
-    finally:
-        train_module.update = original
+    with stopped_after_updates(train_module, 25):
+        Trainer(short, tmp_path / "resumed").run()
     resumed = Trainer(short, tmp_path / "resumed")
     resumed.run()
     whole = torch.load(tmp_path / "whole/checkpoint.pt", weights_only=True)["model"]

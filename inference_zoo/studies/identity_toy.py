@@ -145,50 +145,38 @@ def distributions_figure(folder: Path, rows: list[dict]) -> Path:
     return path
 
 
+#: (column header, metric, digits) of the table, by criterion; "abs_" metrics are |value|
+ONE_DRAW_COLUMNS = [("recon MSE", "recon_mse", 3), ("corr(x, E(x))", "corr_x_encoding", 2),
+                    ("KS E(x)", "prior_ks", 3), ("KS G(z)", "sample_ks", 3)]
+MEAN_MAP_COLUMNS = [("recon MSE, mean map", "recon_mse_mean_code", 3), ("|corr(x, E[z|x])|", "abs_corr_x_mean_code", 2),
+                    ("recon MSE, one draw", "recon_mse", 3), ("|corr(x, E(x))|, one draw", "abs_corr_x_encoding", 2),
+                    ("KS G(z)", "sample_ks", 3)]
+ONE_DRAW_TEXT = (f"Classification per seed: invertible when recon MSE < {MSE_THRESHOLD}, then identity "
+                 f"(corr(x, E(x)) >= {CORR_THRESHOLD}), flip (corr <= -{CORR_THRESHOLD}) or piecewise (inverts, "
+                 "but folded); non-invertible when MSE >= 0.1. Mean ± s.e. over seeds.")
+MEAN_MAP_TEXT = ("Judged by the encoder's mean map E[z|x] (32 encoder draws averaged), so a stochastic encoder "
+                 f"is not charged for its noise: invertible when the reconstruction MSE through it is < {MSE_THRESHOLD}, "
+                 f"then identity (corr(x, E[z|x]) >= {CORR_THRESHOLD}), flip (<= -{CORR_THRESHOLD}) or piecewise; "
+                 "non-invertible otherwise. |corr| and MSE: mean ± s.e. over seeds; the one-draw columns are what "
+                 "an earlier criterion judged by.")
+
+
 def table(folder: Path, rows: list[dict]) -> Path:
     per_seed = _per_seed(rows)
-    if any("recon_mse_mean_code" in v for seeds in per_seed.values() for v in seeds.values()):
-        return _mean_map_table(folder, rows, per_seed)
-    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
-    lines = ["# Identity toy: which solution each strategy finds", "",
-             f"Classification per seed: invertible when recon MSE < {MSE_THRESHOLD}, then identity "
-             f"(corr(x, E(x)) >= {CORR_THRESHOLD}), flip (corr <= -{CORR_THRESHOLD}) or piecewise (inverts, "
-             "but folded); non-invertible when MSE >= 0.1. Mean ± s.e. over seeds.", "",
-             "| method | seeds | identity | flip | piecewise | non-invertible | recon MSE | corr(x, E(x)) | "
-             "KS E(x) | KS G(z) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for method, seeds in per_seed.items():
-        counts = solution_counts(seeds)
-        k = lambda m: ("identity", method, m)  # noqa: E731
-        lines.append(f"| {method} | {len(seeds)} | {counts['identity']} | {counts['flip']} | {counts['piecewise']} | "
-                     f"{counts['non-invertible']} | "
-                     f"{_cell(summary, k('recon_mse'), digits=3)} | {_cell(summary, k('corr_x_encoding'))} | "
-                     f"{_cell(summary, k('prior_ks'), digits=3)} | {_cell(summary, k('sample_ks'), digits=3)} |")
-    path = folder / "identity_table.md"
-    write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def _mean_map_table(folder: Path, rows: list[dict], per_seed: dict) -> Path:
+    mean_map = any("recon_mse_mean_code" in v for seeds in per_seed.values() for v in seeds.values())
+    columns, text = (MEAN_MAP_COLUMNS, MEAN_MAP_TEXT) if mean_map else (ONE_DRAW_COLUMNS, ONE_DRAW_TEXT)
     absolute = [{**r, "metric": "abs_" + r["metric"], "value": abs(r["value"])} for r in rows
                 if r["metric"] in ("corr_x_mean_code", "corr_x_encoding")]
     summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows + absolute)}
-    lines = ["# Identity toy: which solution each strategy finds", "",
-             "Judged by the encoder's mean map E[z|x] (32 encoder draws averaged), so a stochastic encoder "
-             f"is not charged for its noise: invertible when the reconstruction MSE through it is < {MSE_THRESHOLD}, "
-             f"then identity (corr(x, E[z|x]) >= {CORR_THRESHOLD}), flip (<= -{CORR_THRESHOLD}) or piecewise; "
-             "non-invertible otherwise. |corr| and MSE: mean ± s.e. over seeds; the one-draw columns are what "
-             "an earlier criterion judged by.", "",
-             "| method | seeds | identity | flip | piecewise | non-invertible | recon MSE, mean map | "
-             "|corr(x, E[z|x])| | recon MSE, one draw | |corr(x, E(x))|, one draw | KS G(z) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["# Identity toy: which solution each strategy finds", "", text, "",
+             "| method | seeds | identity | flip | piecewise | non-invertible | "
+             + " | ".join(header for header, _, _ in columns) + " |",
+             "|---" * (6 + len(columns)) + "|"]
     for method, seeds in per_seed.items():
         counts = solution_counts(seeds)
-        k = lambda m: ("identity", method, m)  # noqa: E731
+        cells = [_cell(summary, ("identity", method, metric), digits=digits) for _, metric, digits in columns]
         lines.append(f"| {method} | {len(seeds)} | {counts['identity']} | {counts['flip']} | {counts['piecewise']} | "
-                     f"{counts['non-invertible']} | {_cell(summary, k('recon_mse_mean_code'), digits=3)} | "
-                     f"{_cell(summary, k('abs_corr_x_mean_code'))} | {_cell(summary, k('recon_mse'), digits=3)} | "
-                     f"{_cell(summary, k('abs_corr_x_encoding'))} | {_cell(summary, k('sample_ks'), digits=3)} |")
+                     f"{counts['non-invertible']} | " + " | ".join(cells) + " |")
     path = folder / "identity_table.md"
     write_text(path, "\n".join(lines) + "\n")
     return path
