@@ -4,7 +4,8 @@ Drawn from a study's curves.csv alone (rows of every run's curve.csv, ``train.ev
 One figure per dataset, ``curves-<dataset>.png``: a row of panels per x axis (steps, then wall
 seconds), a panel per metric, a colour per method; each seed is a thin line, the mean over seeds
 a thick one with a band of one standard error. Two-phase strategies (latent, posthoc) are drawn
-along their last phase, the one that trains their encoder.
+along their last phase, the one that trains their encoder. Correlations are drawn as |corr|: a
+map and its mirror image are equally invertible, and a signed mean over seeds would cancel them.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def plot_curves(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
                 series: dict[int, dict[int, tuple[float, float]]] = {}
                 for r in mine:
                     if r["method"] == method and r["metric"] == metric:
-                        series.setdefault(r["seed"], {})[r["step"]] = (r["seconds"], r["value"])
+                        value = abs(r["value"]) if metric.startswith("corr_") else r["value"]
+                        series.setdefault(r["seed"], {})[r["step"]] = (r["seconds"], value)
                 for row_index, axis_of in enumerate((0, 1)):  # 0: steps, 1: seconds
                     ax = axes[row_index][column]
                     for points in series.values():
@@ -64,7 +66,7 @@ def plot_curves(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
                         if len(series) > 1 else np.zeros_like(mean)
                     ax.plot(xs, mean, color=colour, lw=1.8, label=f"{method} (n={len(series)})")
                     ax.fill_between(xs, mean - se, mean + se, color=colour, alpha=0.18, lw=0)
-            axes[0][column].set_title(metric, fontsize=10)
+            axes[0][column].set_title(f"|{metric}|" if metric.startswith("corr_") else metric, fontsize=10)
             axes[0][column].set_xlabel("step")
             axes[1][column].set_xlabel("wall seconds")
             for ax in axes[:, column]:
