@@ -12,7 +12,9 @@ Runs evaluated since the noise-free metrics exist are judged by the encoder's me
 x -> E[z | x] (32 draws averaged): its correlation with x and the reconstruction MSE through
 it (``corr_x_mean_code``, ``recon_mse_mean_code``). One noisy draw of a stochastic encoder
 charges ALI for the noise it injects (a perfect inverse plus unit-variance noise has MSE about 1);
-the mean map does not. Earlier published runs, which lack them, keep the one-draw criterion.
+the mean map does not. Its own limit: where q(z|x) has two branches (post-hoc's folded maps),
+their mean is no code, so such a seed counts as non-invertible. Earlier published runs, which
+lack the metrics, keep the one-draw criterion.
 """
 from __future__ import annotations
 
