@@ -326,6 +326,8 @@ class Trainer:
             identity["train"]["engine"] = t.engine
         if t.compile:  # likewise for caches written before the option existed
             identity["train"]["compile"] = True
+        if t.lr_schedule != "constant":  # a schedule changes the phase's weights (an average does not)
+            identity["train"].update(lr_schedule=t.lr_schedule, lr_floor=t.lr_floor)
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return self.shared_dir / f"{phase.name}-seed{cfg.seed}-{digest}.pt"
 

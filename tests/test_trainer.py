@@ -212,3 +212,13 @@ def test_a_scheduled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     whole = torch.load(tmp_path / "whole/checkpoint.pt", weights_only=True)["model"]
     again = torch.load(tmp_path / "resumed/checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(whole[k], again[k]) for k in whole)
+
+
+def test_a_learning_rate_schedule_gets_its_own_shared_gan(tmp_path):
+    """latent/posthoc reuse a GAN trained with the same settings only: a schedule changes it."""
+    from inference_zoo.runs import run_group
+
+    shared = tmp_path / "shared"
+    run_group([tiny_config("latent", steps=10)], [tmp_path / "constant"], shared)
+    run_group([tiny_config("posthoc", steps=10, lr_schedule="cosine")], [tmp_path / "cosine"], shared)
+    assert len(list(shared.glob("gan-seed0-*.pt"))) == 2

@@ -194,7 +194,8 @@ def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece) -> No
     for key, what in (("config", "configs"), ("commit", "commits")):
         if a.get(key) and b.get(key) and a[key] != b[key]:
             raise UserError(f"cell {_cell_name(cell)} has different {what} in {first} ({a[key]}) and "
-                            f"{piece.source} ({b[key]}); merge only one of them")
+                            f"{piece.source} ({b[key]}); merge only one of them, or publish with --overwrite "
+                            "to replace what is published")
 
     def values(rows: list[dict[str, Any]]) -> dict[str, float]:
         return {r["metric"]: r["value"] for r in rows if r["metric"] not in TIMING_METRICS}
@@ -202,7 +203,7 @@ def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece) -> No
     va, vb = values(merged.rows[cell]), values(piece.rows[cell])
     if va.keys() != vb.keys() or any(not (va[k] == vb[k] or (math.isnan(va[k]) and math.isnan(vb[k]))) for k in va):
         raise UserError(f"cell {_cell_name(cell)} has different results in {first} and {piece.source}; "
-                        "merge only one of them")
+                        "merge only one of them, or publish with --overwrite to replace what is published")
 
 
 def ordered_rows(study: Study, cells: dict[Cell, list[dict[str, Any]]]) -> list[dict[str, Any]]:
