@@ -3,9 +3,8 @@
 torch's OpenMP threads spin while they wait between parallel regions. Alone on the machine that
 is what makes small kernels fast, but next to another CPU-bound process a spinning thread burns
 the core the other process needs while the thread it waits for sits descheduled, and both jobs
-slow down many times over (``benchmarks/contention.py`` measures it: two default-threaded
-``izoo compare`` side by side took 59 times their idle time). Making waiting threads sleep
-(``OMP_WAIT_POLICY=PASSIVE``) cures contention but doubles the idle time of a toy run, so izoo
+slow down many times over (``benchmarks/contention.py`` measures it). Making waiting threads sleep
+(``OMP_WAIT_POLICY=PASSIVE``) cures contention but slows a toy run down when it is alone, so izoo
 instead uses no more threads than there are free cores:
 
 - ``auto`` (the default) counts the tasks running on the machine besides this process's own
