@@ -356,7 +356,9 @@ def study(
     if merge and not (publish_only and folders):
         raise UserError("--merge takes --publish-only and the folders to merge: "
                         f"izoo study {name} --publish-only --merge DIR [DIR ...]")
-    command = " ".join(["izoo", *sys.argv[1:]]) if sys.argv[0].endswith("izoo") else f"python {' '.join(sys.argv)}"
+    from .environment import command_line
+
+    command = command_line(sys.argv)
     default_target = Path("figures") / name
     if publish is not None and publish.exists() and not publish.is_dir():
         raise UserError(f"publish target {publish} exists and is not a folder")
@@ -380,14 +382,7 @@ def study(
             raise UserError(f"shard {shard} of study {name} holds no cell (fewer stack groups than shards)")
     run_dir = out or Path("runs/studies") / name
     t0 = time.perf_counter()
-    if publish_only:
-        from .study import collect_rows, write_tables
-
-        rows = [r for r in collect_rows(run_dir) if r["study"] == name]
-        if not rows:
-            raise UserError(f"{run_dir} holds no finished cell of study {name}")
-        write_tables(run_dir, rows)
-    elif executor is not None:
+    if executor is not None and not publish_only:
         from .executors import JobSettings, run_on_executor
         from .study import prepare_output, stack_groups
 
@@ -397,21 +392,21 @@ def study(
         run_on_executor(configs, run_dir, executor, jobs or len(stack_groups(configs)),
                         JobSettings(partition, time_limit, gpus_per_job, cpus_per_job, array_parallelism, threads),
                         log=lambda text: print(text, file=sys.stderr))
-    else:
+    elif not publish_only:
         run_study_with_display(configs, run_dir, "overwrite" if overwrite else "resume", progress)
-    from .study import cell_dir, is_finished
+    from .study import cell_dir, collect_rows, is_finished, write_tables
 
-    unfinished = [c for c in configs if not is_finished(cell_dir(run_dir, c))]
-    if not unfinished and not publish_only:  # the tables of every finished cell, whoever trained it
-        from .study import collect_rows, write_tables
-
-        write_tables(run_dir, [r for r in collect_rows(run_dir) if r["study"] == name])
-    if unfinished and not publish_only:
+    unfinished = [] if publish_only else [c for c in configs if not is_finished(cell_dir(run_dir, c))]
+    if unfinished:
         c = unfinished[0]
         print(f"not published: {len(unfinished)} cell(s) unfinished (e.g. {c.data.label()}/{c.label}/seed{c.seed}, "
               f"held by another process); when they finish: izoo study {name} --publish-only "
               f"{'--out ' + str(run_dir) if out else ''}".rstrip(), file=sys.stderr)
         return
+    rows = [r for r in collect_rows(run_dir) if r["study"] == name]  # every finished cell, whoever trained it
+    if not rows:
+        raise UserError(f"{run_dir} holds no finished cell of study {name}")
+    write_tables(run_dir, rows)
     # publish where the user points; to the study's own folder only from its own run folder
     target = publish or (default_target if out is None and shard is None else None)
     if target is None:

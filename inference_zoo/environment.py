@@ -40,6 +40,11 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def command_line(argv: list[str]) -> str:
+    """How a user would type the command ``argv`` ran (``izoo ...``, or ``python ...``)."""
+    return " ".join(["izoo", *argv[1:]]) if argv and argv[0].endswith("izoo") else f"python {' '.join(argv)}"
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     return {
         "inference_zoo": __version__,

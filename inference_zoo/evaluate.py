@@ -12,11 +12,11 @@ import torch
 
 from . import metrics as M
 from .config import RunConfig
-from .data import Dataset, build_dataset
+from .data import Dataset
 from .results import HEADLINE_METRICS, RESULT_FIELDS  # noqa: F401  (re-exported)
 from .seeding import derive_seed, generator
 from .strategies import Strategy
-from .train import Diverged, held_out_split
+from .train import Diverged
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
 #: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
@@ -150,12 +150,12 @@ def tidy_rows(config: RunConfig, values: dict[str, Any]) -> list[dict[str, Any]]
     return [{**base, "metric": k, "value": v} for k, v in values.items()]
 
 
-def curve_rows(strategy: Strategy, config: RunConfig, phase: str, step: int, seconds: float) -> list[dict[str, Any]]:
+def curve_rows(strategy: Strategy, config: RunConfig, dataset: Dataset, held_out: tuple[torch.Tensor, torch.Tensor],
+               phase: str, step: int, seconds: float) -> list[dict[str, Any]]:
     """One point of a run's curve: the final evaluation's metrics for the strategy's weights now
     (none where its outputs are not finite: the training loop's own checks stop such a run)."""
-    x_test, labels = held_out_split(config)
     try:
-        values, _ = evaluate(strategy, build_dataset(config.data), x_test, labels, config)
+        values, _ = evaluate(strategy, dataset, *held_out, config)
     except Diverged:
         return []
     base = {"study": config.study, "dataset": config.data.label(), "method": config.label, "seed": config.seed,

@@ -99,6 +99,7 @@ class Trainer:
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
         self._seconds_before = 0.0  # training time of earlier processes (from the checkpoint)
         self.averaged: dict[str, torch.Tensor] | None = None  # the last phase's weight average (ema_decay)
+        self._held_out: tuple[torch.Tensor, torch.Tensor] | None = None  # built at the first curve point
         self._started = time.perf_counter()
 
     def start_clock(self) -> None:
@@ -307,8 +308,10 @@ class Trainer:
 
         path = self.run_dir / "curve.csv"
         earlier = read_curve(path) if path.is_file() else []
+        if self._held_out is None:
+            self._held_out = held_out_split(self.config)
         with noise.one_run():  # a stacked engine's member noise streams are for training only
-            rows = curve_rows(self.strategy, self.config, phase, step, self.elapsed())
+            rows = curve_rows(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
         write_curve(path, earlier + rows)
 
     # --- shared phases ----------------------------------------------------------------------

@@ -250,11 +250,12 @@ class StackedTrainer:
                                       {key: sum(v[j] for j in alive) / len(alive) for key, v in means.items()})
                 finished = done == phase.steps
                 curve_point = eval_due(cfg, done, phase.steps)
-                if not diverged and not (finished or done % cfg.checkpoint_every == 0 or curve_point):
+                saving = finished or done % cfg.checkpoint_every == 0 or bool(diverged)
+                if not (saving or curve_point):
                     continue
                 # a checkpoint step, or members to drop: write each survivor's state as its own run's
                 model = {key: v.detach() for key, v in stacked.state_dict().items()}
-                opt_states = {} if finished else {g: opt.state_dict() for g, opt in optimizers.items()}
+                opt_states = {g: opt.state_dict() for g, opt in optimizers.items()} if saving and not finished else {}
                 averages = average.state() if average is not None else None
                 for j, m in enumerate(members):
                     if j in diverged:
@@ -265,7 +266,7 @@ class StackedTrainer:
                         m.trainer.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
                         m.trainer.evaluate_point(phase.name, done)
                     m.trainer.strategy.load_state_dict(live)
-                    if not (finished or done % cfg.checkpoint_every == 0 or diverged):
+                    if not saving:
                         continue
                     if finished:  # a phase boundary needs no optimiser or generator state
                         m.trainer.averaged = ema

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compare import plan_compare
 from ..config import RunConfig
-from ..environment import git_commit
+from ..environment import command_line, git_commit
 from ..errors import UserError
 from ..fileio import atomic_write, load_arrays, read_json_object, write_json
 from ..registry import Registry
@@ -95,6 +95,7 @@ class Piece:
     curves: dict[Cell, list[dict[str, Any]]] = field(default_factory=dict)  # train.eval_every points
     commands: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    example_config: dict[str, Any] | None = None  # one cell's resolved config, for the figures' captions
 
 
 def _cell_name(cell: Cell) -> str:
@@ -120,7 +121,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
     """A study's run folder (``--out``): every finished cell's rows, config and commit; sample
     arrays cut to what the study publishes, written into ``samples_dir``."""
     rows = _by_cell([r for r in collect_rows(out) if r["study"] == study.name])  # every finished cell
-    provenance, samples, curves, commands = {}, {}, {}, []
+    provenance, samples, curves, commands, example = {}, {}, {}, [], None
     for cell in rows:
         run = cell_path(out, *cell)
         if (run / "curve.csv").is_file():
@@ -130,12 +131,13 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
         stacks = env.get("stacks") or [{"seeds": [cell[2]]}]
         argv = env.get("argv")
         if isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv):
-            command = " ".join(["izoo", *argv[1:]]) if argv[0].endswith("izoo") else "python " + " ".join(argv)
+            command = command_line(argv)
             if command not in commands:
                 commands.append(command)  # what trained the cell (its env.json)
         provenance[cell] = {"config": _config_digest(config_dict), "commit": env.get("git_commit"),
                             "machine": env.get("platform"), "stacked_with": len(stacks[-1]["seeds"])}
         config = RunConfig.from_dict(config_dict)
+        example = example or config_dict
         n = study.sample_points(config)
         source = run / "samples.npz"
         if n is None or not source.is_file():
@@ -144,7 +146,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
         target = samples_dir / sample_name(*cell)
         save_samples(target, arrays)
         samples[cell] = target
-    return Piece(out, rows, provenance, samples, curves, commands)
+    return Piece(out, rows, provenance, samples, curves, commands, example_config=example)
 
 
 def read_published_folder(folder: Path) -> Piece:
@@ -156,7 +158,7 @@ def read_published_folder(folder: Path) -> Piece:
                if (folder / "samples" / sample_name(*cell)).is_file()}
     curves = _by_cell(read_curve(folder / "curves.csv")) if (folder / "curves.csv").is_file() else {}
     return Piece(folder, rows, provenance, samples, curves, list(record.get("command_history", [])),
-                 float(record.get("wall_seconds") or 0.0))
+                 float(record.get("wall_seconds") or 0.0), record.get("example_config"))
 
 
 def read_piece(study: Study, folder: Path, samples_dir: Path) -> Piece:
@@ -186,6 +188,7 @@ def merge_pieces(pieces: list[Piece]) -> Piece:
                 merged.curves[cell] = piece.curves[cell]
         merged.commands += [c for c in piece.commands if c not in merged.commands]
         merged.wall_seconds += piece.wall_seconds
+        merged.example_config = merged.example_config or piece.example_config
     return merged
 
 
@@ -270,13 +273,7 @@ def _write_published(study: Study, merged: Piece, target: Path, command: str, wa
     history = [c for c in merged.commands if c != command] + [command]
     wall_seconds = merged.wall_seconds + (wall_seconds or 0.0)  # every contributing command's
     stack_size = {cell: p.get("stacked_with", 1) or 1 for cell, p in merged.provenance.items()}
-    example = None
-    for cell in merged.rows:
-        run_config = cell_path(merged.source, *cell) / "config.json"
-        if example is None and run_config.is_file():
-            example = _read_json(run_config)
-    if example is None and (target / "study.json").is_file():
-        example = _read_json(target / "study.json").get("example_config")
+    example = merged.example_config or (earlier.example_config if earlier is not None else None)
     write_json(target / "study.json", {
         "study": study.name,
         "description": study.description,
