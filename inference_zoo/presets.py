@@ -37,7 +37,7 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),
         ArchConfig(encoder_hidden=(128, 128), decoder_hidden=(128,) * 4, discriminator_hidden=(128,) * 3),
     ),
-    # images (README "Images"): conv networks from nets/conv.py; widths are channel counts
+    # images (docs/images.md): conv networks from nets/conv.py; widths are channel counts
     "digits": Preset(
         "8x8 digits in minutes on 2 CPU cores: dcgan 64-channel nets, z 16, 2k steps, Adam 5e-4, beta1 0.5",
         TrainConfig(steps=2_000, lr=5e-4, beta1=0.5, log_every=100, checkpoint_every=1_000),
