@@ -1,5 +1,5 @@
 """The stacked engine's Adam step: torch's fused Adam over whole stacked tensors against the
-per-member Adam (``inference_zoo/member_adam.py``), which hands each member's slice to the same
+per-member Adam (``inference_zoo/engine/member_adam.py``), which hands each member's slice to the same
 fused kernel so that members do not depend on their stack-mates.
 
 Run as ``python benchmarks/optimizer_step.py [--members 16] [--rounds 5]``: milliseconds per step on the
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from inference_zoo.config import RunConfig
-from inference_zoo.member_adam import MemberAdam
-from inference_zoo.stacking import stack_strategies
-from inference_zoo.train import build_strategy
+from inference_zoo.core.config import RunConfig
+from inference_zoo.engine.member_adam import MemberAdam
+from inference_zoo.engine.stacking import stack_strategies
+from inference_zoo.engine.train import build_strategy
 
 
 def milliseconds(optimizer: torch.optim.Optimizer, steps: int = 30) -> float:

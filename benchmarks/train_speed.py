@@ -4,13 +4,13 @@ Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [
 [--compile] [--lr-sweep]``.
 In one process it measures (a) a plain single-run ALI loop written here, the way a paper's release
 would write it, (b) izoo's single engine (the reference loop of ``train.py``), (c) izoo's stacked
-engine (``vectorised.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
+engine (``engine/stacked.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
 stack with ``train.compile``, with ``--lr-sweep`` also the largest stack with one learning rate per
 member), and a fp32 matmul peak measured on the spot. It prints run-steps
 per second (K runs x steps / seconds), the ratio of each to (a) and the achieved matmul FLOP/s as
 a share of that peak, and writes ``benchmarks/results/train_speed.json``.
 The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
-the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/shared_backward.py``).
+the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/engine/shared_backward.py``).
 Ratios, not absolute times, are what carry across machines.
 """
 from __future__ import annotations
@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inference_zoo.config import EvalConfig, RunConfig, TrainConfig
+from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec
 from inference_zoo.nets import ArchConfig
-from inference_zoo.train import Trainer
-from inference_zoo.vectorised import StackedTrainer
+from inference_zoo.engine.train import Trainer
+from inference_zoo.engine.stacked import StackedTrainer
 
 ARCH = ArchConfig()  # the paper's toy networks: encoder 2x400, decoder 4x400, maxout D 3x200x5
 

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 __all__ = ["STRATEGIES", "Phase", "StepOutput", "Strategy", "UserError", "__version__"]
 
 
-from .errors import UserError  # noqa: E402  (plugins raise it for one-line errors)
+from .core.errors import UserError  # noqa: E402  (plugins raise it for one-line errors)
 
 
 def __getattr__(name: str) -> Any:

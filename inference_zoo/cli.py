@@ -6,14 +6,14 @@ as one line with exit code 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import dataclasses
-import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from .errors import UserError
+from .core.config import coerce_value
+from .core.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compare inference mechanisms (ALI, BiGAN, latent regressor, post-hoc, VAE).")
@@ -95,19 +95,6 @@ def parse_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
     return values
 
 
-def _coerce_option(value: str, default: Any, where: str) -> Any:
-    if isinstance(default, bool):
-        if value.lower() in ("true", "1", "yes"):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        raise UserError(f"{where}: expected true or false, got {value!r}")
-    try:
-        return type(default)(value)
-    except ValueError:
-        raise UserError(f"{where}: expected a {type(default).__name__}, got {value!r}") from None
-
-
 def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
     """``method.key=value`` sets one method's option; ``key=value`` every listed method that has it.
 
@@ -139,15 +126,16 @@ def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, A
 
 def _option_values(text: str, default: Any, where: str) -> Any:
     """One value, or the list of a sweep ("a,b,c"): distinct, and each fit to name a run."""
-    from .config import setting_text
+    from .core.config import setting_text
+    from .core.registry import is_safe_name
 
     if "," not in text:
-        return _coerce_option(text, default, where)
-    values = [_coerce_option(v.strip(), default, where) for v in text.split(",") if v.strip()]
+        return coerce_value(text, default, where)
+    values = [coerce_value(v.strip(), default, where) for v in text.split(",") if v.strip()]
     if len(values) < 2 or len(set(values)) < len(values):
         raise UserError(f"{where}: a sweep needs two or more distinct values")
     for value in values:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", setting_text(value)):
+        if not is_safe_name(setting_text(value)):
             raise UserError(f"{where}: a swept value may hold only letters, digits, _ . -; got {value!r}")
     return values
 
@@ -171,7 +159,7 @@ def parse_arch(items: list[str]) -> dict[str, Any]:
                     raise ValueError
                 out[key] = widths
             else:
-                out[key] = _coerce_option(value, default, f"--arch {item}")
+                out[key] = coerce_value(value, default, f"--arch {item}")
         except ValueError:
             raise UserError(f"--arch {item!r}: widths are positive integers joined by x, e.g. 400x400") from None
     if out.get("maxout_pieces", 1) < 1 or out.get("z_dim", 0) < 0 or out.get("init_std", 1.0) <= 0:
@@ -220,7 +208,7 @@ THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other r
 
 
 def set_threads(text: str) -> None:
-    from .threads import parse_threads, use_threads
+    from .core.threads import parse_threads, use_threads
 
     try:
         use_threads(parse_threads(text))
@@ -237,7 +225,7 @@ def list_command() -> None:
 
     from .data import DATASETS
     from .nets import ARCHITECTURES
-    from .presets import PRESETS
+    from .core.presets import PRESETS
     from .strategies import STRATEGIES
 
     console = Console()
@@ -287,8 +275,8 @@ def compare(
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
-    from .compare import plan_compare
-    from .display import run_study_with_display
+    from .experiment.compare import plan_compare
+    from .experiment.display import run_study_with_display
 
     set_threads(threads)
     if resume and overwrite:
@@ -346,9 +334,9 @@ def study(
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
     import time
 
-    from .display import run_study_with_display
+    from .experiment.display import run_study_with_display
     from .studies import STUDIES, publish_pieces, study_configs
-    from .study import parse_shard, shard_configs
+    from .experiment.cells import parse_shard, shard_configs
 
     spec = STUDIES.get(name)
     if folders and not merge:
@@ -356,7 +344,7 @@ def study(
     if merge and not (publish_only and folders):
         raise UserError("--merge takes --publish-only and the folders to merge: "
                         f"izoo study {name} --publish-only --merge DIR [DIR ...]")
-    from .environment import command_line
+    from .core.environment import command_line
 
     command = command_line(sys.argv)
     default_target = Path("figures") / name
@@ -383,8 +371,8 @@ def study(
     run_dir = out or Path("runs/studies") / name
     t0 = time.perf_counter()
     if executor is not None and not publish_only:
-        from .executors import JobSettings, run_on_executor
-        from .study import prepare_output, stack_groups
+        from .experiment.executors import JobSettings, run_on_executor
+        from .experiment.cells import prepare_output, stack_groups
 
         if shard is not None:
             raise UserError("--executor shards the study itself; drop --shard")
@@ -394,7 +382,8 @@ def study(
                         log=lambda text: print(text, file=sys.stderr))
     elif not publish_only:
         run_study_with_display(configs, run_dir, "overwrite" if overwrite else "resume", progress)
-    from .study import cell_dir, collect_rows, is_finished, write_tables
+    from .experiment.runs import is_finished
+    from .core.results import cell_dir, collect_rows, write_tables
 
     unfinished = [] if publish_only else [c for c in configs if not is_finished(cell_dir(run_dir, c))]
     if unfinished:
@@ -441,7 +430,7 @@ def figures(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``izoo`` script: one-line errors and exit code 2 for bad input."""
-    from .threads import restore
+    from .core.threads import restore
 
     try:
         app(args=argv, prog_name="izoo", standalone_mode=False)

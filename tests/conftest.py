@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from inference_zoo.config import EvalConfig, RunConfig, TrainConfig
+from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec
 from inference_zoo.nets import ArchConfig
 

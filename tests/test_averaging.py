@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from conftest import stopped_after_updates, tiny_config
-from inference_zoo.averaging import WeightAverage
-from inference_zoo.runs import run_group
-from inference_zoo.vectorised import resolve_engine
+from inference_zoo.engine.averaging import WeightAverage
+from inference_zoo.experiment.runs import run_group
+from inference_zoo.engine.stacked import resolve_engine
 
 
 class Toy(nn.Module):
@@ -73,7 +73,7 @@ def test_a_members_average_equals_its_seed_trained_alone(tmp_path):
 
 def test_a_resumed_run_continues_its_average(tmp_path):
     """Stop a stacked run after its step-20 checkpoint, resume: the same average as uninterrupted."""
-    import inference_zoo.vectorised as engine
+    import inference_zoo.engine.stacked as engine
 
     run_group([_config("ali", 0, 0.9)], [tmp_path / "whole"])
     with stopped_after_updates(engine, 25):

@@ -24,7 +24,7 @@ def run_cli(argv, capsys):
     (["compare", "--methods", ""], "--methods is empty"),
     (["compare", "--data", "moons"], "unknown dataset 'moons'; valid: celeba, cifar10, digits"),
     (["compare", "--data", "grid:modes=7"], "perfect square"),
-    (["compare", "--data", "grid:modes=x"], "is not a valid int"),
+    (["compare", "--data", "grid:modes=x"], "modes: expected a int"),
     (["compare", "--data", "ring:sides=3"], "unknown option 'sides' for ring"),
     (["compare", "--data", "ring:std"], "expected key=value"),
     (["compare", "--data", "ring:std=-1"], "std must be positive"),

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from inference_zoo import compiling
-from inference_zoo.compiling import compiled_networks, outermost_sequentials
-from inference_zoo.config import RunConfig
-from inference_zoo.errors import UserError
-from inference_zoo.runs import run_group
-from inference_zoo.train import build_strategy
-from inference_zoo.vectorised import resolve_engine
+from inference_zoo.engine import compiling
+from inference_zoo.engine.compiling import compiled_networks, outermost_sequentials
+from inference_zoo.core.config import RunConfig
+from inference_zoo.core.errors import UserError
+from inference_zoo.experiment.runs import run_group
+from inference_zoo.engine.train import build_strategy
+from inference_zoo.engine.stacked import resolve_engine
 
 
 def test_the_layer_stacks_of_each_network_are_found_once():

@@ -129,7 +129,7 @@ def test_resume_refuses_a_damaged_config_naming_it(folder, capsys, content):
 
 def test_resume_refuses_a_deleted_log_rather_than_lose_the_curve(folder, capsys):
     """A mid-phase checkpoint whose log is gone: the log up to it cannot be rebuilt."""
-    from inference_zoo.fileio import load_torch, save_torch
+    from inference_zoo.core.fileio import load_torch, save_torch
 
     run = folder / "runs/ring/vae/seed0"
     unfinish(run)

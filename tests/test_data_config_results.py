@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from inference_zoo.config import RunConfig, diff_configs, method_label, refuse_changed_config, split_label
+from inference_zoo.core.config import RunConfig, diff_configs, method_label, refuse_changed_config, split_label
 from inference_zoo.data import build_dataset, parse_data_spec
-from inference_zoo.errors import UserError
-from inference_zoo.results import aggregate
-from inference_zoo.seeding import generator
-from inference_zoo.study import collect_rows, prepare_output, run_cells
+from inference_zoo.core.errors import UserError
+from inference_zoo.core.results import aggregate
+from inference_zoo.core.seeding import generator
+from inference_zoo.experiment.cells import prepare_output, run_cells
+from inference_zoo.core.results import collect_rows
 
 from conftest import tiny_config
 
@@ -121,8 +122,8 @@ def test_new_study_refuses_a_non_empty_folder(tmp_path):
 
 
 def test_frozen_dataclass_presets_are_not_mutated_by_overrides():
-    from inference_zoo.compare import plan_compare
-    from inference_zoo.presets import PRESETS
+    from inference_zoo.experiment.compare import plan_compare
+    from inference_zoo.core.presets import PRESETS
 
     before = dataclasses.asdict(PRESETS["quick"].train)
     configs = plan_compare(["ali"], "grid", "quick", [0, 1], steps=7, lr=0.01, device="cpu")
@@ -136,7 +137,7 @@ def test_a_cell_held_by_another_live_process_is_skipped_and_a_stale_lock_taken_o
     import subprocess
     import sys
 
-    from inference_zoo.study import cell_dir
+    from inference_zoo.core.results import cell_dir
 
     configs = [tiny_config("vae", seed=s, data="ring") for s in (0, 1)]
     busy = cell_dir(tmp_path, configs[0])
@@ -169,8 +170,9 @@ def test_labels_name_a_method_and_its_variant_and_split_back():
 
 
 def test_a_learning_rate_sweep_plans_one_variant_per_rate_for_every_method():
-    from inference_zoo.compare import plan_compare
-    from inference_zoo.study import cell_dir, stack_groups
+    from inference_zoo.experiment.compare import plan_compare
+    from inference_zoo.experiment.cells import stack_groups
+    from inference_zoo.core.results import cell_dir
 
     configs = plan_compare(["ali", "vae"], "grid", "quick", [0, 1], steps=7, lr=[1e-4, 3e-4, 1e-5], device="cpu")
     assert [(c.label, c.seed, c.train.lr) for c in configs[:4]] == [
@@ -185,8 +187,9 @@ def test_a_learning_rate_sweep_plans_one_variant_per_rate_for_every_method():
 
 
 def test_an_option_sweep_plans_a_variant_per_value_for_the_methods_that_have_it():
-    from inference_zoo.compare import plan_compare
-    from inference_zoo.study import cell_dir, stack_groups
+    from inference_zoo.experiment.compare import plan_compare
+    from inference_zoo.experiment.cells import stack_groups
+    from inference_zoo.core.results import cell_dir
 
     options = {"ali": {}, "vae": {"likelihood_std": [0.05, 0.5]}}
     configs = plan_compare(["ali", "vae"], "grid", "quick", [0, 1], options, steps=7, lr=[1e-4, 1e-3], device="cpu")
@@ -214,8 +217,8 @@ def test_configs_saved_before_sweeps_existed_read_as_their_methods_only_setting(
 
 
 def test_training_recipes_sweep_as_variants_and_train_as_their_own_stacks():
-    from inference_zoo.compare import plan_compare
-    from inference_zoo.study import stack_groups
+    from inference_zoo.experiment.compare import plan_compare
+    from inference_zoo.experiment.cells import stack_groups
 
     configs = plan_compare(["ali"], "grid", "quick", [0, 1], ema_decay=[0.0, 0.999], lr_schedule=["constant", "cosine"])
     labels = list(dict.fromkeys(c.label for c in configs))

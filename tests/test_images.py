@@ -12,11 +12,11 @@ import torch
 from inference_zoo import metrics as M
 from inference_zoo.cli import main
 from inference_zoo.data import build_dataset, parse_data_spec
-from inference_zoo.errors import UserError
+from inference_zoo.core.errors import UserError
 from inference_zoo.nets import ARCHITECTURES, ArchConfig, NetworkFactory
 from inference_zoo.nets.conv import halvings
-from inference_zoo.seeding import generator
-from inference_zoo.study import cell_path, safe_name
+from inference_zoo.core.seeding import generator
+from inference_zoo.core.results import cell_path, safe_name
 from inference_zoo.viz.image_figures import tile
 
 TINY_FAKE = "fake:side=16,train_size=48,test_size=24,classes=3"
@@ -179,8 +179,8 @@ def test_conditional_ali_end_to_end_on_digits(capsys, tmp_path):
 
 
 def test_conditional_ali_uses_the_label():
-    from inference_zoo.config import RunConfig
-    from inference_zoo.train import build_strategy
+    from inference_zoo.core.config import RunConfig
+    from inference_zoo.engine.train import build_strategy
 
     config = RunConfig(method="cali", data=parse_data_spec("digits"),
                        arch=ArchConfig(name="dcgan", z_dim=4, encoder_hidden=(8,), decoder_hidden=(8,),

@@ -17,9 +17,9 @@ import torch
 
 import inference_zoo
 from conftest import tiny_config
-from inference_zoo.runs import run_group
+from inference_zoo.experiment.runs import run_group
 from inference_zoo.strategies import STRATEGIES
-from inference_zoo.vectorised import resolve_engine
+from inference_zoo.engine.stacked import resolve_engine
 
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")
 PACKAGE = str(Path(inference_zoo.__file__).parent)
@@ -47,7 +47,7 @@ def host_reads(monkeypatch, configs, run_dirs) -> collections.Counter:
 
 
 RUNS = [(m, "single") for m in sorted(STRATEGIES.names())] + \
-       [(m, "stacked") for m in sorted(STRATEGIES.names()) if STRATEGIES.get(m).vectorisable]
+       [(m, "stacked") for m in sorted(STRATEGIES.names()) if STRATEGIES.get(m).stackable]
 
 
 @pytest.mark.parametrize("method,engine", RUNS)

@@ -166,7 +166,7 @@ def test_compare_with_broken_plugin_is_one_line_error(broken_site: Path, tmp_pat
 
 
 def test_names_that_cannot_be_folder_names_or_labels_are_refused() -> None:
-    from inference_zoo.registry import Registry
+    from inference_zoo.core.registry import Registry
 
     registry: Registry[int] = Registry("strategy")
     registry.add("my_ali-2.0", 1)

@@ -13,9 +13,9 @@ import time
 import pytest
 import torch
 
-from inference_zoo.errors import UserError
-from inference_zoo.fileio import load_torch, write_json
-from inference_zoo.train import Trainer
+from inference_zoo.core.errors import UserError
+from inference_zoo.core.fileio import load_torch, write_json
+from inference_zoo.engine.train import Trainer
 
 from conftest import tiny_config
 
@@ -24,7 +24,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     torch.set_num_threads(1)
     from conftest import tiny_config
-    from inference_zoo.train import Trainer
+    from inference_zoo.engine.train import Trainer
     Trainer(tiny_config("ali", steps=400, checkpoint_every=25, log_every=25), sys.argv[1]).run()
 """)
 
@@ -75,7 +75,7 @@ def test_kill_during_a_write_leaves_the_previous_file(tmp_path):
     write_json(target, {"good": True})
     script = textwrap.dedent(f"""
         import os, signal
-        from inference_zoo.fileio import atomic_write
+        from inference_zoo.core.fileio import atomic_write
         def write(f):
             f.write(b"x" * 1_000_000)
             os.kill(os.getpid(), signal.SIGKILL)  # dies mid-write, before the rename
@@ -112,7 +112,7 @@ def test_failing_write_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeyp
 
 
 def test_output_path_that_is_a_file_is_refused(tmp_path):
-    from inference_zoo.study import prepare_output
+    from inference_zoo.experiment.cells import prepare_output
 
     (tmp_path / "out").write_text("not a folder")
     with pytest.raises(UserError, match="is not a folder"):

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from inference_zoo.cli import main
-from inference_zoo.errors import UserError
-from inference_zoo.results import read_rows
+from inference_zoo.core.errors import UserError
+from inference_zoo.core.results import read_rows
 from inference_zoo.studies import STUDIES, study_configs
-from inference_zoo.study import parse_shard, shard_configs, stack_groups
+from inference_zoo.experiment.cells import parse_shard, shard_configs, stack_groups
 
 COMMON = ["--preset", "quick", "--device", "cpu", "--no-progress"]
 STUDY = ["identity_toy", *COMMON, "--steps", "40", "--seeds", "4"]

@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from inference_zoo.nets.mlp import MaxoutDiscriminator, init_weights
-from inference_zoo.shared_backward import both_players_logits
-from inference_zoo.stacking import stack_strategies
+from inference_zoo.engine.shared_backward import both_players_logits
+from inference_zoo.engine.stacking import stack_strategies
 from inference_zoo.strategies.adversarial import adversarial_game, one_discriminator_pass
 
 
 class _Holder(torch.nn.Module):
     """stack_strategies stacks a strategy's networks; a bare module holding D is enough here."""
-    vectorisable = True
+    stackable = True
 
     def __init__(self, d):
         super().__init__()

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from inference_zoo.runs import run_one
+from inference_zoo.experiment.runs import run_one
 from inference_zoo.strategies import STRATEGIES, params_of
-from inference_zoo.train import Trainer, build_strategy
+from inference_zoo.engine.train import Trainer, build_strategy
 
 from conftest import tiny_config
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from inference_zoo.cli import main
-from inference_zoo.errors import UserError
-from inference_zoo.results import read_rows
+from inference_zoo.core.errors import UserError
+from inference_zoo.core.results import read_rows
 from inference_zoo.studies.identity_toy import classify
 
 TINY = ["--steps", "5", "--preset", "quick", "--device", "cpu", "--no-progress"]
@@ -120,7 +120,7 @@ def test_the_identity_toy_judges_a_seed_by_the_encoders_mean_map_where_it_has_on
 
 def test_evaluation_reports_the_mean_map_on_the_identity_toy(tmp_path):
     from conftest import tiny_config
-    from inference_zoo.runs import run_group
+    from inference_zoo.experiment.runs import run_group
 
     rows = run_group([tiny_config(m, data="identity", steps=10) for m in ("ali", "bigan")],
                      [tmp_path / "ali", tmp_path / "bigan"])

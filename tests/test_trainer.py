@@ -8,10 +8,10 @@ import pickle
 import pytest
 import torch
 
-from inference_zoo.errors import UserError
-from inference_zoo.fileio import load_torch
-from inference_zoo.runs import run_one
-from inference_zoo.train import Diverged, Trainer
+from inference_zoo.core.errors import UserError
+from inference_zoo.core.fileio import load_torch
+from inference_zoo.experiment.runs import run_one
+from inference_zoo.engine.train import Diverged, Trainer
 
 from conftest import stopped_after_updates, tiny_config
 
@@ -161,9 +161,9 @@ def test_non_finite_outputs_at_evaluation_count_as_divergence(tmp_path, monkeypa
 
 @pytest.mark.parametrize("engine", ["single", "stacked"])
 def test_curve_points_change_no_training_number(tmp_path, engine):
-    from inference_zoo.results import read_curve
-    from inference_zoo.runs import run_group
-    from inference_zoo.vectorised import resolve_engine
+    from inference_zoo.core.results import read_curve
+    from inference_zoo.experiment.runs import run_group
+    from inference_zoo.engine.stacked import resolve_engine
 
     def configs(eval_every):
         out = [tiny_config("latent", seed=s, steps=20, eval_every=eval_every) for s in (0, 1)]
@@ -186,7 +186,7 @@ def test_curve_points_change_no_training_number(tmp_path, engine):
 
 
 def test_learning_rate_schedules_decay_to_the_floor_at_each_phases_last_step():
-    from inference_zoo.config import TrainConfig, lr_factor
+    from inference_zoo.core.config import TrainConfig, lr_factor
 
     for schedule in ("linear", "cosine"):
         t = TrainConfig(lr_schedule=schedule, lr_floor=0.25)
@@ -203,7 +203,7 @@ def test_a_scheduled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     config = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)
     Trainer(config, tmp_path / "whole").run()
     short = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)
-    import inference_zoo.train as train_module
+    import inference_zoo.engine.train as train_module
 
     with stopped_after_updates(train_module, 25):
         Trainer(short, tmp_path / "resumed").run()
@@ -216,7 +216,7 @@ def test_a_scheduled_run_resumes_to_the_uninterrupted_weights(tmp_path):
 
 def test_a_learning_rate_schedule_gets_its_own_shared_gan(tmp_path):
     """latent/posthoc reuse a GAN trained with the same settings only: a schedule changes it."""
-    from inference_zoo.runs import run_group
+    from inference_zoo.experiment.runs import run_group
 
     shared = tmp_path / "shared"
     run_group([tiny_config("latent", steps=10)], [tmp_path / "constant"], shared)

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from inference_zoo.errors import UserError
+from inference_zoo.core.errors import UserError
 
 from inference_zoo.viz import (
     SAMPLE_KEYS,
@@ -134,7 +134,7 @@ def test_a_sweep_panel_with_nothing_finite_to_draw_still_gets_a_log_axis(tmp_pat
 
 
 def test_summary_tables_name_shared_swept_settings_once_and_give_each_column_its_values():
-    from inference_zoo.display import _column_headers
+    from inference_zoo.experiment.display import _column_headers
 
     labels = ["vae@likelihood_std=0.05,lr=0.001", "vae@likelihood_std=0.5,lr=0.001"]
     assert _column_headers(labels) == (["0.05, 0.001", "0.5, 0.001"], ["likelihood_std", "lr"])

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..errors import UserError
-from ..registry import Registry
+from ..core.config import DataConfig, coerce_value
+from ..core.errors import UserError
+from ..core.registry import Registry
 
 
 class Dataset:
@@ -56,35 +56,6 @@ class Dataset:
 DATASETS: Registry[type[Dataset]] = Registry("dataset")
 
 
-@dataclass
-class DataConfig:
-    """Which dataset, its options (resolved to the dataset's own defaults) and the split sizes."""
-
-    name: str = "grid"
-    options: dict[str, Any] = field(default_factory=dict)
-    n_train: int = 100_000
-    n_test: int = 10_000
-
-    def label(self) -> str:
-        """Short name for tables: the name, plus any option that differs from its default."""
-        defaults = dataclasses.asdict(DATASETS.get(self.name).Options())
-        changed = {k: v for k, v in self.options.items() if defaults.get(k) != v}
-        if not changed:
-            return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
-
-
-def _coerce(value: str, to: type, key: str, spec: str) -> Any:
-    if to is bool:  # bool("false") is True
-        if value.lower() in ("true", "1", "yes", "false", "0", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise UserError(f"data spec {spec!r}: {key}={value!r} is not true or false")
-    try:
-        return to(value)
-    except ValueError:
-        raise UserError(f"data spec {spec!r}: {key}={value!r} is not a valid {to.__name__}") from None
-
-
 def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> DataConfig:
     """Parse ``grid``, ``ring:modes=12,std=0.02`` or ``identity`` into a validated DataConfig."""
     name, _, rest = spec.strip().partition(":")
@@ -98,7 +69,7 @@ def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> 
         if key not in fields:
             valid = ", ".join(fields) or "none"
             raise UserError(f"data spec {spec!r}: unknown option {key!r} for {name}; valid: {valid}")
-        given[key] = _coerce(value, type(getattr(cls.Options(), key)), key, spec)
+        given[key] = coerce_value(value, getattr(cls.Options(), key), f"data spec {spec!r}: {key}")
     options = dataclasses.asdict(cls.Options(**given))
     config = DataConfig(name=name, options=options, n_train=n_train, n_test=n_test)
     build_dataset(config)  # validates option values now, not halfway through a study

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import DATASETS, Dataset
 
 
@@ -40,10 +40,6 @@ def set_data_location(root: str | Path | None = None, download: bool = False) ->
     missing ones may be downloaded there."""
     _location.root = Path(root) if root is not None else Path(os.environ.get("IZOO_DATA_ROOT", "data"))
     _location.download = download
-
-
-def data_location() -> DataLocation:
-    return _location
 
 
 class ImageDataset(Dataset):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import DATASETS, Dataset
 
 

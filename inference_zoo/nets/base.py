@@ -7,28 +7,14 @@ architectures, and a network's initial weights depend only on (seed, name).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from ..registry import Registry
-from ..seeding import derive_seed
-
-
-@dataclass
-class ArchConfig:
-    """Sizes of the shared networks. Defaults are the ALI paper's 2-D mixture networks."""
-
-    name: str = "mlp"
-    z_dim: int = 0  # 0: same as the data dimension (the paper's toys)
-    encoder_hidden: tuple[int, ...] = (400, 400)
-    decoder_hidden: tuple[int, ...] = (400, 400, 400, 400)
-    discriminator_hidden: tuple[int, ...] = (200, 200, 200)
-    maxout_pieces: int = 5
-    batchnorm: bool = True
-    init_std: float = 0.02
+from ..core.config import ArchConfig
+from ..core.registry import Registry
+from ..core.seeding import derive_seed
 
 
 class Architecture:

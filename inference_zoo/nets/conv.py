@@ -8,7 +8,7 @@ section 5). Widths come from ``ArchConfig``'s ``encoder_hidden`` / ``decoder_hid
 
 An encoder with injected noise (``noise_dim > 0``: ALI, and the GAN-then-encoder strategies) is
 the ALI paper's Gaussian one: the network outputs a mean and a log-std and returns
-mean + std * eps, eps drawn through ``inference_zoo.noise``. On CUDA inputs go channels-last.
+mean + std * eps, eps drawn through ``inference_zoo.strategies.noise``. On CUDA inputs go channels-last.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .. import noise
-from ..errors import UserError
+from ..strategies import noise
+from ..core.errors import UserError
 from .base import ARCHITECTURES, Architecture
 
 ALI_LEAK = 0.02  # slope of the official ALI code's leaky rectifiers (not in anchors: from its source)

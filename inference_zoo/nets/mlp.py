@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import noise
+from ..strategies import noise
 from .base import ARCHITECTURES, Architecture
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from ..core.errors import UserError
 from .base import member_rows
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
@@ -71,8 +71,8 @@ def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: s
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (discriminator loss, generator-side loss) from D's logits on both sides.
 
-    Logits are [batch] (one run) or [K, batch] (K vectorised runs): losses average the last axis
-    only, so a vectorised run returns one loss per member. ``g_real``/``g_fake``, where given,
+    Logits are [batch] (one run) or [K, batch] (K stacked runs): losses average the last axis
+    only, so a stacked run returns one loss per member. ``g_real``/``g_fake``, where given,
     are the same logits on a separate autograd path for the generator side's loss.
     """
     d_loss = _discriminator_loss(real, fake)

@@ -21,7 +21,7 @@ class ALI(Strategy):
     name = "ali"
     description = "ALI: stochastic encoder + decoder vs joint discriminator D(x, z)"
     stochastic_encoder = True
-    vectorisable = True
+    stackable = True
 
     @dataclass
     class Options:

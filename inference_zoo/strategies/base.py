@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import noise
+from . import noise
 from ..nets import NetworkFactory
 
 
@@ -54,11 +54,11 @@ class Strategy(nn.Module):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    #: True when K runs can be trained as one stacked model (``inference_zoo.vectorised``): all
-    #: noise is drawn through ``inference_zoo.noise``, losses and logs average only the batch axis
+    #: True when K runs can be trained as one stacked model (``inference_zoo.engine.stacked``): all
+    #: noise is drawn through ``inference_zoo.strategies.noise``, losses and logs average only the batch axis
     #: (``mean(-1)`` over per-sample values), data dimensions are reduced with ``sum_x``, and
     #: exp, log, softplus, sigmoid and other transcendental functions take ``member_rows(t, ...)``.
-    vectorisable: ClassVar[bool] = False
+    stackable: ClassVar[bool] = False
     #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
     uses_labels: ClassVar[bool] = False
 
@@ -93,10 +93,10 @@ class Strategy(nn.Module):
         return self.decoder(z)
 
     def prior(self, n: int) -> torch.Tensor:
-        """z ~ p(z) = N(0, I), on the strategy's device ([K, n, z_dim] in a vectorised run)."""
+        """z ~ p(z) = N(0, I), on the strategy's device ([K, n, z_dim] in a stacked run)."""
         return noise.randn(n, self.z_dim, device=self.device)
 
-    # --- shape helpers: a batch is [n, *x_shape], or [K, n, *x_shape] for K vectorised runs ---
+    # --- shape helpers: a batch is [n, *x_shape], or [K, n, *x_shape] for K stacked runs ---
     def batch_size(self, x: torch.Tensor) -> int:
         return x.shape[x.dim() - len(self.x_shape) - 1]
 

@@ -26,7 +26,7 @@ class GANThenEncoder(Strategy):
     """
 
     encoder_phase: str = ""
-    vectorisable = True
+    stackable = True
 
     @dataclass
     class Options:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 if TYPE_CHECKING:
     from .base import Strategy

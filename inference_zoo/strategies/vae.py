@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .. import noise
+from ..core.errors import UserError
+from . import noise
 from ..nets import NetworkFactory
 from .base import Phase, StepOutput, Strategy, member_rows
 from .registry import STRATEGIES
@@ -25,7 +25,7 @@ from .registry import STRATEGIES
 class VAE(Strategy):
     name = "vae"
     description = "VAE: Gaussian encoder, reparameterised, ELBO (Gaussian p(x|z), std 0.05)"
-    vectorisable = True
+    stackable = True
 
     @dataclass
     class Options:

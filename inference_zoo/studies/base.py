@@ -18,15 +18,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..compare import plan_compare
-from ..config import RunConfig
-from ..environment import command_line, git_commit
-from ..errors import UserError
-from ..fileio import atomic_write, load_arrays, read_json_object, write_json
-from ..registry import Registry
-from ..results import read_curve, read_rows, write_curve, write_rows, write_summary
-from ..runs import save_samples
-from ..study import cell_dir, cell_path, collect_rows, safe_name
+from ..core.config import RunConfig
+from ..core.environment import command_line, git_commit
+from ..core.errors import UserError
+from ..core.fileio import atomic_write, load_arrays, read_json_object, save_arrays, write_json
+from ..core.registry import Registry
+from ..core.results import read_curve, read_rows, write_curve, write_rows, write_summary
+from ..core.results import cell_dir, cell_path, collect_rows, safe_name
 from ..viz.curves import plot_curves
 from ..viz.sweep_figure import plot_sweeps
 
@@ -63,6 +61,8 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
     """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
     processes, or to sweep one method's option); ``options`` (per method, as
     ``compare.plan_compare`` takes them, sweeps included) override the study's own."""
+    from ..experiment.compare import plan_compare  # planning runs needs the engine; figures do not
+
     seeds = seeds if seeds is not None else list(range(study.seeds))
     for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
         unknown = sorted(set(given or []) - set(valid))
@@ -144,7 +144,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
             continue
         arrays = {k: v[:n] for k, v in load_arrays(source).items()}
         target = samples_dir / sample_name(*cell)
-        save_samples(target, arrays)
+        save_arrays(target, arrays)
         samples[cell] = target
     return Piece(out, rows, provenance, samples, curves, commands, example_config=example)
 

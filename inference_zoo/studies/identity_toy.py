@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import VARIANT_MARK, method_label, split_label
-from ..fileio import write_text
-from ..results import aggregate, read_rows
-from ..viz.style import plt, save_figure
+from ..core.config import VARIANT_MARK, method_label, split_label
+from ..core.fileio import write_text
+from ..core.results import mean_se_text, read_rows, summary_index
+from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
-from .mixture_coverage import _cell, _colour
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae")
 CORR_THRESHOLD = 0.95
@@ -137,7 +136,7 @@ def distributions_figure(folder: Path, rows: list[dict]) -> Path:
         for i, method in enumerate(methods):
             ys = np.array([v[metric] for v in per_seed[method].values() if metric in v])
             xs = i + rng.uniform(-0.15, 0.15, size=len(ys))
-            ax.scatter(xs, ys, s=14, color=_colour(method, i), alpha=0.8)
+            ax.scatter(xs, ys, s=14, color=method_colour(method, i), alpha=0.8)
         ax.set_xticks(range(len(methods)), methods, rotation=30, fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3, axis="y")
@@ -169,14 +168,14 @@ def table(folder: Path, rows: list[dict]) -> Path:
     columns, text = (MEAN_MAP_COLUMNS, MEAN_MAP_TEXT) if mean_map else (ONE_DRAW_COLUMNS, ONE_DRAW_TEXT)
     absolute = [{**r, "metric": "abs_" + r["metric"], "value": abs(r["value"])} for r in rows
                 if r["metric"] in ("corr_x_mean_code", "corr_x_encoding")]
-    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows + absolute)}
+    summary = summary_index(rows + absolute)
     lines = ["# Identity toy: which solution each strategy finds", "", text, "",
              "| method | seeds | identity | flip | piecewise | non-invertible | "
              + " | ".join(header for header, _, _ in columns) + " |",
              "|---" * (6 + len(columns)) + "|"]
     for method, seeds in per_seed.items():
         counts = solution_counts(seeds)
-        cells = [_cell(summary, ("identity", method, metric), digits=digits) for _, metric, digits in columns]
+        cells = [mean_se_text(summary, ("identity", method, metric), digits=digits) for _, metric, digits in columns]
         lines.append(f"| {method} | {len(seeds)} | {counts['identity']} | {counts['flip']} | {counts['piecewise']} | "
                      f"{counts['non-invertible']} | " + " | ".join(cells) + " |")
     path = folder / "identity_table.md"

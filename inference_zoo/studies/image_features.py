@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import write_csv, write_text
-from ..results import aggregate, read_rows
+from ..core.fileio import write_csv, write_text
+from ..core.results import mean_se_text, read_rows, summary_index
 from ..viz.image_figures import image_figures
-from ..viz.style import plt, save_figure
+from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
-from .mixture_coverage import _cell, _colour
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "cali")
 TABLE = (("recon_mse", "recon MSE (pixels)", 4), ("probe_linear_acc", "linear probe acc", 3),
@@ -36,7 +35,7 @@ def pixel_baselines(folder: Path, datasets: list[str]) -> list[dict]:
     if not path.is_file():
         from ..data import build_dataset, parse_data_spec
         from ..metrics import linear_probe_accuracy, nearest_neighbour_accuracy
-        from ..seeding import generator
+        from ..core.seeding import generator
 
         rows = []
         for dataset in datasets:
@@ -52,7 +51,7 @@ def pixel_baselines(folder: Path, datasets: list[str]) -> list[dict]:
 
 
 def results_table(folder: Path, rows: list[dict], baselines: list[dict]) -> Path:
-    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
+    summary = summary_index(rows)
     note = ("Mean ± standard error over seeds. Probes: fitted on the codes E(x) of the training split, "
             "scored on the held-out split. `cali` (conditional ALI) is given the label, so it has no probe. "
             "Interp. path ratio: pixel path length of G((1-t)E(a) + tE(b)) over the distance between its "
@@ -64,7 +63,7 @@ def results_table(folder: Path, rows: list[dict], baselines: list[dict]) -> Path
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for method in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset):
             n = summary.get((dataset, method, "diverged"), {"n": 0})["n"]
-            cells = [_cell(summary, (dataset, method, m), digits=d) for m, _, d in TABLE]
+            cells = [mean_se_text(summary, (dataset, method, m), digits=d) for m, _, d in TABLE]
             lines.append(f"| {dataset} | {method} | {n} | " + " | ".join(cells) + " |")
         base = {b["metric"]: b["value"] for b in baselines if b["dataset"] == dataset}
         if base:
@@ -86,7 +85,7 @@ def per_seed_figure(folder: Path, rows: list[dict], baselines: list[dict]) -> Pa
         for i, method in enumerate(methods):
             ys = np.array([r["value"] for r in rows if r["method"] == method and r["metric"] == metric])
             ys = ys[np.isfinite(ys)]
-            ax.scatter(i + rng.uniform(-0.15, 0.15, len(ys)), ys, s=16, color=_colour(method, i), alpha=0.8)
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(ys)), ys, s=16, color=method_colour(method, i), alpha=0.8)
         for b in baselines:
             if b["metric"] == metric:
                 ax.axhline(b["value"], color="grey", ls="--", lw=0.8, label="raw pixels")

@@ -7,29 +7,20 @@ and coverage numbers are that GAN's.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig
+from ..core.config import RunConfig
 from ..data import build_dataset, parse_data_spec
-from ..fileio import read_json_object, write_text
-from ..results import aggregate, read_rows
+from ..core.fileio import read_json_object, write_text
+from ..core.results import mean_se_text, read_rows, summary_index
 from ..viz.mixture_figure import plot_mixture_comparison
-from ..viz.style import plt, save_figure
+from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
 from .published import RESPONSIBILITY_GRID, THREE_SIGMA_GRID
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae")
-METHOD_COLOURS = {"ali": "#1f77b4", "bigan": "#17becf", "latent": "#ff7f0e", "posthoc": "#d62728", "vae": "#2ca02c",
-                  "cali": "#9467bd"}
-
-
-def _colour(method: str, i: int) -> str:
-    return METHOD_COLOURS.get(method, plt.get_cmap("tab10")(i % 10))
-
-
 def paper_layout_figures(folder: Path, rows: list[dict]) -> list[Path]:
     written = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -63,8 +54,8 @@ def coverage_vs_reconstruction(folder: Path, rows: list[dict]) -> Path:
             if not pts:
                 continue
             xs, ys = np.array(pts).T
-            ax.scatter(xs, ys, s=22, alpha=0.6, color=_colour(method, i), label=f"{method} (n={len(pts)})")
-            ax.scatter([xs.mean()], [ys.mean()], s=110, marker="X", color=_colour(method, i), edgecolor="black", linewidth=0.6)
+            ax.scatter(xs, ys, s=22, alpha=0.6, color=method_colour(method, i), label=f"{method} (n={len(pts)})")
+            ax.scatter([xs.mean()], [ys.mean()], s=110, marker="X", color=method_colour(method, i), edgecolor="black", linewidth=0.6)
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.5, n_modes + 0.5)
         ax.set_xlabel("reconstruction on the right mode (fraction)")
@@ -78,17 +69,9 @@ def coverage_vs_reconstruction(folder: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _cell(summary: dict, key: tuple, scale: float = 1.0, digits: int = 2) -> str:
-    s = summary.get(key)
-    if s is None or s["n"] == 0 or math.isnan(s["mean"]):
-        return "-"
-    se = "" if math.isnan(s["se"]) else f" ± {s['se'] * scale:.{digits}f}"
-    return f"{s['mean'] * scale:.{digits}f}{se}"
-
-
 def results_table(folder: Path, rows: list[dict], config_note: str) -> Path:
     """Markdown: our mean ± s.e. per dataset and method, then the published rows."""
-    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
+    summary = summary_index(rows)
     lines = ["# Mode coverage and reconstruction: ours beside the published numbers", "",
              f"Ours: {config_note}. Mean ± standard error over seeds (n per cell in the last column).",
              "`latent` and `posthoc` share one GAN per seed, so their coverage columns are that GAN's.", ""]
@@ -101,11 +84,11 @@ def results_table(folder: Path, rows: list[dict], config_note: str) -> Path:
             n = summary.get(k("diverged"), {"n": 0})["n"]
             diverged = summary.get(k("diverged"))
             lines.append(
-                f"| {dataset} | {method} | {_cell(summary, k('modes_3sigma'), digits=1)} | "
-                f"{_cell(summary, k('hq_fraction'), 100, 1)} | {_cell(summary, k('reverse_kl'))} | "
-                f"{_cell(summary, k('modes_responsibility'), digits=1)} | {_cell(summary, k('recon_mse'), digits=3)} | "
-                f"{_cell(summary, k('recon_same_mode'))} | {_cell(summary, k('latent_recovery_mse'), digits=3)} | "
-                f"{_cell(summary, k('prior_mmd'), digits=4)} | "
+                f"| {dataset} | {method} | {mean_se_text(summary, k('modes_3sigma'), digits=1)} | "
+                f"{mean_se_text(summary, k('hq_fraction'), 100, 1)} | {mean_se_text(summary, k('reverse_kl'))} | "
+                f"{mean_se_text(summary, k('modes_responsibility'), digits=1)} | {mean_se_text(summary, k('recon_mse'), digits=3)} | "
+                f"{mean_se_text(summary, k('recon_same_mode'))} | {mean_se_text(summary, k('latent_recovery_mse'), digits=3)} | "
+                f"{mean_se_text(summary, k('prior_mmd'), digits=4)} | "
                 f"{0 if diverged is None else round(diverged['mean'] * diverged['n'])} | {n} |")
     lines += ["", "## Published, 25-Gaussian grid, 3-sigma metric (their architectures and schedules)", "",
               "| source | method | modes /25 | HQ % | reverse KL |", "|---|---|---|---|---|"]

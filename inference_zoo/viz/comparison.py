@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import RunConfig
-from ..errors import UserError
-from ..fileio import read_json_object
+from ..core.config import RunConfig
+from ..core.errors import UserError
+from ..core.fileio import read_json_object
 from ..data import build_dataset
-from ..results import read_rows
-from ..study import cell_path, safe_name
+from ..core.results import read_rows
+from ..core.results import cell_path, safe_name
 from .image_figures import image_figures, is_image_samples
 from .mixture_figure import load_samples, plot_mixture_comparison
 from .sweep_figure import plot_sweeps

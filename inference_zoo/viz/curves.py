@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..results import HEADLINE_METRICS
-from ..study import safe_name
+from ..core.results import HEADLINE_METRICS
+from ..core.results import safe_name
 from .style import plt, save_figure
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")

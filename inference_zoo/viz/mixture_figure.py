@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from ..errors import UserError
-from ..fileio import load_arrays
+from ..core.errors import UserError
+from ..core.fileio import load_arrays
 from .style import mode_colours, plt, save_figure
 
 SAMPLE_KEYS = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import colorsys
 import os
-import tempfile
 
 import matplotlib
 
@@ -13,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (must come after matplotlib.use)
 import numpy as np  # noqa: E402
 
-from ..errors import UserError  # noqa: E402
+from ..core.fileio import atomic_write  # noqa: E402
 
 DEFAULT_DPI = 150
 SVG_HASHSALT = "inference_zoo"
@@ -31,41 +30,28 @@ _VALUES = (0.95, 0.72, 0.52)  # brightness cycle, separates modes of similar hue
 
 
 def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> None:
-    """Save ``fig`` to ``path`` byte-stably and atomically, then close it.
+    """Save ``fig`` to ``path`` (the format from its suffix, PNG when there is none) atomically and
+    byte-stably (no timestamp or version metadata), then close it."""
+    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
 
-    The format is inferred from the suffix (PNG when there is none).  The
-    figure is written to a temporary file in the target directory, fsynced and
-    moved onto ``path`` with ``os.replace``, so readers never see a partial
-    file.  Timestamp/version metadata is stripped so unchanged inputs give
-    byte-identical files.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
-    suffix = os.path.splitext(base)[1]
-    fmt = suffix[1:].lower() or "png"
+    def write(f) -> None:
+        with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+            fig.savefig(f, format=fmt, dpi=dpi, metadata=_STABLE_METADATA.get(fmt))
+
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=suffix)
-    except OSError as exc:
-        plt.close(fig)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh, matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
-            fig.savefig(fh, format=fmt, dpi=dpi, metadata=_STABLE_METADATA.get(fmt))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-    except OSError as exc:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+        atomic_write(path, write)
     finally:
         plt.close(fig)
+
+
+#: one colour per built-in method in every study figure
+METHOD_COLOURS = {"ali": "#1f77b4", "bigan": "#17becf", "latent": "#ff7f0e", "posthoc": "#d62728", "vae": "#2ca02c",
+                  "cali": "#9467bd"}
+
+
+def method_colour(method: str, i: int) -> str:
+    """A method's colour; the ``i``-th of matplotlib's cycle for methods without one."""
+    return METHOD_COLOURS.get(method, plt.get_cmap("tab10")(i % 10))
 
 
 def mode_colours(labels, n_modes: int) -> np.ndarray:

@@ -15,9 +15,9 @@ from typing import Any
 
 from matplotlib.ticker import NullFormatter
 
-from ..config import method_label, split_label, variant_of
-from ..results import HEADLINE_METRICS, aggregate
-from ..study import safe_name
+from ..core.config import method_label, split_label, variant_of
+from ..core.results import HEADLINE_METRICS, summary_index
+from ..core.results import safe_name
 from .style import plt, save_figure
 
 
@@ -55,7 +55,7 @@ def plot_sweeps(rows: list[dict[str, Any]], out: Path, prefix: str = "sweep") ->
     """``<prefix>-<dataset>.png`` for a learning-rate sweep, ``<prefix>-<dataset>-<setting>.png``
     for any other swept setting; the paths written."""
     written = []
-    summary = {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
+    summary = summary_index(rows)
     values: dict[tuple[str, str, str], list[float]] = {}
     for row in rows:
         values.setdefault((row["dataset"], row["method"], row["metric"]), []).append(float(row["value"]))

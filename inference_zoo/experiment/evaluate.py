@@ -10,13 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import metrics as M
-from .config import RunConfig
-from .data import Dataset
-from .results import HEADLINE_METRICS, RESULT_FIELDS  # noqa: F401  (re-exported)
-from .seeding import derive_seed, generator
-from .strategies import Strategy
-from .train import Diverged
+from .. import metrics as M
+from ..core.config import RunConfig
+from ..core.errors import Diverged
+from ..data import Dataset
+from ..core.seeding import derive_seed, generator
+from ..strategies import Strategy
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
 #: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
@@ -73,7 +72,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
     y = labels.cpu().numpy()
     bad = sorted(k for k, v in a.items() if not np.isfinite(v).all())
     if bad:  # weights were finite, outputs are not: as much a divergence as a NaN loss
-        raise Diverged(f"{config.label} seed {config.seed}: non-finite {', '.join(bad)} at evaluation")
+        raise Diverged.non_finite(config.label, config.seed, bad, "at evaluation")
 
     m: dict[str, float] = {
         "recon_mse": M.mse(a["x"], a["x_reconstructed"]),

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import TrainConfig
+from .config import ArchConfig, TrainConfig
 from .errors import UserError
-from .nets import ArchConfig
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Where strategies and networks draw their noise (z ~ p(z), encoder noise, reparameterisation).
 
-A single run draws from torch's global generator, which the trainer seeds per phase. A vectorised
-run of K members (``inference_zoo.vectorised``) installs one generator per member, seeded as that
+A single run draws from torch's global generator, which the trainer seeds per phase. A stacked
+run of K members (``inference_zoo.engine.stacked``) installs one generator per member, seeded as that
 member's single run would seed the global one; every draw then stacks K per-member draws, so each
 member sees exactly the noise of the run it replaces. Strategies that draw noise only through
-this module (and declare ``vectorisable = True``) can be trained vectorised.
+this module (and declare ``stackable = True``) can be trained stacked.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def randn(*shape: int, device: torch.device | str | None = None, dtype: torch.dt
 
 
 def randn_like(t: torch.Tensor) -> torch.Tensor:
-    """N(0, I) noise shaped like ``t`` (whose leading axis is the member axis in a vectorised run)."""
+    """N(0, I) noise shaped like ``t`` (whose leading axis is the member axis in a stacked run)."""
     if _member_generators.get() is None:
         return torch.randn_like(t)
     return randn(*t.shape[1:], device=t.device, dtype=t.dtype)

@@ -15,10 +15,14 @@ from .errors import UserError
 T = TypeVar("T")
 
 
+def is_safe_name(text: str) -> bool:
+    """Names and swept values become folder names and labels ("ali@lr=0.0003",
+    config.method_label): letters, digits, "_", "." and "-" only."""
+    return re.fullmatch(r"[A-Za-z0-9_.-]+", text) is not None
+
+
 def check_name(kind: str, name: str) -> None:
-    """Names become folder names and labels ("ali@lr=0.0003", config.method_label): letters,
-    digits, "_", "." and "-" only."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+    if not is_safe_name(name):
         raise ValueError(f"{kind} name {name!r} may hold only letters, digits, '_', '.' and '-'")
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
-from .errors import UserError
+from ..core.config import RunConfig
+from ..core.errors import UserError
 
 EXECUTORS = ("local", "slurm")
 
@@ -48,8 +48,8 @@ class ShardJob:
     """
 
     def __call__(self, configs: list[dict[str, Any]], out: str, threads: str) -> int:
-        from .study import run_cells
-        from .threads import parse_threads, use_threads
+        from .cells import run_cells
+        from ..core.threads import parse_threads, use_threads
 
         use_threads(parse_threads(threads))
         run_cells([RunConfig.from_dict(c) for c in configs], Path(out))
@@ -62,7 +62,7 @@ class ShardJob:
 def run_on_executor(configs: list[RunConfig], out: Path, executor: str, jobs: int, settings: JobSettings,
                     log: Any = print) -> None:
     """Train ``configs`` into ``out`` as ``jobs`` shard jobs on ``executor``; wait for them."""
-    from .study import shard_configs
+    from .cells import shard_configs
 
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")

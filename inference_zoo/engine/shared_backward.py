@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .nets.mlp import MaxoutDiscriminator
+from ..nets.mlp import MaxoutDiscriminator
 from .stacking import FeatureMajorSequential, StackedLinear, StackedMaxout
 
 

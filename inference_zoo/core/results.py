@@ -1,14 +1,26 @@
-"""Tidy result tables: read, write, aggregate (mean, standard error, n)."""
+"""Tidy result tables (read, write, aggregate: mean, standard error, n) and where a run's live.
+
+An output folder of ``izoo compare`` or a study::
+
+    runs/<dataset>/<method>/seed<k>/   one run folder per cell (config.json, checkpoint.pt, results.csv, curve.csv)
+    shared/                            phases reused across strategies (the GAN of latent/posthoc)
+    results.csv                        every cell's tidy rows
+    summary.csv                        mean, standard error and n per (dataset, method, metric)
+"""
 from __future__ import annotations
 
 import csv
 import io
 import math
+import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .errors import UserError
 from .fileio import write_csv
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 RESULT_FIELDS = ["study", "dataset", "method", "seed", "metric", "value"]
 #: a run's curve.csv (train.eval_every): the same rows at each evaluated step of each phase, with
@@ -87,3 +99,43 @@ def write_summary(path: str | Path, rows: Iterable[dict[str, Any]]) -> list[dict
     summary = aggregate(rows)
     write_csv(path, summary, SUMMARY_FIELDS)
     return summary
+
+
+
+def summary_index(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """``aggregate(rows)`` keyed by (dataset, method, metric)."""
+    return {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
+
+
+def mean_se_text(summary: dict[tuple[str, str, str], dict[str, Any]], key: tuple[str, str, str],
+                 scale: float = 1.0, digits: int = 2) -> str:
+    """"mean ± se" of one summary entry for a table ("-" where there is none; no "±" for n = 1)."""
+    s = summary.get(key)
+    if s is None or s["n"] == 0 or math.isnan(s["mean"]):
+        return "-"
+    se = "" if math.isnan(s["se"]) else f" ± {s['se'] * scale:.{digits}f}"
+    return f"{s['mean'] * scale:.{digits}f}{se}"
+
+# --- where a cell's run folder is ---------------------------------------------------------
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=@-]+", "_", text)
+
+
+def cell_dir(out: Path, config: RunConfig) -> Path:
+    return cell_path(out, config.data.label(), config.label, config.seed)
+
+
+def cell_path(out: Path, dataset: str, method: str, seed: int) -> Path:
+    """A cell's run folder from the names in a tidy row (dataset label, method label, seed)."""
+    return out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{seed}"
+
+
+def write_tables(out: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = list(rows)
+    write_rows(out / "results.csv", rows)
+    return write_summary(out / "summary.csv", rows)
+
+
+def collect_rows(out: Path) -> list[dict[str, Any]]:
+    """Every finished cell's rows under ``out/runs`` (what results.csv is rebuilt from)."""
+    return [row for path in sorted((out / "runs").glob("*/*/seed*/results.csv")) for row in read_rows(path)]

@@ -18,24 +18,23 @@ from typing import Any, Callable
 
 import torch
 
-from . import noise
+from ..strategies import noise
 from .averaging import WeightAverage
 from .compiling import compiled_networks
-from .config import RunConfig, lr_factor, refuse_changed_config, validate_train
-from .data import build_dataset
-from .environment import environment, resolve_device
-from .errors import UserError
-from .fileio import load_torch, save_torch, write_json
-from .results import read_curve, write_curve
-from .nets import ARCHITECTURES, NetworkFactory
-from .seeding import derive_seed, generator
-from .strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
+from ..core.config import RunConfig, lr_factor, refuse_changed_config, validate_train
+from ..data import build_dataset
+from ..core.environment import environment, resolve_device
+from ..core.errors import Diverged, UserError
+from ..core.fileio import load_torch, save_torch, write_json
+from ..core.results import read_curve, write_curve
+from ..nets import ARCHITECTURES, NetworkFactory
+from ..core.seeding import derive_seed, generator
+from ..strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
 
 CHECKPOINT_FORMAT = 1
 
-
-class Diverged(RuntimeError):
-    """A loss or parameter became NaN/Inf: the run stops, its last good checkpoint stays."""
+#: (strategy, config, dataset, held-out (x, labels), phase, step, seconds) -> tidy curve rows
+Evaluator = Callable[[Strategy, RunConfig, Any, tuple[torch.Tensor, torch.Tensor], str, int, float], list[dict[str, Any]]]
 
 
 def build_strategy(config: RunConfig, x_dim: int) -> Strategy:
@@ -88,12 +87,18 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, run_dir: str | Path, shared_dir: str | Path | None = None,
-                 progress: Callable[[str, int, int, dict[str, float]], None] | None = None) -> None:
+                 progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+                 evaluator: Evaluator | None = None) -> None:
+        """``evaluator`` computes the metrics of the curve points (``train.eval_every``); the
+        experiment layer passes its final evaluation (``experiment.evaluate.curve_rows``)."""
         validate_train(config.train)
         self.config = config
         self.run_dir = Path(run_dir)
         self.shared_dir = Path(shared_dir) if shared_dir is not None else None
         self.progress = progress
+        if config.train.eval_every and evaluator is None:
+            raise ValueError("train.eval_every needs an evaluator for the curve points")
+        self.evaluator = evaluator
         self.device = resolve_device(config.train.device)
         self.dataset = build_dataset(config.data)
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
@@ -112,7 +117,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         if self.config.train.engine == "stacked":
-            raise ValueError("a stacked-engine config is trained by inference_zoo.vectorised.StackedTrainer")
+            raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stacked.StackedTrainer")
         start_phase, start_step, checkpoint = self.begin()
         train = self.train_data()
         t0 = time.perf_counter()
@@ -233,8 +238,7 @@ class Trainer:
             if any(not torch.isfinite(p).all() for p in params):
                 bad.append(f"parameters of {'+'.join(phase.groups[g])}")
         if bad:
-            raise Diverged(f"{self.config.label} seed {self.config.seed}: non-finite {', '.join(bad)} "
-                           f"in phase {phase.name!r} by step {step}")
+            raise Diverged.non_finite(self.config.label, self.config.seed, bad, f"in phase {phase.name!r} by step {step}")
 
     def log(self, record: dict[str, Any]) -> None:
         with open(self.run_dir / "metrics.jsonl", "a") as f:
@@ -303,15 +307,13 @@ class Trainer:
 
     # --- quality against steps (train.eval_every) ------------------------------------------
     def evaluate_point(self, phase: str, step: int) -> None:
-        """Append the final evaluation's metrics for the weights now in ``self.strategy`` to curve.csv."""
-        from .evaluate import curve_rows
-
+        """Append the evaluator's metrics for the weights now in ``self.strategy`` to curve.csv."""
         path = self.run_dir / "curve.csv"
         earlier = read_curve(path) if path.is_file() else []
         if self._held_out is None:
             self._held_out = held_out_split(self.config)
         with noise.one_run():  # a stacked engine's member noise streams are for training only
-            rows = curve_rows(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
+            rows = self.evaluator(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
         write_curve(path, earlier + rows)
 
     # --- shared phases ----------------------------------------------------------------------

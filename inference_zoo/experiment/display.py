@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .config import VARIANT_MARK, RunConfig, split_label
-from .results import HEADLINE_METRICS
-from .results import aggregate
+from ..core.config import VARIANT_MARK, RunConfig, split_label
+from ..core.results import HEADLINE_METRICS, aggregate, summary_index
 
 SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]
 
@@ -61,7 +60,7 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
     """One table per dataset: metrics as rows, methods as columns (fits a narrow terminal); in a
     sweep, one table per dataset and method, its settings as columns."""
     summary = aggregate(rows)
-    index = {(s["dataset"], s["method"], s["metric"]): s for s in summary}
+    index = summary_index(rows)
     for dataset in dict.fromkeys(s["dataset"] for s in summary):
         labels = list(dict.fromkeys(s["method"] for s in summary if s["dataset"] == dataset))
         n = max(s["n"] for s in summary if s["dataset"] == dataset)

@@ -1,12 +1,5 @@
-"""Running a grid of run configs ("cells") into one output folder, idempotently.
-
-Layout of an output folder::
-
-    runs/<dataset>/<method>/seed<k>/   one run folder per cell (see runs.py)
-    shared/                            phases reused across strategies (the GAN of latent/posthoc)
-    results.csv                        every cell's tidy rows
-    summary.csv                        mean, standard error and n per (dataset, method, metric)
-    comparison-<dataset>.png           paper-layout figure (first seed), built from samples.npz
+"""Running a grid of run configs ("cells") into one output folder (its layout: core/results.py),
+idempotently, in process, in shards, or with claims that several processes can share.
 
 A finished cell (its results.csv exists) is never trained again, so a stopped study continues
 where it stopped; a cell whose folder holds a different config is refused, naming the keys.
@@ -16,34 +9,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import socket
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
-from .config import RunConfig
-from .errors import UserError
-from .results import read_rows, write_rows, write_summary
+from ..core.config import RunConfig
+from ..core.errors import UserError
+from ..core.results import cell_dir, write_tables
 from .runs import check_same_config, is_finished, run_group, run_one
-from .vectorised import MAX_MEMBERS, stack_key
+from ..engine.stacked import MAX_MEMBERS, stack_key
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
 #: figures izoo compare draws into an output folder (viz/comparison.py, image_figures.py, sweep_figure.py)
 FIGURE_PREFIXES = ("comparison", "samples", "reconstructions", "interpolations", "class-samples", "sweep")
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=@-]+", "_", text)
-
-
-def cell_dir(out: Path, config: RunConfig) -> Path:
-    return cell_path(out, config.data.label(), config.label, config.seed)
-
-
-def cell_path(out: Path, dataset: str, method: str, seed: int) -> Path:
-    """A cell's run folder from the names in a tidy row (dataset label, method label, seed)."""
-    return out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{seed}"
 
 
 def prepare_output(out: Path, configs: list[RunConfig], mode: str) -> None:
@@ -219,8 +198,8 @@ def shard_configs(configs: list[RunConfig], index: int, count: int) -> list[RunC
 def _group_phases(configs: list[RunConfig], group: list[int]) -> tuple[str, int]:
     """(unit key, steps of one run) of a stack group: groups whose strategies share a phase (same
     key, seeds and settings) get one key, any other group a key of its own."""
-    from .data import build_dataset
-    from .train import build_strategy
+    from ..data import build_dataset
+    from ..engine.train import build_strategy
 
     config = configs[group[0]]
     phases = build_strategy(config, build_dataset(config.data).x_dim).phases(config.train.steps)
@@ -232,14 +211,3 @@ def _group_phases(configs: list[RunConfig], group: list[int]) -> tuple[str, int]
     for key in ("method", "variant", "options"):
         d.pop(key, None)
     return repr((shared, sorted(configs[i].seed for i in group), sorted(d.items()))), steps
-
-
-def write_tables(out: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = list(rows)
-    write_rows(out / "results.csv", rows)
-    return write_summary(out / "summary.csv", rows)
-
-
-def collect_rows(out: Path) -> list[dict[str, Any]]:
-    """Every finished cell's rows under ``out/runs`` (what results.csv is rebuilt from)."""
-    return [row for path in sorted((out / "runs").glob("*/*/seed*/results.csv")) for row in read_rows(path)]

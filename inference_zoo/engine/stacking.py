@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .nets.mlp import MaxoutDiscriminator, MLPEncoder, Maxout
-from .strategies import Strategy
+from ..nets.mlp import MaxoutDiscriminator, MLPEncoder, Maxout
+from ..strategies import Strategy
 
 
 class NotStackable(Exception):
@@ -137,8 +137,8 @@ def _stack_network(members: list[nn.Module]) -> nn.Module:
 def stack_strategies(members: list[Strategy]) -> Strategy:
     """One strategy computing all members at once; its state is ``member_state``-compatible."""
     first = members[0]
-    if not type(first).vectorisable:
-        raise NotStackable(f"strategy {first.name} does not declare vectorisable = True")
+    if not type(first).stackable:
+        raise NotStackable(f"strategy {first.name} does not declare stackable = True")
     stacked = copy.copy(first)
     stacked._parameters = {
         name: None if p is None else nn.Parameter(torch.stack([m._parameters[name].detach() for m in members]).unsqueeze(1),

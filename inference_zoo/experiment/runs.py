@@ -7,22 +7,19 @@ still gets its own folder, rows and divergence record.
 """
 from __future__ import annotations
 
-import io
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
-from .config import RunConfig, refuse_changed_config
-from .data import build_dataset
-from .errors import UserError
-from .evaluate import evaluate, tidy_rows
-from .fileio import atomic_write, read_json_object, write_text
-from .results import read_rows, write_rows
-from .train import Diverged, Trainer, TrainResult, evaluated_strategy, held_out_split
-from .vectorised import StackedTrainer
+from ..core.config import RunConfig, refuse_changed_config
+from ..data import build_dataset
+from .evaluate import curve_rows, evaluate, tidy_rows
+from ..core.fileio import read_json_object, save_arrays, write_text
+from ..core.results import read_rows, write_rows
+from ..core.errors import Diverged
+from ..engine.train import Trainer, TrainResult, evaluated_strategy, held_out_split
+from ..engine.stacked import StackedTrainer
 
 Progress = Callable[[str, int, int, dict[str, float]], None]
 
@@ -58,7 +55,7 @@ def run_group(configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: 
     stacked = [i for i in todo if configs[i].train.engine == "stacked"]
     if stacked:
         outcomes = StackedTrainer([configs[i] for i in stacked], [run_dirs[i] for i in stacked],
-                                  shared_dir, progress).run()
+                                  shared_dir, progress, evaluator=curve_rows).run()
         for i, outcome in zip(stacked, outcomes):
             rows[i] = _finish(configs[i], run_dirs[i], outcome)
     for i in todo:
@@ -70,7 +67,7 @@ def run_group(configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: 
 def _train_single(config: RunConfig, run_dir: Path, shared_dir: str | Path | None,
                   progress: Progress | None) -> TrainResult | Diverged:
     try:
-        return Trainer(config, run_dir, shared_dir, progress).run()
+        return Trainer(config, run_dir, shared_dir, progress, evaluator=curve_rows).run()
     except Diverged as exc:
         return exc
 
@@ -91,14 +88,10 @@ def _finish(config: RunConfig, run_dir: Path, outcome: TrainResult | Diverged) -
     values["diverged"] = 0.0
     values["train_seconds"] = outcome.seconds
     values["eval_seconds"] = time.perf_counter() - t0
-    save_samples(run_dir / "samples.npz", samples)
+    save_arrays(run_dir / "samples.npz", samples)
     rows = tidy_rows(config, values)
     write_rows(run_dir / "results.csv", rows)
     return rows
 
 
-def save_samples(path: Path, samples: dict[str, np.ndarray]) -> None:
-    def write(f: io.BufferedWriter) -> None:
-        np.savez_compressed(f, **samples)
 
-    atomic_write(path, write)

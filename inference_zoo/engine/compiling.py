@@ -23,7 +23,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .errors import UserError
+from ..core.errors import UserError
 
 
 def outermost_sequentials(module: nn.Module) -> list[nn.Sequential]:

@@ -11,8 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-import torch
-
 from .errors import UserError
 
 
@@ -79,6 +77,13 @@ def read_json_object(path: str | Path, what: str = "restore it or run again") ->
     return value
 
 
+def save_arrays(path: str | Path, arrays: Mapping[str, Any]) -> None:
+    """Arrays into a compressed .npz, atomically."""
+    import numpy as np
+
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+
+
 def load_arrays(path: str | Path) -> dict[str, Any]:
     """The arrays of an .npz file (no pickles); a damaged file is one UserError naming it."""
     import numpy as np
@@ -94,6 +99,8 @@ def load_arrays(path: str | Path) -> dict[str, Any]:
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
+    import torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
@@ -102,6 +109,8 @@ def load_torch(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt/unsafe files

@@ -6,15 +6,15 @@ import itertools
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import EvalConfig, RunConfig, validate_train, variant_of
-from .data import build_dataset, parse_data_spec
-from .presets import get_preset
-from .study import prepare_output, run_cells
-from .environment import resolve_device
-from .errors import UserError
-from .strategies import STRATEGIES
-from .train import build_strategy, resolve_options
-from .vectorised import resolve_engine
+from ..core.config import EvalConfig, RunConfig, validate_train, variant_of
+from ..data import build_dataset, parse_data_spec
+from ..core.presets import get_preset
+from .cells import prepare_output, run_cells
+from ..core.environment import resolve_device
+from ..core.errors import UserError
+from ..strategies import STRATEGIES
+from ..engine.train import build_strategy, resolve_options
+from ..engine.stacked import resolve_engine
 
 
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
@@ -31,7 +31,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     Each combination of swept values is a variant of the method, labelled in rows, folders and
     figures as "method@key=value,...,lr=value" (options in name order, then the rate).
     ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
-    that can be stacked (vectorised.py); different option values train as different stacks.
+    that can be stacked (engine/stacked.py); different option values train as different stacks.
     """
     base = get_preset(preset)
     # training settings that take a list: each combination is a variant (named by the swept ones)
@@ -95,7 +95,7 @@ def run_compare(configs: list[RunConfig], out: Path, mode: str,
                 progress_for: Callable[[list[RunConfig]], Any] | None = None,
                 on_cell: Callable[..., Any] | None = None) -> tuple[list[dict[str, Any]], list[Path]]:
     """Train/evaluate every cell (skipping finished ones), write tables and figures."""
-    from .viz.comparison import build_comparison_figures
+    from ..viz.comparison import build_comparison_figures
 
     prepare_output(out, configs, mode)
     rows = run_cells(configs, out, progress_for, on_cell)

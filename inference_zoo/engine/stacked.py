@@ -30,22 +30,23 @@ from typing import Any, Callable
 
 import torch
 
-from . import noise
+from ..strategies import noise
 from .averaging import WeightAverage
 from .compiling import compiled_networks
-from .config import ENGINES, RunConfig, lr_factor
-from .environment import environment
-from .errors import UserError
-from .fileio import write_json
+from ..core.config import ENGINES, RunConfig, lr_factor
+from ..core.environment import environment
+from ..core.errors import UserError
+from ..core.fileio import write_json
 from .member_adam import MemberAdam
-from .seeding import derive_seed, generator
-from .threads import follow_free_cores
+from ..core.seeding import derive_seed, generator
+from ..core.threads import follow_free_cores
 from .shared_backward import both_players_logits
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state, stacked_state)
-from .strategies import Phase, params_of
-from .strategies.adversarial import one_discriminator_pass
-from .train import Diverged, Trainer, TrainResult, build_strategy, eval_due, update
+from ..strategies import Phase, params_of
+from ..strategies.adversarial import one_discriminator_pass
+from ..core.errors import Diverged
+from .train import Evaluator, Trainer, TrainResult, build_strategy, eval_due, update
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.
@@ -105,13 +106,13 @@ class StackedTrainer:
     """Trains configs (equal ``stack_key``, ``train.engine == "stacked"``) into their run folders."""
 
     def __init__(self, configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
-                 progress: GroupProgress | None = None) -> None:
+                 progress: GroupProgress | None = None, evaluator: Evaluator | None = None) -> None:
         if len({stack_key(c) for c in configs}) != 1:
             raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
         if any(c.train.engine != "stacked" for c in configs):
             raise ValueError("StackedTrainer trains engine='stacked' configs")
         self.configs = configs
-        self.trainers = [Trainer(c, d, shared_dir) for c, d in zip(configs, run_dirs)]
+        self.trainers = [Trainer(c, d, shared_dir, evaluator=evaluator) for c, d in zip(configs, run_dirs)]
         self.progress = progress
         self.device = self.trainers[0].device
 
@@ -297,8 +298,7 @@ class StackedTrainer:
                     bad.setdefault(j, []).append(f"parameters of {'+'.join(phase.groups[g])}")
         for j, what in bad.items():
             c = members[j].trainer.config
-            members[j].diverged = Diverged(f"{c.label} seed {c.seed}: non-finite {', '.join(what)} "
-                                           f"in phase {phase.name!r} by step {step}")
+            members[j].diverged = Diverged.non_finite(c.label, c.seed, what, f"in phase {phase.name!r} by step {step}")
         return sorted(bad)
 
 

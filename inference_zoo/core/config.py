@@ -10,9 +10,55 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .data import DataConfig
 from .errors import UserError
-from .nets import ArchConfig
+
+
+def coerce_value(value: str, default: Any, where: str) -> Any:
+    """``value`` (command-line text) as the type of ``default``; true/false/1/0/yes/no for bools."""
+    if isinstance(default, bool):  # bool("false") is True
+        if value.lower() in ("true", "1", "yes"):
+            return True
+        if value.lower() in ("false", "0", "no"):
+            return False
+        raise UserError(f"{where}: expected true or false, got {value!r}")
+    try:
+        return type(default)(value)
+    except ValueError:
+        raise UserError(f"{where}: expected a {type(default).__name__}, got {value!r}") from None
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, its options (resolved to the dataset's own defaults) and the split sizes."""
+
+    name: str = "grid"
+    options: dict[str, Any] = field(default_factory=dict)
+    n_train: int = 100_000
+    n_test: int = 10_000
+
+    def label(self) -> str:
+        """Short name for tables: the name, plus any option that differs from its default."""
+        from ..data import DATASETS  # the registry fills as the datasets import
+
+        defaults = dataclasses.asdict(DATASETS.get(self.name).Options())
+        changed = {k: v for k, v in self.options.items() if defaults.get(k) != v}
+        if not changed:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
+
+
+@dataclass
+class ArchConfig:
+    """Sizes of the shared networks. Defaults are the ALI paper's 2-D mixture networks."""
+
+    name: str = "mlp"
+    z_dim: int = 0  # 0: same as the data dimension (the paper's toys)
+    encoder_hidden: tuple[int, ...] = (400, 400)
+    decoder_hidden: tuple[int, ...] = (400, 400, 400, 400)
+    discriminator_hidden: tuple[int, ...] = (200, 200, 200)
+    maxout_pieces: int = 5
+    batchnorm: bool = True
+    init_std: float = 0.02
 
 
 @dataclass
@@ -26,7 +72,7 @@ class TrainConfig:
     beta2: float = 0.999
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = False  # bf16 autocast; changes numerics, so off by default
-    # torch.compile the networks while training (inference_zoo/compiling.py): fp32 but fused
+    # torch.compile the networks while training (inference_zoo/engine/compiling.py): fp32 but fused
     # kernels round differently, so off by default; pays compilation time, pays off on GPUs
     compile: bool = False
     log_every: int = 200
@@ -41,12 +87,12 @@ class TrainConfig:
     # evaluate with an exponential moving average of the encoder's and decoder's weights
     # (averaging.py; 0: off, the live weights)
     ema_decay: float = 0.0
-    # "stacked": seeds of one method train as one stacked model (inference_zoo/vectorised.py), with
+    # "stacked": seeds of one method train as one stacked model (inference_zoo/engine/stacked.py), with
     # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
-    # for both players (inference_zoo/shared_backward.py); "single": one run at a time,
+    # for both players (inference_zoo/engine/shared_backward.py); "single": one run at a time,
     # the reference loop. Both are fp32; they agree to float tolerance, not bit for bit, so the
     # engine is part of a run's identity. The CLI's default "auto" picks "stacked" where the
-    # strategy and architecture can be stacked (vectorised.resolve_engine).
+    # strategy and architecture can be stacked (stacked.resolve_engine).
     engine: str = "single"
 
 

@@ -9,15 +9,15 @@ from torch import nn
 
 from conftest import tiny_config
 from inference_zoo.nets.mlp import Maxout
-from inference_zoo.runs import run_group
-from inference_zoo.member_adam import MemberAdam
-from inference_zoo.stacking import (LAYER_STACKERS, FeatureMajorSequential, NotStackable, member_optimizer_state,
+from inference_zoo.experiment.runs import run_group
+from inference_zoo.engine.member_adam import MemberAdam
+from inference_zoo.engine.stacking import (LAYER_STACKERS, FeatureMajorSequential, NotStackable, member_optimizer_state,
                                     member_state, stack_strategies, stacked_state)
-from inference_zoo.study import stack_groups
+from inference_zoo.experiment.cells import stack_groups
 from inference_zoo.strategies import STRATEGIES
 from inference_zoo.strategies.ali import ALI
-from inference_zoo.train import build_strategy
-from inference_zoo.vectorised import resolve_engine
+from inference_zoo.engine.train import build_strategy
+from inference_zoo.engine.stacked import resolve_engine
 
 
 def stacked(config):
@@ -218,7 +218,7 @@ def test_a_member_diverging_at_the_last_step_leaves_the_others_finished(tmp_path
 def test_non_stackable_strategies_fall_back_to_single_runs():
     class Plain(ALI):
         name = "plain"
-        vectorisable = False
+        stackable = False
 
     config = tiny_config("ali")
     assert resolve_engine(config, "auto", 2).train.engine == "stacked"
