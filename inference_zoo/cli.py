@@ -281,6 +281,10 @@ def compare(
     set_threads(threads)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
+    if distributed_launch():  # torchrun: every run trained data-parallel over the processes
+        if engine == "stacked":
+            raise UserError("--engine stacked trains on one process; under torchrun each run is data-parallel")
+        engine = "single"
     method_names = parse_methods(methods)
     set_data_location(data_root, download)
     configs = plan_compare(
@@ -290,7 +294,22 @@ def compare(
         ema_decay=parse_list(ema_decay, float, "--ema-decay"),
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
+    from .engine import distributed
+
+    distributed.start(device)
+    if not distributed.is_writer():  # the other processes of a data-parallel job: train, print nothing
+        from .experiment.compare import run_compare
+
+        run_compare(configs, out, mode)
+        return
     run_study_with_display(configs, out, mode, progress)
+
+
+def distributed_launch() -> bool:
+    """Whether torchrun started this process as one of several (WORLD_SIZE > 1)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @app.command()
@@ -332,6 +351,9 @@ def study(
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
+    if distributed_launch():
+        raise UserError("izoo study runs its cells as separate processes (--shard, --executor); "
+                        "torchrun's data-parallel runs are for izoo compare")
     import time
 
     from .experiment.display import run_study_with_display
@@ -455,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         restore()
+        if "inference_zoo.engine.distributed" in sys.modules:
+            sys.modules["inference_zoo.engine.distributed"].stop()
     return 0
 
 

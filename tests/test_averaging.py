@@ -73,7 +73,7 @@ def test_a_members_average_equals_its_seed_trained_alone(tmp_path):
 
 def test_a_resumed_run_continues_its_average(tmp_path):
     """Stop a stacked run after its step-20 checkpoint, resume: the same average as uninterrupted."""
-    import inference_zoo.engine.stacked as engine
+    import inference_zoo.engine.train as engine  # the one training loop, for both engines
 
     run_group([_config("ali", 0, 0.9)], [tmp_path / "whole"])
     with stopped_after_updates(engine, 25):

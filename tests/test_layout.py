@@ -76,3 +76,17 @@ def test_configs_tables_and_files_load_without_torch():
 def test_the_package_root_holds_only_the_entry_points():
     modules = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert modules == ["__init__.py", "__main__.py", "cli.py"]
+
+
+def test_every_relative_link_in_the_readme_and_docs_resolves():
+    import re
+
+    root = PACKAGE.parent
+    pages = [root / "README.md", root / "figures" / "README.md", *sorted((root / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
+            if not target.startswith(("http://", "https://")) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(root)}: {target}")
+    assert not broken, broken
+    assert len((root / "README.md").read_text().splitlines()) <= 200

@@ -7,7 +7,7 @@ import torch
 from inference_zoo.nets.mlp import MaxoutDiscriminator, init_weights
 from inference_zoo.engine.shared_backward import both_players_logits
 from inference_zoo.engine.stacking import stack_strategies
-from inference_zoo.strategies.adversarial import adversarial_game, one_discriminator_pass
+from inference_zoo.strategies.adversarial import JointPass, adversarial_game
 
 
 class _Holder(torch.nn.Module):
@@ -29,8 +29,7 @@ def gradients(d, real, fake, generator_loss, both_players):
     """Each loss's gradient of its own group, as train.update asks for them: D's loss -> D's
     parameters, the generator side's loss -> the inputs."""
     params = list(d.parameters())
-    with one_discriminator_pass(batch_axis=1, both_players=both_players):
-        d_loss, g_loss, logs = adversarial_game(d, real, fake, generator_loss)
+    d_loss, g_loss, logs = adversarial_game(d, real, fake, generator_loss, JointPass(1, both_players))
     d_grads = torch.autograd.grad(d_loss.sum(), params, retain_graph=True)
     inputs = [t for t in (*real, *fake) if t.requires_grad]
     g_grads = torch.autograd.grad(g_loss.sum(), inputs)
@@ -66,8 +65,7 @@ def test_either_loss_may_be_differentiated_first():
     real = (torch.randn(k, n, 2), torch.randn(k, n, 2, requires_grad=True))
     fake = (torch.randn(k, n, 2, requires_grad=True), torch.randn(k, n, 2))
     expected = gradients(d, real, fake, "nonsaturating", both_players=None)
-    with one_discriminator_pass(batch_axis=1, both_players=both_players_logits):
-        d_loss, g_loss, _ = adversarial_game(d, real, fake, "nonsaturating")
+    d_loss, g_loss, _ = adversarial_game(d, real, fake, "nonsaturating", JointPass(1, both_players_logits))
     g_grads = torch.autograd.grad(g_loss.sum(), [real[1], fake[0]], retain_graph=True)
     d_grads = torch.autograd.grad(d_loss.sum(), list(d.parameters()))
     for e, s in zip(expected[3] + expected[4], d_grads + g_grads):

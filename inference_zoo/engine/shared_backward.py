@@ -12,7 +12,7 @@ backward per layer. The maths is autograd's; only rounding differs (sums in anot
 a tie between maxout pieces (measure zero for continuous inputs) would pass the gradient to each
 tied piece where autograd picks one.
 
-Used by the stacked engine through ``adversarial.one_discriminator_pass(both_players=...)``;
+Used by the stacked engine through ``adversarial.JointPass(both_players=...)``;
 the single engine keeps autograd's two chains, so its runs stay bit-identical to published ones.
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-from ..nets.mlp import MaxoutDiscriminator
 from .stacking import FeatureMajorSequential, StackedLinear, StackedMaxout
 
 
@@ -29,12 +28,14 @@ def both_players_logits(discriminator: torch.nn.Module,
                         inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(logits for D's loss, logits for the generator side's loss), or None where not applicable.
 
-    Both are D's logits [K, n] on ``inputs`` ([K, n, features] each, concatenated like
-    ``MaxoutDiscriminator``). The first carries gradients to D's weights only, the second to the
+    Both are D's logits [K, n] on ``inputs`` ([K, n, features] each), for a ``per_sample``
+    discriminator (the layer protocol, nets/base.py) whose stacked ``net`` is maxout layers
+    and a linear logit. The first carries gradients to D's weights only, the second to the
     inputs only, which is all ``train.update`` asks of each loss. None (use autograd) for any
     other network, under autocast, or with a layer without bias.
     """
-    if not isinstance(discriminator, MaxoutDiscriminator) or not isinstance(discriminator.net, FeatureMajorSequential):
+    if not getattr(type(discriminator), "per_sample", False) or not isinstance(getattr(discriminator, "net", None),
+                                                                               FeatureMajorSequential):
         return None
     *maxouts, head = discriminator.net
     if (not all(isinstance(m, StackedMaxout) and m.linear.bias is not None for m in maxouts)

@@ -19,21 +19,14 @@ step, keeping its last good checkpoint (a single run would stop there); the othe
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 
-from ..strategies import noise
-from .averaging import WeightAverage
-from .compiling import compiled_networks
-from ..core.config import ENGINES, RunConfig, lr_factor
+from ..nets.noise import MemberNoise, use_noise
+from ..core.config import ENGINES, RunConfig
 from ..core.environment import environment
 from ..core.errors import UserError
 from ..core.fileio import write_json
@@ -44,15 +37,13 @@ from .shared_backward import both_players_logits
 from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state, stacked_state)
 from ..strategies import Phase, params_of
-from ..strategies.adversarial import one_discriminator_pass
+from ..strategies.adversarial import JointPass
 from ..core.errors import Diverged
-from .train import Evaluator, Trainer, TrainResult, build_strategy, eval_due, update
+from .train import Evaluator, Layout, Progress, Trainer, TrainResult, build_strategy, train_runs
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.
 MAX_MEMBERS = 32
-
-GroupProgress = Callable[[str, int, int, dict[str, float]], None]
 
 
 def stack_key(config: RunConfig) -> str:
@@ -92,220 +83,115 @@ def resolve_engine(config: RunConfig, requested: str, x_dim: int) -> RunConfig:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, engine=engine))
 
 
-@dataclass
-class _Member:
-    trainer: Trainer
-    start_phase: int
-    start_step: int
-    checkpoint: dict[str, Any] | None
-    diverged: Diverged | None = None
-    reused: list[str] | None = None
+class Stack(Layout):
+    """K runs of one strategy stacked into one model: batched layers, per-member noise generators
+    and data generators, torch's Adam on each member's slice at its own rate, one discriminator
+    pass and backward chain for both players."""
 
+    stacked = True
 
-class StackedTrainer:
-    """Trains configs (equal ``stack_key``, ``train.engine == "stacked"``) into their run folders."""
+    def __init__(self, runs: list[Trainer], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.runs = runs
+        self.train = runs[0].config.train
+        self.device = runs[0].device
+        strategies = [run.strategy for run in runs]
+        self.model = stack_strategies(strategies).to(self.device)
+        # one discriminator pass over both sides, one backward chain through it for both players
+        self.model.joint_pass = JointPass(batch_axis=1, both_players=both_players_logits)
+        self.shapes = {key: v.shape for key, v in strategies[0].state_dict().items()}
+        self.group_shapes = {g: [p.shape for p in params_of(strategies[0], names)] for g, names in phase.groups.items()}
+        self.lrs = [run.config.train.lr for run in runs]
+        seeds = [run.config.seed for run in runs]
+        self.data_rngs = [generator(s, "batches", phase.name, device=self.device) for s in seeds]
+        self.noise_rngs = [torch.Generator(device=self.device).manual_seed(derive_seed(s, "phase", phase.name))
+                           for s in seeds]
+        use_noise(self.model, MemberNoise(self.noise_rngs))
+        self.train_x = torch.stack([x for x, _ in data])
+        self.train_y = torch.stack([y for _, y in data])
+        self.rows = torch.arange(len(runs), device=self.device)[:, None]
 
-    def __init__(self, configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
-                 progress: GroupProgress | None = None, evaluator: Evaluator | None = None) -> None:
-        if len({stack_key(c) for c in configs}) != 1:
-            raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
-        if any(c.train.engine != "stacked" for c in configs):
-            raise ValueError("StackedTrainer trains engine='stacked' configs")
-        self.configs = configs
-        self.trainers = [Trainer(c, d, shared_dir, evaluator=evaluator) for c, d in zip(configs, run_dirs)]
-        self.progress = progress
-        self.device = self.trainers[0].device
-
-    def run(self) -> list[TrainResult | Diverged]:
-        """Train every member; return each one's TrainResult, or the Diverged that stopped it."""
-        members = [_Member(t, *t.begin(), reused=[]) for t in self.trainers]
-        self._record_stack(members)
-        data = [t.train_data() for t in self.trainers]
-        t0 = time.perf_counter()
-        for t in self.trainers:
-            t.start_clock()
-        for index, phase in enumerate(self.trainers[0].strategy.phases(self.configs[0].train.steps)):
-            todo = []
-            for i, m in enumerate(members):
-                if m.diverged is not None or m.start_phase > index:
-                    continue
-                if m.start_step == 0 and m.trainer.reuse_shared(index, phase):
-                    m.reused.append(phase.name)
-                    continue
-                todo.append(i)
-            # members resumed at different steps (only after a crash between their checkpoint
-            # writes) train as separate stacks, each from its own step
-            for step in sorted({members[i].start_step for i in todo}):
-                self._train_phase(index, phase, [members[i] for i in todo if members[i].start_step == step],
-                                  [data[i] for i in todo if members[i].start_step == step])
-            for i in todo:
-                m = members[i]
-                if m.diverged is None:
-                    m.trainer.save_shared(phase)
-                m.start_phase, m.start_step, m.checkpoint = index + 1, 0, None
-        seconds = time.perf_counter() - t0
-        return [m.diverged or TrainResult(m.trainer.strategy, seconds, m.reused, m.trainer.averaged) for m in members]
-
-    def _record_stack(self, members: list[_Member]) -> None:
-        """Note in each member's env.json which seeds (and learning rates) it was stacked with, and
-        from where."""
-        seeds = [m.trainer.config.seed for m in members]
-        lrs = [m.trainer.config.train.lr for m in members]
-        for m in members:
-            path = m.trainer.run_dir / "env.json"
+    @staticmethod
+    def begin(runs: list[Trainer]) -> None:
+        """Note in each member's env.json which seeds (and learning rates) it was stacked with,
+        and from where."""
+        seeds = [run.config.seed for run in runs]
+        lrs = [run.config.train.lr for run in runs]
+        for run in runs:
+            path = run.run_dir / "env.json"
             try:  # informational: an unreadable one (a kill mid-edit by hand) is started afresh
                 env = json.loads(path.read_text()) if path.is_file() else {}
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):
                 env = None
             if not isinstance(env, dict):
-                env = environment(self.device)
-            env["stacks"] = env.get("stacks", []) + [{"seeds": seeds, "lrs": lrs, "phase": m.start_phase,
-                                                      "step": m.start_step}]
+                env = environment(run.device)
+            env["stacks"] = env.get("stacks", []) + [{"seeds": seeds, "lrs": lrs, "phase": run.start_phase,
+                                                      "step": run.start_step}]
             write_json(path, env)
 
-    # ----------------------------------------------------------------------------------------
-    def _train_phase(self, index: int, phase: Phase, members: list[_Member],
-                     data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Train ``members`` through one phase; a divergence restarts the loop without the diverged."""
-        while members:
-            diverged, finished = self._train_stack(index, phase, members, data)
-            if finished:
-                return
-            keep = [i for i in range(len(members)) if i not in diverged]
-            members, data = [members[i] for i in keep], [data[i] for i in keep]
+    def optimizers(self, groups):
+        t = self.train
+        return {g: MemberAdam(params, self.lrs, (t.beta1, t.beta2), kernel=_fused_or_foreach(self.device))
+                for g, params in groups.items()}
 
-    def _train_stack(self, index: int, phase: Phase, members: list[_Member],
-                     data: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[list[int], bool]:
-        """Train from the members' common step; stop at the phase end or when members diverge.
+    def resume(self, optimizers, groups, average):
+        states = [run.resume_state for run in self.runs]
+        for g, opt in optimizers.items():
+            opt.load_state_dict(stacked_optimizer_state([s["optimizers"][g] for s in states], groups[g]))
+        if average is not None:
+            average.load(stacked_state([s["ema"] for s in states], average.shadow))
+        for s, d_rng, n_rng in zip(states, self.data_rngs, self.noise_rngs):
+            d_rng.set_state(s["rng"]["data"])
+            n_rng.set_state(s["rng"]["noise"])
 
-        Returns (positions of the diverged members, whether the phase is finished). Diverged
-        members keep their last checkpoint; survivors' ``start_step``/``checkpoint`` say where to
-        go on from.
-        """
-        cfg = self.configs[0].train
-        device = self.device
-        k = len(members)
-        strategies = [m.trainer.strategy for m in members]
-        stacked = stack_strategies(strategies).to(device)
-        shapes = {key: v.shape for key, v in strategies[0].state_dict().items()}
-        groups = {g: params_of(stacked, names) for g, names in phase.groups.items()}
-        member_shapes = {g: [p.shape for p in params_of(strategies[0], names)] for g, names in phase.groups.items()}
-        lrs = [m.trainer.config.train.lr for m in members]
-        optimizers = {g: _adam(params, lrs, (cfg.beta1, cfg.beta2), device) for g, params in groups.items()}
-        average = WeightAverage(stacked, cfg.ema_decay, stacked=True) if cfg.ema_decay else None
-        ema_shapes = {name: shapes[name] for name in average.shadow} if average is not None else {}
-        seeds = [m.trainer.config.seed for m in members]
-        data_rngs = [generator(s, "batches", phase.name, device=device) for s in seeds]
-        noise_rngs = [torch.Generator(device=device).manual_seed(derive_seed(s, "phase", phase.name)) for s in seeds]
-        start = members[0].start_step
-        if start:
-            for g, opt in optimizers.items():
-                opt.load_state_dict(stacked_optimizer_state([m.checkpoint["optimizers"][g] for m in members], groups[g]))
-            if average is not None:
-                average.load(stacked_state([m.checkpoint["ema"] for m in members], average.shadow))
-            for m, d_rng, n_rng in zip(members, data_rngs, noise_rngs):
-                d_rng.set_state(m.checkpoint["rng"]["data"])
-                n_rng.set_state(m.checkpoint["rng"]["noise"])
+    def set_lr_factor(self, optimizers, factor):
+        for opt in optimizers.values():
+            opt.scale = factor
 
-        train_x = torch.stack([x for x, _ in data])
-        train_y = torch.stack([y for _, y in data])
-        n_train, rows = train_x.shape[1], torch.arange(k, device=device)[:, None]
-        stacked.train()
-        for name in phase.frozen:
-            getattr(stacked, name).eval().requires_grad_(False)
-        uses_labels = type(stacked).uses_labels
-        ordered = list(groups)
-        running: dict[str, torch.Tensor] = {}
-        diverged: list[int] = []
-        finished = start >= phase.steps
-        autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
-        with (noise.member_generators(noise_rngs), compiled_networks(stacked, cfg.compile, device),
-              one_discriminator_pass(batch_axis=1, both_players=both_players_logits)):
-            for step in range(start, phase.steps):
-                if cfg.lr_schedule != "constant":
-                    for opt in optimizers.values():
-                        opt.scale = lr_factor(cfg, step, phase.steps)
-                idx = torch.stack([torch.randint(n_train, (cfg.batch_size,), device=device, generator=g)
-                                   for g in data_rngs])
-                x = train_x[rows, idx]
-                with autocast:
-                    out = stacked.step(phase.name, x, *((train_y[rows, idx],) if uses_labels else ()))
-                update(out, groups, optimizers, running)
-                if average is not None:
-                    average.update()
-                follow_free_cores()
-                done = step + 1
-                if done % cfg.log_every and done != phase.steps:
-                    continue
-                n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
-                means = {key: [float(x) / n for x in v.tolist()] for key, v in running.items()}
-                running = {}
-                diverged = self._check_members(phase, done, members, means, groups)
-                for j, m in enumerate(members):
-                    if j not in diverged:
-                        m.trainer.log({"phase": phase.name, "step": done, **{key: v[j] for key, v in means.items()}})
-                if self.progress is not None:
-                    alive = [j for j in range(k) if j not in diverged]
-                    if alive:
-                        self.progress(phase.name, done, phase.steps,
-                                      {key: sum(v[j] for j in alive) / len(alive) for key, v in means.items()})
-                finished = done == phase.steps
-                curve_point = eval_due(cfg, done, phase.steps)
-                saving = finished or done % cfg.checkpoint_every == 0 or bool(diverged)
-                if not (saving or curve_point):
-                    continue
-                # a checkpoint step, or members to drop: write each survivor's state as its own run's
-                model = {key: v.detach() for key, v in stacked.state_dict().items()}
-                opt_states = {g: opt.state_dict() for g, opt in optimizers.items()} if saving and not finished else {}
-                averages = average.state() if average is not None else None
-                for j, m in enumerate(members):
-                    if j in diverged:
-                        continue
-                    live = member_state(model, j, shapes)
-                    ema = member_state(averages, j, ema_shapes) if averages is not None else None
-                    if curve_point:
-                        m.trainer.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
-                        m.trainer.evaluate_point(phase.name, done)
-                    m.trainer.strategy.load_state_dict(live)
-                    if not saving:
-                        continue
-                    if finished:  # a phase boundary needs no optimiser or generator state
-                        m.trainer.averaged = ema
-                        m.trainer.checkpoint(index + 1, 0, {}, {}, ema=ema)
-                        m.start_step, m.checkpoint = 0, None
-                        continue
-                    state = {g: member_optimizer_state(opt_states[g], j, member_shapes[g], lrs[j]) for g in ordered}
-                    rng = {"data": data_rngs[j].get_state(), "noise": noise_rngs[j].get_state()}
-                    if done % cfg.checkpoint_every == 0:
-                        m.trainer.checkpoint(index, done, state, rng, ema=ema)
-                    m.start_step, m.checkpoint = done, {"optimizers": state, "rng": rng, "ema": ema}
-                if diverged:
-                    break
-        return diverged, finished
+    def batch(self):
+        n_train = self.train_x.shape[1]
+        idx = torch.stack([torch.randint(n_train, (self.train.batch_size,), device=self.device, generator=g)
+                           for g in self.data_rngs])
+        return self.train_x[self.rows, idx], self.train_y[self.rows, idx]
 
-    def _check_members(self, phase: Phase, step: int, members: list[_Member], means: dict[str, list[float]],
-                       groups: dict[str, list[torch.nn.Parameter]]) -> list[int]:
-        """Positions of members with a non-finite logged mean or weight; marks them diverged."""
-        bad: dict[int, list[str]] = {}
-        for key, values in means.items():
-            for j, v in enumerate(values):
-                if not math.isfinite(v):
-                    bad.setdefault(j, []).append(key)
-        for g, params in groups.items():
-            finite = torch.stack([torch.isfinite(p).flatten(1).all(1) for p in params]).all(0).tolist()
-            for j, ok in enumerate(finite):
-                if not ok:
-                    bad.setdefault(j, []).append(f"parameters of {'+'.join(phase.groups[g])}")
-        for j, what in bad.items():
-            c = members[j].trainer.config
-            members[j].diverged = Diverged.non_finite(c.label, c.seed, what, f"in phase {phase.name!r} by step {step}")
-        return sorted(bad)
+    def after_update(self):
+        follow_free_cores()
+
+    def finite(self, params):
+        return torch.stack([torch.isfinite(p).flatten(1).all(1) for p in params]).all(0).tolist()
+
+    def state(self):
+        return {key: v.detach() for key, v in self.model.state_dict().items()}
+
+    def run_state(self, state, j):
+        return member_state(state, j, {name: self.shapes[name] for name in state})
+
+    def run_optimizer_state(self, state, group, j):
+        return member_optimizer_state(state, j, self.group_shapes[group], self.lrs[j])
+
+    def rng_state(self, j):
+        return {"data": self.data_rngs[j].get_state(), "noise": self.noise_rngs[j].get_state()}
 
 
-def _adam(params: list[torch.nn.Parameter], lrs: list[float], betas: tuple[float, float],
-          device: torch.device) -> torch.optim.Optimizer:
-    """Torch's Adam on each member's slice (fused where this build has it), at the member's rate."""
-    return MemberAdam(params, lrs, betas, kernel=_fused_or_foreach(device))
+class StackedTrainer:
+    """Trains configs (equal ``stack_key``, ``train.engine == "stacked"``) into their run folders
+    as one stack."""
+
+    def __init__(self, configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
+                 progress: Progress | None = None, evaluator: Evaluator | None = None) -> None:
+        if len({stack_key(c) for c in configs}) != 1:
+            raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
+        if any(c.train.engine != "stacked" for c in configs):
+            raise ValueError("StackedTrainer trains engine='stacked' configs")
+        from .distributed import size
+
+        if size() > 1:
+            raise UserError("the stacked engine trains on one process; a data-parallel run needs --engine single")
+        self.trainers = [Trainer(c, d, shared_dir, evaluator=evaluator) for c, d in zip(configs, run_dirs)]
+        self.progress = progress
+
+    def run(self) -> list[TrainResult | Diverged]:
+        """Train every member; return each one's TrainResult, or the Diverged that stopped it."""
+        return train_runs(self.trainers, Stack, self.progress)
 
 
 def _fused_or_foreach(device: torch.device) -> dict[str, bool]:

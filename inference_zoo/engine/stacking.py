@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nets.mlp import MaxoutDiscriminator, MLPEncoder, Maxout
+from ..nets.mlp import Maxout
 from ..strategies import Strategy
 
 
@@ -107,11 +107,6 @@ LAYER_STACKERS: dict[type, Callable[[list[Any]], nn.Module]] = {
     **{t: (lambda members: members[0]) for t in ELEMENTWISE},
 }
 
-#: Containers whose own ``forward`` already works on a leading member axis (concatenation and
-#: noise on the last axes, batch size read as ``x.shape[-2]``): their children are stacked.
-LEADING_AXIS_CONTAINERS: tuple[type, ...] = (MLPEncoder, MaxoutDiscriminator)
-
-
 def _stack_network(members: list[nn.Module]) -> nn.Module:
     first = members[0]
     if any(type(m) is not type(first) for m in members):
@@ -124,7 +119,7 @@ def _stack_network(members: list[nn.Module]) -> nn.Module:
                 raise NotStackable(f"no stacked form of {type(layer).__name__}")
             layers.append(stacker([m[i] for m in members]))
         return FeatureMajorSequential(*layers)
-    if isinstance(first, LEADING_AXIS_CONTAINERS):
+    if getattr(type(first), "stack_children", False):  # the layer protocol (nets/base.py)
         if any(True for _ in first.parameters(recurse=False)) or any(True for _ in first.buffers(recurse=False)):
             raise NotStackable(f"{type(first).__name__} holds its own tensors")
         stacked = copy.copy(first)

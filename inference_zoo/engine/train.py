@@ -1,38 +1,41 @@
 """The one training loop: devices, optimisers, AMP, checkpoints, resume, logging, progress.
 
 Strategies only return losses per optimiser group (``Strategy.step``); this module turns them into
-gradients and Adam steps. All groups of a phase are updated from the same minibatch and the same
-forward pass (as in the ALI and BiGAN code), each group's gradient taken w.r.t. its own parameters.
+gradients and Adam steps (``update``). All groups of a phase are updated from the same minibatch and
+the same forward pass (as in the ALI and BiGAN code), each group's gradient taken w.r.t. its own
+parameters.
+
+``train_runs`` trains a list of runs through their phases. How the runs share a model is its
+layout: ``OneRun`` trains one run's own strategy (the "single" engine: torch's global generator
+for noise, torch's Adam), ``stacked.Stack`` K seeds of a strategy as one model (the "stacked"
+engine). The loop itself (minibatches, updates, learning-rate schedule, weight average, logging,
+divergence checks, curve points, checkpoints, shared phases) is the same for both.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 
-from ..strategies import noise
 from .averaging import WeightAverage
 from .compiling import compiled_networks
-from ..core.config import RunConfig, lr_factor, refuse_changed_config, validate_train
+from ..core.config import RunConfig, lr_factor, validate_train
 from ..data import build_dataset
-from ..core.environment import environment, resolve_device
+from ..core.environment import resolve_device
 from ..core.errors import Diverged, UserError
-from ..core.fileio import load_torch, save_torch, write_json
-from ..core.results import read_curve, write_curve
 from ..nets import ARCHITECTURES, NetworkFactory
+from .run_folder import RunFolder
 from ..core.seeding import derive_seed, generator
 from ..strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
 
-CHECKPOINT_FORMAT = 1
-
+#: told (phase, step, steps of the phase, logged means) at each log step
+Progress = Callable[[str, int, int, dict[str, float]], None]
 #: (strategy, config, dataset, held-out (x, labels), phase, step, seconds) -> tidy curve rows
 Evaluator = Callable[[Strategy, RunConfig, Any, tuple[torch.Tensor, torch.Tensor], str, int, float], list[dict[str, Any]]]
 
@@ -80,32 +83,61 @@ def evaluated_strategy(result: TrainResult) -> Strategy:
 
 
 class Trainer:
-    """Trains one run into ``run_dir``; resumes from ``run_dir/checkpoint.pt`` when present.
-
-    ``shared_dir`` (optional) holds phases with a ``shared_key`` (the GAN of latent/posthoc) so
-    they are trained once per seed and reused.
-    """
+    """One run being trained: its config, folder (``RunFolder``), dataset and strategy, and where
+    its training stands. ``run()`` trains it alone; ``stacked.StackedTrainer`` trains several."""
 
     def __init__(self, config: RunConfig, run_dir: str | Path, shared_dir: str | Path | None = None,
-                 progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
-                 evaluator: Evaluator | None = None) -> None:
+                 progress: Progress | None = None, evaluator: Evaluator | None = None) -> None:
         """``evaluator`` computes the metrics of the curve points (``train.eval_every``); the
         experiment layer passes its final evaluation (``experiment.evaluate.curve_rows``)."""
         validate_train(config.train)
-        self.config = config
-        self.run_dir = Path(run_dir)
-        self.shared_dir = Path(shared_dir) if shared_dir is not None else None
-        self.progress = progress
         if config.train.eval_every and evaluator is None:
             raise ValueError("train.eval_every needs an evaluator for the curve points")
+        from . import distributed
+
+        self.config = config
+        self.processes = distributed.size()  # > 1: trained data-parallel; process 0 writes
+        self.folder = RunFolder(config, run_dir, shared_dir, read_only=not distributed.is_writer())
+        self.progress = progress
         self.evaluator = evaluator
         self.device = resolve_device(config.train.device)
         self.dataset = build_dataset(config.data)
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
-        self._seconds_before = 0.0  # training time of earlier processes (from the checkpoint)
+        # where training stands: the phase and step to go on from, and the checkpoint to resume
+        # mid-phase from (optimiser, generator and average states)
+        self.start_phase, self.start_step = 0, 0
+        self.resume_state: dict[str, Any] | None = None
+        self.reused: list[str] = []  # shared phases loaded instead of trained
+        self.diverged: Diverged | None = None
         self.averaged: dict[str, torch.Tensor] | None = None  # the last phase's weight average (ema_decay)
+        self._seconds_before = 0.0  # training time of earlier processes (from the checkpoint)
         self._held_out: tuple[torch.Tensor, torch.Tensor] | None = None  # built at the first curve point
         self._started = time.perf_counter()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
+
+    def run(self) -> TrainResult:
+        """Train this run alone (the single engine); a divergence is raised."""
+        if self.config.train.engine == "stacked":
+            raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stacked.StackedTrainer")
+        from .distributed import DataParallel
+
+        outcome = train_runs([self], DataParallel if self.processes > 1 else OneRun, self.progress)[0]
+        if isinstance(outcome, Diverged):
+            raise outcome
+        return outcome
+
+    def begin(self) -> None:
+        """Start the run folder, or resume from its checkpoint."""
+        checkpoint = self.folder.begin(self.device, [p.name for p in self.strategy.phases(self.config.train.steps)])
+        if checkpoint is not None:
+            self.strategy.load_state_dict(checkpoint["model"])
+            self._seconds_before = float(checkpoint.get("seconds", 0.0))
+            self.averaged = checkpoint.get("ema") or None
+            self.start_phase, self.start_step = checkpoint["phase"], checkpoint["step"]
+            self.resume_state = checkpoint if checkpoint["step"] else None
 
     def start_clock(self) -> None:
         self._started = time.perf_counter()
@@ -113,39 +145,6 @@ class Trainer:
     def elapsed(self) -> float:
         """Training wall time so far, earlier processes' included (a resumed run's checkpoint tells)."""
         return self._seconds_before + time.perf_counter() - self._started
-
-    # ----------------------------------------------------------------------------------------
-    def run(self) -> TrainResult:
-        if self.config.train.engine == "stacked":
-            raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stacked.StackedTrainer")
-        start_phase, start_step, checkpoint = self.begin()
-        train = self.train_data()
-        t0 = time.perf_counter()
-        self.start_clock()
-        reused: list[str] = []
-        for index, phase in enumerate(self.strategy.phases(self.config.train.steps)):
-            if index < start_phase:
-                continue
-            if start_step == 0 and self.reuse_shared(index, phase):
-                reused.append(phase.name)
-                continue
-            with compiled_networks(self.strategy, self.config.train.compile, self.device):
-                self._train_phase(index, phase, train, start_step, checkpoint)
-            self.save_shared(phase)
-            start_step, checkpoint = 0, None
-        return TrainResult(self.strategy, time.perf_counter() - t0, reused, self.averaged)
-
-    def begin(self) -> tuple[int, int, dict[str, Any] | None]:
-        """Start the run folder, or resume it: (phase index, step, mid-phase checkpoint or None)."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in self.run_dir.glob(".*.tmp"):  # an atomic write cut short by a kill
-            leftover.unlink(missing_ok=True)
-        start_phase, start_step, checkpoint, resumed = self._load_resume_point()
-        if not resumed:
-            write_json(self.run_dir / "config.json", self.config.to_dict())
-            write_json(self.run_dir / "env.json", environment(self.device))
-            (self.run_dir / "metrics.jsonl").write_text("")
-        return start_phase, start_step, checkpoint
 
     def train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The seed's training set (x, labels), on the device: minibatches are drawn on the device."""
@@ -155,198 +154,308 @@ class Trainer:
 
     def reuse_shared(self, index: int, phase: Phase) -> bool:
         """Load a shared phase (the GAN of latent/posthoc) trained earlier for this seed, if any."""
-        cache = self._shared_path(phase)
-        if cache is None or not cache.is_file():
+        if not self.folder.load_shared(phase, self.strategy):
             return False
-        self._load_shared(phase, cache)
         self.checkpoint(index + 1, 0, {}, {})
         return True
 
     def save_shared(self, phase: Phase) -> None:
-        cache = self._shared_path(phase)
-        if cache is not None and not cache.is_file():
-            save_torch(cache, self._phase_state(phase))
+        self.folder.save_shared(phase, self.strategy)
 
-    # ----------------------------------------------------------------------------------------
-    def _train_phase(self, index: int, phase: Phase, train: tuple[torch.Tensor, torch.Tensor], start_step: int,
-                     checkpoint: dict[str, Any] | None) -> None:
-        cfg, strategy = self.config, self.strategy
-        groups = {g: params_of(strategy, names) for g, names in phase.groups.items()}
-        optimizers = {g: self._adam(params) for g, params in groups.items()}
-        data_rng = generator(cfg.seed, "batches", phase.name, device=self.device)
-        torch.manual_seed(derive_seed(cfg.seed, "phase", phase.name))
-        average = WeightAverage(strategy, cfg.train.ema_decay) if cfg.train.ema_decay else None
-        if checkpoint is not None:
-            for g, opt in optimizers.items():
-                opt.load_state_dict(checkpoint["optimizers"][g])
-            _set_rng_state(checkpoint["rng"], data_rng)
-            if average is not None:
-                average.load(checkpoint["ema"])
-
-        strategy.train()
-        for name in phase.frozen:
-            getattr(strategy, name).eval().requires_grad_(False)
-        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.train.amp
-                    else contextlib.nullcontext())
-        running: dict[str, torch.Tensor] = {}
-        train_x, train_y = train
-        schedule = cfg.train.lr_schedule != "constant"
-        for step in range(start_step, phase.steps):
-            if schedule:
-                for opt in optimizers.values():
-                    for group in opt.param_groups:
-                        group["lr"] = cfg.train.lr * lr_factor(cfg.train, step, phase.steps)
-            idx = torch.randint(train_x.shape[0], (cfg.train.batch_size,), device=self.device, generator=data_rng)
-            with autocast:
-                out = strategy.step(phase.name, train_x[idx], *((train_y[idx],) if strategy.uses_labels else ()))
-            update(out, groups, optimizers, running)
-            if average is not None:
-                average.update()
-            done = step + 1
-            if done % cfg.train.log_every == 0 or done == phase.steps:
-                n = cfg.train.log_every if done % cfg.train.log_every == 0 else done % cfg.train.log_every
-                means = {k: float(v) / n for k, v in running.items()}
-                running = {}
-                self._check_finite(phase, done, means, groups)
-                self.log({"phase": phase.name, "step": done, **means})
-                if self.progress is not None:
-                    self.progress(phase.name, done, phase.steps, means)
-            if eval_due(cfg.train, done, phase.steps):  # before the checkpoint: a resume never skips it
-                with average.applied() if average is not None else contextlib.nullcontext():
-                    self.evaluate_point(phase.name, done)
-                strategy.train()
-                for name in phase.frozen:
-                    getattr(strategy, name).eval()
-            if done % cfg.train.checkpoint_every == 0 or done == phase.steps:
-                ema = average.state() if average is not None else None
-                if done == phase.steps:
-                    self.averaged = ema
-                    self.checkpoint(index + 1, 0, {}, {}, ema=ema)
-                else:
-                    self.checkpoint(index, done, {g: opt.state_dict() for g, opt in optimizers.items()},
-                                    _rng_state(data_rng), ema=ema)
-        for name in phase.frozen:
-            getattr(strategy, name).requires_grad_(True)
-
-    def _adam(self, params: list[torch.nn.Parameter]) -> torch.optim.Adam:
-        t = self.config.train
-        return torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), foreach=True)
-
-    def _check_finite(self, phase: Phase, step: int, means: dict[str, float], groups) -> None:
-        bad = [k for k, v in means.items() if not math.isfinite(v)]
-        for g, params in groups.items():
-            if any(not torch.isfinite(p).all() for p in params):
-                bad.append(f"parameters of {'+'.join(phase.groups[g])}")
-        if bad:
-            raise Diverged.non_finite(self.config.label, self.config.seed, bad, f"in phase {phase.name!r} by step {step}")
+    def checkpoint(self, phase_index: int, step: int, optimizers: dict[str, Any], rng: dict[str, Any],
+                   ema: dict[str, torch.Tensor] | None = None) -> None:
+        self.folder.checkpoint(self.strategy.state_dict(), phase_index, step, optimizers, rng, self.elapsed(), ema)
 
     def log(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        self.folder.log(record)
 
-    # --- checkpoints ----------------------------------------------------------------------
-    def checkpoint(self, phase_index: int, step: int, optimizers: dict[str, Any], rng: dict[str, Any],
-                   model: dict[str, torch.Tensor] | None = None, ema: dict[str, torch.Tensor] | None = None) -> None:
-        """Write checkpoint.pt: at a phase boundary (step 0) no optimiser or RNG state is needed."""
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "phase": phase_index,
-            "step": step,
-            "model": self.strategy.state_dict() if model is None else model,
-            "optimizers": optimizers,
-            "rng": rng,
-            "seconds": self.elapsed(),
-            "ema": ema or {},  # train.ema_decay: the weight average (averaging.py)
-            "config": json.dumps(self.config.to_dict(), sort_keys=True),
-        }
-        save_torch(self.run_dir / "checkpoint.pt", state)
-
-    def _load_resume_point(self) -> tuple[int, int, dict[str, Any] | None, bool]:
-        """(phase index, step, mid-phase checkpoint or None, whether this is a resumed run)."""
-        path = self.run_dir / "checkpoint.pt"
-        if not path.exists():
-            return 0, 0, None, False
-        checkpoint = load_torch(path)
-        saved = json.loads(checkpoint["config"])
-        refuse_changed_config(saved, self.config, self.run_dir)
-        self.strategy.load_state_dict(checkpoint["model"])
-        self._seconds_before = float(checkpoint.get("seconds", 0.0))
-        self.averaged = checkpoint.get("ema") or None
-        self._truncate_log(checkpoint["phase"], checkpoint["step"])
-        return checkpoint["phase"], checkpoint["step"], checkpoint if checkpoint["step"] else None, True
-
-    def _truncate_log(self, phase_index: int, step: int) -> None:
-        """Drop log lines written after the checkpoint, so a resumed run logs each step once."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            if phase_index or step:
-                raise UserError(f"{path} is missing: the training log up to the checkpoint (phase "
-                                f"{phase_index}, step {step}) is lost; restore it, or delete {self.run_dir} "
-                                "to train the run again")
-            return
-        order = {p.name: i for i, p in enumerate(self.strategy.phases(self.config.train.steps))}
-        kept = []
-        lines = path.read_text(errors="replace").splitlines()
-        for n, line in enumerate(lines):
-            try:
-                record = json.loads(line)
-                i = order.get(record.get("phase"), -1)
-                keep = i < phase_index or (i == phase_index and record["step"] <= step)
-            except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
-                if n == len(lines) - 1:  # a line cut short by a kill: written after the checkpoint
-                    continue
-                raise UserError(f"{path} line {n + 1} is damaged; restore the file, or delete {self.run_dir} "
-                                "to train the run again") from None
-            if keep:
-                kept.append(line)
-        path.write_text("".join(line + "\n" for line in kept))
-        curve = self.run_dir / "curve.csv"
-        if curve.is_file():
-            write_curve(curve, [r for r in read_curve(curve)
-                                if (order.get(r["phase"], -1), r["step"]) <= (phase_index, step)])
-
-    # --- quality against steps (train.eval_every) ------------------------------------------
     def evaluate_point(self, phase: str, step: int) -> None:
         """Append the evaluator's metrics for the weights now in ``self.strategy`` to curve.csv."""
-        path = self.run_dir / "curve.csv"
-        earlier = read_curve(path) if path.is_file() else []
+        if self.folder.read_only:
+            return
         if self._held_out is None:
             self._held_out = held_out_split(self.config)
-        with noise.one_run():  # a stacked engine's member noise streams are for training only
-            rows = self.evaluator(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
-        write_curve(path, earlier + rows)
+        rows = self.evaluator(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
+        self.folder.add_curve_rows(rows)
 
-    # --- shared phases ----------------------------------------------------------------------
-    def _shared_path(self, phase: Phase) -> Path | None:
-        if phase.shared_key is None or self.shared_dir is None:
-            return None
-        cfg = self.config
-        t = cfg.train
-        identity = {
-            "key": phase.shared_key, "steps": phase.steps, "seed": cfg.seed,
-            "data": dataclasses.asdict(cfg.data), "arch": dataclasses.asdict(cfg.arch),
-            "train": {"batch_size": t.batch_size, "lr": t.lr, "beta1": t.beta1, "beta2": t.beta2, "amp": t.amp},
-        }
-        if t.engine != "single":  # keeps the names of caches written before engines existed
-            identity["train"]["engine"] = t.engine
-        if t.compile:  # likewise for caches written before the option existed
-            identity["train"]["compile"] = True
-        if t.lr_schedule != "constant":  # a schedule changes the phase's weights (an average does not)
-            identity["train"].update(lr_schedule=t.lr_schedule, lr_floor=t.lr_floor)
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-        return self.shared_dir / f"{phase.name}-seed{cfg.seed}-{digest}.pt"
 
-    def _phase_state(self, phase: Phase) -> dict[str, torch.Tensor]:
-        """The weights (and buffers) a phase trains, keyed as in the strategy's state dict."""
-        trained = {name for names in phase.groups.values() for name in names}
-        return {k: v for k, v in self.strategy.state_dict().items() if k.split(".")[0] in trained}
+class Layout:
+    """How the runs of one training loop share a model: built per phase for runs at one step."""
 
-    def _load_shared(self, phase: Phase, path: Path) -> None:
-        states = load_torch(path)
-        expected = self._phase_state(phase)
-        if set(states) != set(expected):
-            raise UserError(f"shared phase file {path} does not match strategy {self.config.method}")
-        self.strategy.load_state_dict(states, strict=False)
+    stacked: ClassVar[bool]
+    model: Strategy  # what steps: one run's strategy, or K runs' stacked into one
+
+    def __init__(self, runs: list[Trainer], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def begin(runs: list[Trainer]) -> None:
+        """Once, after the runs' folders are started (a stack records its members)."""
+
+    def optimizers(self, groups: dict[str, list[torch.nn.Parameter]]) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def resume(self, optimizers: dict[str, torch.optim.Optimizer], groups: dict[str, list[torch.nn.Parameter]],
+               average: WeightAverage | None) -> None:
+        """Restore optimiser, generator and average states from the runs' ``resume_state``."""
+        raise NotImplementedError
+
+    def set_lr_factor(self, optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+        raise NotImplementedError
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next minibatch (x, labels), each run's from its own data generator."""
+        raise NotImplementedError
+
+    def context(self) -> contextlib.AbstractContextManager:
+        """What the model's steps run inside (a stack's member noise streams)."""
+        return contextlib.nullcontext()
+
+    def after_update(self) -> None:
+        """Called after each update."""
+
+    def reduce_gradients(self, groups: dict[str, list[torch.nn.Parameter]]) -> None:
+        """Between the gradients and the optimiser steps (data-parallel runs average them)."""
+
+    def reduce_logs(self, running: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The log window's summed losses and logs, as every process should log them."""
+        return running
+
+    def finite(self, params: list[torch.nn.Parameter]) -> list[bool]:
+        """Per run: whether all of ``params`` are finite."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """A snapshot of the model's state that later loads do not change."""
+        raise NotImplementedError
+
+    def run_state(self, state: dict[str, torch.Tensor], j: int) -> dict[str, torch.Tensor]:
+        """Run ``j``'s part of a model state (or of the weight average's state)."""
+        raise NotImplementedError
+
+    def run_optimizer_state(self, state: dict[str, Any], group: str, j: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rng_state(self, j: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class OneRun(Layout):
+    """One run's own strategy: noise from torch's global generator, seeded per phase; torch's Adam."""
+
+    stacked = False
+
+    def __init__(self, runs: list[Trainer], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        (self.run,) = runs
+        (self.data,) = data
+        self.model = self.run.strategy
+        self.train = self.run.config.train
+        self.data_rng = generator(self.run.config.seed, "batches", phase.name, device=self.run.device)
+        torch.manual_seed(derive_seed(self.run.config.seed, "phase", phase.name))
+
+    def optimizers(self, groups):
+        t = self.train
+        return {g: torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), foreach=True)
+                for g, params in groups.items()}
+
+    def resume(self, optimizers, groups, average):
+        state = self.run.resume_state
+        for g, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][g])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.data_rng.set_state(state["rng"]["data"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if average is not None:
+            average.load(state["ema"])
+
+    def set_lr_factor(self, optimizers, factor):
+        for opt in optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = self.train.lr * factor
+
+    def batch(self):
+        x, y = self.data
+        idx = torch.randint(x.shape[0], (self.train.batch_size,), device=self.run.device, generator=self.data_rng)
+        return x[idx], y[idx]
+
+    def finite(self, params):
+        return [all(bool(torch.isfinite(p).all()) for p in params)]
+
+    def state(self):
+        return {key: v.detach().clone() for key, v in self.model.state_dict().items()}
+
+    def run_state(self, state, j):
+        return state
+
+    def run_optimizer_state(self, state, group, j):
+        return state
+
+    def rng_state(self, j):
+        state = {"torch": torch.get_rng_state(), "data": self.data_rng.get_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+
+def train_runs(runs: list[Trainer], layout: type[Layout], progress: Progress | None = None
+               ) -> list[TrainResult | Diverged]:
+    """Train every run through its phases; return each one's TrainResult, or the Diverged that
+    stopped it (the others go on; it keeps its last good checkpoint)."""
+    for run in runs:
+        run.begin()
+    layout.begin(runs)
+    data = [run.train_data() for run in runs]
+    t0 = time.perf_counter()
+    for run in runs:
+        run.start_clock()
+    for index, phase in enumerate(runs[0].strategy.phases(runs[0].config.train.steps)):
+        todo = []
+        for i, run in enumerate(runs):
+            if run.diverged is not None or run.start_phase > index:
+                continue
+            if run.start_step == 0 and run.reuse_shared(index, phase):
+                run.reused.append(phase.name)
+                continue
+            todo.append(i)
+        # runs resumed at different steps (only after a crash between their checkpoint writes)
+        # train as separate groups, each from its own step
+        for step in sorted({runs[i].start_step for i in todo}):
+            group = [i for i in todo if runs[i].start_step == step]
+            _train_phase(index, phase, [runs[i] for i in group], [data[i] for i in group], layout, progress)
+        for i in todo:
+            run = runs[i]
+            if run.diverged is None:
+                run.save_shared(phase)
+            run.start_phase, run.start_step, run.resume_state = index + 1, 0, None
+    seconds = time.perf_counter() - t0
+    return [run.diverged or TrainResult(run.strategy, seconds, run.reused, run.averaged) for run in runs]
+
+
+def _train_phase(index: int, phase: Phase, runs: list[Trainer], data: list[tuple[torch.Tensor, torch.Tensor]],
+                 layout: type[Layout], progress: Progress | None) -> None:
+    """Train ``runs`` through one phase; a divergence goes on without the diverged runs."""
+    while runs:
+        diverged, finished = _train_group(index, phase, runs, data, layout, progress)
+        if finished:
+            return
+        keep = [i for i in range(len(runs)) if i not in diverged]
+        runs, data = [runs[i] for i in keep], [data[i] for i in keep]
+
+
+def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple[torch.Tensor, torch.Tensor]],
+                 layout_cls: type[Layout], progress: Progress | None) -> tuple[list[int], bool]:
+    """Train from the runs' common step; stop at the phase end or when runs diverge.
+
+    Returns (positions of the diverged runs, whether the phase is finished). Diverged runs keep
+    their last checkpoint; the others' ``start_step``/``resume_state`` say where to go on from.
+    """
+    cfg = runs[0].config.train
+    device = runs[0].device
+    layout = layout_cls(runs, phase, data)
+    model = layout.model
+    groups = {g: params_of(model, names) for g, names in phase.groups.items()}
+    optimizers = layout.optimizers(groups)
+    average = WeightAverage(model, cfg.ema_decay, stacked=layout.stacked) if cfg.ema_decay else None
+    start = runs[0].start_step
+    if start:
+        layout.resume(optimizers, groups, average)
+
+    def train_mode() -> None:
+        model.train()
+        for name in phase.frozen:
+            getattr(model, name).eval()
+
+    train_mode()
+    for name in phase.frozen:
+        getattr(model, name).requires_grad_(False)
+    uses_labels = type(model).uses_labels
+    running: dict[str, torch.Tensor] = {}
+    diverged: list[int] = []
+    finished = start >= phase.steps
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
+    with layout.context(), compiled_networks(model, cfg.compile, device):
+        for step in range(start, phase.steps):
+            if cfg.lr_schedule != "constant":
+                layout.set_lr_factor(optimizers, lr_factor(cfg, step, phase.steps))
+            x, y = layout.batch()
+            with autocast:
+                out = model.step(phase.name, x, *((y,) if uses_labels else ()))
+            update(out, groups, optimizers, running, layout.reduce_gradients)
+            if average is not None:
+                average.update()
+            layout.after_update()
+            done = step + 1
+            if done % cfg.log_every and done != phase.steps:
+                continue
+            n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+            means = {key: [float(v) / n for v in total.reshape(-1).tolist()]
+                     for key, total in layout.reduce_logs(running).items()}
+            running = {}
+            diverged = _check_finite(phase, done, runs, means, groups, layout)
+            for j, run in enumerate(runs):
+                if j not in diverged:
+                    run.log({"phase": phase.name, "step": done, **{key: v[j] for key, v in means.items()}})
+            alive = [j for j in range(len(runs)) if j not in diverged]
+            if progress is not None and alive:
+                progress(phase.name, done, phase.steps, {key: sum(v[j] for j in alive) / len(alive)
+                                                         for key, v in means.items()})
+            finished = done == phase.steps
+            curve_point = eval_due(cfg, done, phase.steps)
+            saving = finished or done % cfg.checkpoint_every == 0 or bool(diverged)
+            if not (saving or curve_point):
+                continue
+            # each surviving run's state, as its own run's: evaluated (a curve point, before the
+            # checkpoint: a resume never skips it), then checkpointed
+            state = layout.state()
+            opt_states = {g: opt.state_dict() for g, opt in optimizers.items()} if saving and not finished else {}
+            averages = average.state() if average is not None else None
+            for j, run in enumerate(runs):
+                if j in diverged:
+                    continue
+                live = layout.run_state(state, j)
+                ema = layout.run_state(averages, j) if averages is not None else None
+                if curve_point:
+                    run.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
+                    run.evaluate_point(phase.name, done)
+                run.strategy.load_state_dict(live)  # a stacked run's own strategy holds its weights
+                if curve_point:
+                    train_mode()
+                if not saving:
+                    continue
+                if finished:  # a phase boundary needs no optimiser or generator state
+                    run.averaged = ema
+                    run.checkpoint(index + 1, 0, {}, {}, ema=ema)
+                    run.start_step, run.resume_state = 0, None
+                    continue
+                run_opt = {g: layout.run_optimizer_state(opt_states[g], g, j) for g in groups}
+                rng = layout.rng_state(j)
+                if done % cfg.checkpoint_every == 0:
+                    run.checkpoint(index, done, run_opt, rng, ema=ema)
+                run.start_step, run.resume_state = done, {"optimizers": run_opt, "rng": rng, "ema": ema}
+            if diverged:
+                break
+    for name in phase.frozen:
+        getattr(model, name).requires_grad_(True)
+    return diverged, finished
+
+
+def _check_finite(phase: Phase, step: int, runs: list[Trainer], means: dict[str, list[float]],
+                  groups: dict[str, list[torch.nn.Parameter]], layout: Layout) -> list[int]:
+    """Positions of runs with a non-finite logged mean or weight; marks them diverged."""
+    bad: dict[int, list[str]] = {}
+    for key, values in means.items():
+        for j, v in enumerate(values):
+            if not math.isfinite(v):
+                bad.setdefault(j, []).append(key)
+    for g, params in groups.items():
+        for j, ok in enumerate(layout.finite(params)):
+            if not ok:
+                bad.setdefault(j, []).append(f"parameters of {'+'.join(phase.groups[g])}")
+    for j, what in bad.items():
+        c = runs[j].config
+        runs[j].diverged = Diverged.non_finite(c.label, c.seed, what, f"in phase {phase.name!r} by step {step}")
+    return sorted(bad)
 
 
 def eval_due(train: Any, done: int, phase_steps: int) -> bool:
@@ -355,30 +464,19 @@ def eval_due(train: Any, done: int, phase_steps: int) -> bool:
 
 
 def update(out: StepOutput, groups: dict[str, list[torch.nn.Parameter]], optimizers: dict[str, torch.optim.Optimizer],
-           running: dict[str, Any]) -> None:
-    """One training update, shared by both engines: each group's gradient of its own loss (summed
-    over stacked members, whose parameters are disjoint) from the one forward pass, then every
-    group's optimiser step; adds the step's losses and logs to ``running``."""
+           running: dict[str, Any], reduce_gradients: Callable[[dict[str, list[torch.nn.Parameter]]], None] | None = None
+           ) -> None:
+    """One training update, for every layout: each group's gradient of its own loss (summed over
+    stacked members, whose parameters are disjoint) from the one forward pass, then every group's
+    optimiser step; adds the step's losses and logs to ``running``."""
     ordered = list(groups)
     for i, g in enumerate(ordered):
         grads = torch.autograd.grad(out.losses[g].sum(), groups[g], retain_graph=i < len(ordered) - 1, allow_unused=True)
         for p, grad in zip(groups[g], grads):
             p.grad = grad
+    if reduce_gradients is not None:
+        reduce_gradients(groups)
     for opt in optimizers.values():
         opt.step()
     for key, value in {**{f"loss_{g}": out.losses[g] for g in ordered}, **out.logs}.items():
         running[key] = running.get(key, 0.0) + value.detach().float()
-
-
-def _rng_state(data_rng: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "data": data_rng.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], data_rng: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    data_rng.set_state(state["data"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -18,6 +18,7 @@ from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.results import cell_dir, write_tables
 from .runs import check_same_config, is_finished, run_group, run_one
+from ..engine import distributed
 from ..engine.stacked import MAX_MEMBERS, stack_key
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
@@ -116,13 +117,15 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
     ``progress_for(configs)`` gives the progress callback of the cells trained together.
     """
     rows_of: dict[int, list[dict[str, Any]]] = {}
+    together = distributed.size() > 1  # the processes of a data-parallel job train each cell together
     for group in stack_groups(configs):
+        distributed.barrier()  # every process sees the same finished cells
         with contextlib.ExitStack() as locks:
             mine = []
             for i in group:
                 config, directory = configs[i], cell_dir(out, configs[i])
                 if not is_finished(directory):
-                    status = "run" if locks.enter_context(cell_lock(directory)) else "busy"
+                    status = "run" if together or locks.enter_context(cell_lock(directory)) else "busy"
                     if status == "run" and not is_finished(directory):  # finished while we claimed it?
                         mine.append(i)
                     elif status == "run":
@@ -141,7 +144,9 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
                                                        out / "shared", progress)):
                     rows_of[i] = cell_rows
     rows = [row for i in sorted(rows_of) for row in rows_of[i]]
-    write_tables(out, rows)
+    distributed.barrier()
+    if distributed.is_writer():
+        write_tables(out, rows)
     return rows
 
 

@@ -14,6 +14,7 @@ from ..core.environment import resolve_device
 from ..core.errors import UserError
 from ..strategies import STRATEGIES
 from ..engine.train import build_strategy, resolve_options
+from ..engine import distributed
 from ..engine.stacked import resolve_engine
 
 
@@ -97,6 +98,8 @@ def run_compare(configs: list[RunConfig], out: Path, mode: str,
     """Train/evaluate every cell (skipping finished ones), write tables and figures."""
     from ..viz.comparison import build_comparison_figures
 
-    prepare_output(out, configs, mode)
+    if distributed.is_writer():
+        prepare_output(out, configs, mode)
+    distributed.barrier()
     rows = run_cells(configs, out, progress_for, on_cell)
-    return rows, build_comparison_figures(out)
+    return rows, build_comparison_figures(out) if distributed.is_writer() else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 from ..core.config import RunConfig, refuse_changed_config
@@ -18,10 +18,10 @@ from .evaluate import curve_rows, evaluate, tidy_rows
 from ..core.fileio import read_json_object, save_arrays, write_text
 from ..core.results import read_rows, write_rows
 from ..core.errors import Diverged
-from ..engine.train import Trainer, TrainResult, evaluated_strategy, held_out_split
+from ..engine.train import Progress, Trainer, TrainResult, evaluated_strategy, held_out_split
+from ..engine import distributed
 from ..engine.stacked import StackedTrainer
 
-Progress = Callable[[str, int, int, dict[str, float]], None]
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -73,7 +73,10 @@ def _train_single(config: RunConfig, run_dir: Path, shared_dir: str | Path | Non
 
 
 def _finish(config: RunConfig, run_dir: Path, outcome: TrainResult | Diverged) -> list[dict[str, Any]]:
-    """Evaluate a trained run and write its samples and rows (or record its divergence)."""
+    """Evaluate a trained run and write its samples and rows (or record its divergence); in a
+    data-parallel run, process 0 alone."""
+    if not distributed.is_writer():
+        return []
     try:
         if isinstance(outcome, Diverged):
             raise outcome

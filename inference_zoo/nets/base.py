@@ -17,6 +17,17 @@ from ..core.registry import Registry
 from ..core.seeding import derive_seed
 
 
+# What the stacked engine (engine/stacking.py, engine/shared_backward.py) asks of a network,
+# as class attributes, so that it never needs to know an architecture's classes:
+# - ``stack_children = True``: the module's own forward works unchanged with a leading member
+#   axis (it concatenates on the last axis and reads the batch size as ``x.shape[-2]``) and it
+#   holds no tensors of its own, so its stacked form is itself with its children stacked.
+#   ``nn.Sequential`` of the layers stacking.LAYER_STACKERS knows is stacked as is.
+# - ``per_sample = True`` (discriminators): logit i depends on input i alone (no batch
+#   statistics), and the forward is ``self.net(inputs concatenated on the last axis)``, so one
+#   backward chain through ``net`` can serve both players.
+
+
 class Architecture:
     """Builds the four kinds of network every strategy is made of.
 

@@ -8,7 +8,7 @@ section 5). Widths come from ``ArchConfig``'s ``encoder_hidden`` / ``decoder_hid
 
 An encoder with injected noise (``noise_dim > 0``: ALI, and the GAN-then-encoder strategies) is
 the ALI paper's Gaussian one: the network outputs a mean and a log-std and returns
-mean + std * eps, eps drawn through ``inference_zoo.strategies.noise``. On CUDA inputs go channels-last.
+mean + std * eps, eps drawn from the module's ``noise`` (``nets/noise.py``). On CUDA inputs go channels-last.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from ..strategies import noise
+from .noise import GLOBAL, Noise
 from ..core.errors import UserError
 from .base import ARCHITECTURES, Architecture
 
@@ -44,6 +44,8 @@ class ConvTrunk(nn.Module):
 class ImageEncoder(nn.Module):
     """Conv trunk, then a linear head: the output, or a Gaussian sample when noise is injected."""
 
+    noise: Noise = GLOBAL  # where eps is drawn (nets/noise.py)
+
     def __init__(self, trunk: nn.Module, features: int, out_dim: int, noise_dim: int) -> None:
         super().__init__()
         if noise_dim and noise_dim != out_dim:
@@ -58,7 +60,7 @@ class ImageEncoder(nn.Module):
             return h
         mean, log_std = h.chunk(2, dim=-1)
         if eps is None:
-            eps = noise.randn(x.shape[0], self.noise_dim, device=x.device, dtype=mean.dtype)
+            eps = self.noise.randn(x.shape[0], self.noise_dim, device=x.device, dtype=mean.dtype)
         return mean + log_std.exp() * eps
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..strategies import noise
+from .noise import GLOBAL, Noise
 from .base import ARCHITECTURES, Architecture
 
 
@@ -41,6 +41,9 @@ def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, batchnorm: bool) -> 
 class MLPEncoder(nn.Module):
     """x, optionally concatenated with injected noise eps, to an output vector."""
 
+    stack_children = True  # the stacked engine's layer protocol (nets/base.py)
+    noise: Noise = GLOBAL  # where eps is drawn (nets/noise.py)
+
     def __init__(self, x_dim: int, noise_dim: int, hidden: tuple[int, ...], out_dim: int, batchnorm: bool):
         super().__init__()
         self.noise_dim = noise_dim
@@ -49,13 +52,16 @@ class MLPEncoder(nn.Module):
     def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
         if self.noise_dim:
             if eps is None:
-                eps = noise.randn(x.shape[-2], self.noise_dim, device=x.device, dtype=x.dtype)
+                eps = self.noise.randn(x.shape[-2], self.noise_dim, device=x.device, dtype=x.dtype)
             x = torch.cat([x, eps], dim=-1)
         return self.net(x)
 
 
 class MaxoutDiscriminator(nn.Module):
     """Maxout MLP over the concatenation of its inputs (x, or x and z), returning logits [n]."""
+
+    stack_children = True  # the stacked engine's layer protocol (nets/base.py)
+    per_sample = True
 
     def __init__(self, in_dim: int, hidden: tuple[int, ...], pieces: int):
         super().__init__()

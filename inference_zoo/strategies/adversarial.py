@@ -8,9 +8,8 @@ default) or the paper's minimax objective, the negated discriminator loss.
 """
 from __future__ import annotations
 
-import contextlib
-from contextvars import ContextVar
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,31 +19,37 @@ from .base import member_rows
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
 
-#: Set by ``one_discriminator_pass``: the batch axis to concatenate both sides along, and an
-#: optional function giving (logits for D's loss, logits for the generator side's loss) in one go.
-_joint_pass: ContextVar[tuple[int, Callable | None] | None] = ContextVar("izoo_joint_pass", default=None)
+@dataclass(frozen=True)
+class JointPass:
+    """The engine's choice to run both sides through D as one batch (concatenated along
+    ``batch_axis``: 1 in a stacked run), with ``both_players(discriminator, inputs)`` giving
+    (logits for D's loss, logits for the generator side's loss) in one go where it returns a pair
+    (``engine/shared_backward.py``)."""
+
+    batch_axis: int
+    both_players: Callable | None = None
 
 
 def adversarial_game(discriminator: Callable[..., torch.Tensor], real: tuple[torch.Tensor, ...],
-                     fake: tuple[torch.Tensor, ...], generator_loss: str
+                     fake: tuple[torch.Tensor, ...], generator_loss: str, joint: JointPass | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """(D's loss, the generator side's loss, D's logs) from D on the data side's inputs ``real``
     and the generator side's ``fake``: the adversarial half of ALI, BiGAN, the GAN phase and
     post-hoc inference.
 
-    By default two passes through D (the reference loop). Under ``one_discriminator_pass``
-    both sides go through D as one batch, and its ``both_players`` function, where it applies,
-    gives each loss its own logits so one backward chain serves both (``shared_backward``).
+    By default two passes through D (the reference loop). Strategies pass their ``joint_pass``
+    attribute, which the engine sets: then both sides go through D as one batch, and its
+    ``both_players`` function, where it applies, gives each loss its own logits so one backward
+    chain serves both (``engine/shared_backward.py``).
     Only valid for discriminators without batch statistics (ours: maxout MLPs), and only if, as
     ``train.update`` does, D's loss is differentiated for D's parameters alone and the generator
     side's loss for the other players' alone.
     """
-    joint = _joint_pass.get()
     if joint is None:
         d_real, d_fake = discriminator(*real), discriminator(*fake)
         g_real, g_fake = d_real, d_fake
     else:
-        axis, both_players = joint
+        axis, both_players = joint.batch_axis, joint.both_players
         n = real[0].shape[axis]
         inputs = tuple(torch.cat([r, f], dim=axis) for r, f in zip(real, fake))
         pair = both_players(discriminator, inputs) if both_players is not None else None
@@ -53,17 +58,6 @@ def adversarial_game(discriminator: Callable[..., torch.Tensor], real: tuple[tor
         g_real, g_fake = g_logits.split(n, dim=-1)
     d_loss, g_loss = adversarial_losses(d_real, d_fake, generator_loss, g_real, g_fake)
     return d_loss, g_loss, discriminator_logs(d_real, d_fake)
-
-
-@contextlib.contextmanager
-def one_discriminator_pass(batch_axis: int, both_players: Callable | None = None) -> Iterator[None]:
-    """Let ``adversarial_game`` concatenate both sides along ``batch_axis`` (1 in a stacked run)
-    and use ``both_players(discriminator, inputs)`` where it returns a logits pair."""
-    token = _joint_pass.set((batch_axis, both_players))
-    try:
-        yield
-    finally:
-        _joint_pass.reset(token)
 
 
 def adversarial_losses(real: torch.Tensor, fake: torch.Tensor, generator_loss: str,

@@ -44,7 +44,7 @@ class ALI(Strategy):
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         z = self.prior(self.batch_size(x))
         d_loss, g_loss, logs = adversarial_game(self.discriminator, (x, self.encoder(x)), (self.decoder(z), z),
-                                                self.options.generator_loss)
+                                                self.options.generator_loss, self.joint_pass)
         return StepOutput({"discriminator": d_loss, "generator": g_loss}, logs)
 
 

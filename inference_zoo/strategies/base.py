@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import noise
+from ..nets.noise import GLOBAL, Noise
 from ..nets import NetworkFactory
 
 
@@ -55,12 +55,18 @@ class Strategy(nn.Module):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     #: True when K runs can be trained as one stacked model (``inference_zoo.engine.stacked``): all
-    #: noise is drawn through ``inference_zoo.strategies.noise``, losses and logs average only the batch axis
+    #: noise is drawn through ``self.noise`` or ``self.prior`` (``nets/noise.py``), losses and logs average only the batch axis
     #: (``mean(-1)`` over per-sample values), data dimensions are reduced with ``sum_x``, and
     #: exp, log, softplus, sigmoid and other transcendental functions take ``member_rows(t, ...)``.
     stackable: ClassVar[bool] = False
     #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
     uses_labels: ClassVar[bool] = False
+    #: How the discriminator sees both sides, for ``adversarial.adversarial_game(..., self.joint_pass)``:
+    #: None (two passes, the reference) unless the engine sets an ``adversarial.JointPass``
+    joint_pass: Any = None
+    #: Where the strategy draws noise (``self.prior``, ``self.noise.randn_like``): torch's global
+    #: generator unless the engine sets per-member generators (``nets/noise.py``)
+    noise: Noise = GLOBAL
 
     @dataclass
     class Options:
@@ -94,7 +100,7 @@ class Strategy(nn.Module):
 
     def prior(self, n: int) -> torch.Tensor:
         """z ~ p(z) = N(0, I), on the strategy's device ([K, n, z_dim] in a stacked run)."""
-        return noise.randn(n, self.z_dim, device=self.device)
+        return self.noise.randn(n, self.z_dim, device=self.device)
 
     # --- shape helpers: a batch is [n, *x_shape], or [K, n, *x_shape] for K stacked runs ---
     def batch_size(self, x: torch.Tensor) -> int:

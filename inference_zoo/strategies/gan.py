@@ -52,7 +52,8 @@ class GANThenEncoder(Strategy):
         if phase != "gan":
             return self.encoder_step(x)
         x_fake = self.decoder(self.prior(self.batch_size(x)))
-        d_loss, g_loss, logs = adversarial_game(self.gan_discriminator, (x,), (x_fake,), self.options.generator_loss)
+        d_loss, g_loss, logs = adversarial_game(self.gan_discriminator, (x,), (x_fake,), self.options.generator_loss,
+                                                self.joint_pass)
         return StepOutput({"discriminator": d_loss, "generator": g_loss}, logs)
 
     def encoder_groups(self) -> dict[str, tuple[str, ...]]:

@@ -29,5 +29,5 @@ class PostHoc(GANThenEncoder):
         with torch.no_grad():
             x_fake = self.decoder(z)
         d_loss, e_loss, logs = adversarial_game(self.joint_discriminator, (x, self.encoder(x)), (x_fake, z),
-                                                self.options.generator_loss)
+                                                self.options.generator_loss, self.joint_pass)
         return StepOutput({"discriminator": d_loss, "encoder": e_loss}, logs)

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from ..core.errors import UserError
-from . import noise
 from ..nets import NetworkFactory
 from .base import Phase, StepOutput, Strategy, member_rows
 from .registry import STRATEGIES
@@ -53,7 +52,7 @@ class VAE(Strategy):
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         mean, log_std = self.posterior(x)
-        z = mean + member_rows(log_std, 2).exp() * noise.randn_like(mean)
+        z = mean + member_rows(log_std, 2).exp() * self.noise.randn_like(mean)
         x_mean = self.decoder(z)
         likelihood_std = member_rows(self.log_std, len(self.x_shape)).exp()
         nll = self.sum_x(0.5 * ((x - x_mean) / likelihood_std).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi))
@@ -63,4 +62,4 @@ class VAE(Strategy):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         mean, log_std = self.posterior(x)
-        return mean + log_std.exp() * noise.randn_like(mean)
+        return mean + log_std.exp() * self.noise.randn_like(mean)
