@@ -9,10 +9,8 @@ fuse and reorder operations, so a run rounds differently: the option is off by d
 a run's config. Evaluation runs eagerly (the context restores the networks), so every run's
 metrics are computed the same way.
 
-Measured on a 2-core CPU (docs/speed.md): +3 % for the paper's toy ALI at K = 16, within the
-benchmark's noise (its time is in matrix products and memory-bound optimiser steps), for
-10-20 s of compilation per run or stack. It is meant for GPUs, where per-kernel launch overhead
-is what compilation removes.
+It is meant for GPUs, where per-kernel launch overhead is what compilation removes; what it
+does on a CPU is measured in docs/speed.md.
 """
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ statistics), so logit i depends on input i alone and both losses' chains are the
 Jacobian d logit_i / d activations_i, scaled by each loss's d loss / d logit_i. One chain with a
 unit upstream gradient serves both: each layer's weight gradient scales its inputs by D's
 upstream, and the input gradient is the chain's end scaled by the generator side's upstream.
-That saves a quarter of D's training FLOPs (about 15 % of a toy ALI step) and one maxout
-backward per layer. The maths is autograd's; only rounding differs (sums in another order), and
+That saves a quarter of D's training FLOPs and one maxout backward per layer (docs/speed.md
+measures what it buys). The maths is autograd's; only rounding differs (sums in another order), and
 a tie between maxout pieces (measure zero for continuous inputs) would pass the gradient to each
 tied piece where autograd picks one.
 
@@ -55,7 +55,7 @@ class _SharedChain(torch.autograd.Function):
     Backward is called once per loss (``train.update`` asks each group's gradient separately):
     the unit-upstream chain is built by whichever call comes first and kept for the other.
     Maxout is ``amax`` plus a 0/1 mask of the winning pieces (on this strided layout ``max``
-    with indices costs ~7x as much); the mask is built in the pre-activations' memory and turned
+    with indices costs several times as much); the mask is built in the pre-activations' memory and turned
     into the chain in place, since each is used once.
     """
 
