@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["STRATEGIES", "Phase", "StepOutput", "Strategy", "UserError", "__version__"]
+__all__ = ["STRATEGIES", "Phase", "Results", "StepOutput", "Strategy", "UserError", "__version__", "compare",
+           "load_run", "read_results", "study"]
+_API = ("Results", "compare", "load_run", "read_results", "study")  # experiment/api.py
 
 
 from .core.errors import UserError  # noqa: E402  (plugins raise it for one-line errors)
@@ -18,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from . import strategies
 
         return getattr(strategies, name)
+    if name in _API:
+        from .experiment import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'inference_zoo' has no attribute {name!r}")

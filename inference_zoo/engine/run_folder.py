@@ -1,6 +1,7 @@
 """One run's folder and its checkpoint format.
 
     config.json     the resolved config          env.json      versions, commit, device, command
+    model.json      what the networks were built for (one sample's shape, the classes)
     checkpoint.pt   weights, optimiser and generator states, the weight average, training seconds
     metrics.jsonl   the training log (a line per log step)
     curve.csv       metrics at chosen steps (train.eval_every)
@@ -39,7 +40,7 @@ class RunFolder:
         self.path = Path(run_dir)
         self.shared_dir = Path(shared_dir) if shared_dir is not None else None
 
-    def begin(self, device: torch.device, phase_order: list[str]) -> dict[str, Any] | None:
+    def begin(self, device: torch.device, phase_order: list[str], model: dict[str, Any]) -> dict[str, Any] | None:
         """Start the folder, or open it for a resume: the checkpoint to resume from, or None.
 
         A resume drops the log lines and curve points written after the checkpoint, so a resumed
@@ -52,11 +53,14 @@ class RunFolder:
             leftover.unlink(missing_ok=True)
         if not checkpoint_path.exists():
             write_json(self.path / "config.json", self.config.to_dict())
+            write_json(self.path / "model.json", model)  # so the run loads without its data (api.load_run)
             write_json(self.path / "env.json", environment(device))
             (self.path / "metrics.jsonl").write_text("")
             return None
         checkpoint = load_torch(checkpoint_path)
         refuse_changed_config(json.loads(checkpoint["config"]), self.config, self.path)
+        if not (self.path / "model.json").is_file():  # a run started before the file existed
+            write_json(self.path / "model.json", model)
         self._truncate(phase_order, checkpoint["phase"], checkpoint["step"])
         return checkpoint
 

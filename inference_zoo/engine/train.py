@@ -40,11 +40,18 @@ Progress = Callable[[str, int, int, dict[str, float]], None]
 Evaluator = Callable[[Strategy, RunConfig, Any, tuple[torch.Tensor, torch.Tensor], str, int, float], list[dict[str, Any]]]
 
 
-def build_strategy(config: RunConfig, x_dim: int) -> Strategy:
-    """The strategy of a config, with its networks initialised from the config's seed."""
+def build_strategy(config: RunConfig, x_dim: int | None = None, *, shapes: dict[str, Any] | None = None) -> Strategy:
+    """The strategy of a config, with its networks initialised from the config's seed.
+
+    Networks need one sample's shape (images: (C, H, W)) and, for conditional models, the number
+    of classes: ``shapes`` ({"x_shape", "n_classes"}, as a run folder's model.json records them),
+    or else the dataset's."""
     cls = STRATEGIES.get(config.method)
-    data = build_dataset(config.data)  # images: networks need (C, H, W); conditional models the classes
-    arch = ARCHITECTURES.get(config.arch.name)(config.arch, x_dim, data.x_shape, data.n_classes)
+    if shapes is None:
+        data = build_dataset(config.data)
+        shapes = {"x_shape": data.x_shape, "n_classes": data.n_classes}
+    x_shape = tuple(shapes["x_shape"])
+    arch = ARCHITECTURES.get(config.arch.name)(config.arch, math.prod(x_shape), x_shape, shapes["n_classes"])
     options = resolve_options(cls, config.options)
     return cls(NetworkFactory(arch, config.seed), options)
 
@@ -131,7 +138,8 @@ class Trainer:
 
     def begin(self) -> None:
         """Start the run folder, or resume from its checkpoint."""
-        checkpoint = self.folder.begin(self.device, [p.name for p in self.strategy.phases(self.config.train.steps)])
+        model = {"x_shape": list(self.dataset.x_shape), "n_classes": self.dataset.n_classes}
+        checkpoint = self.folder.begin(self.device, [p.name for p in self.strategy.phases(self.config.train.steps)], model)
         if checkpoint is not None:
             self.strategy.load_state_dict(checkpoint["model"])
             self._seconds_before = float(checkpoint.get("seconds", 0.0))

@@ -1,0 +1,70 @@
+"""The Python API: compare and study return tidy DataFrames, read_results reads any results
+folder, load_run gives a trained strategy back from its folder alone."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import inference_zoo as izoo
+from inference_zoo.core.errors import UserError
+
+SMALL = {"encoder_hidden": (16, 16), "decoder_hidden": (16, 16), "discriminator_hidden": (16, 16)}
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api") / "cmp"
+    return izoo.compare(methods=["bigan", "vae"], data="grid", seeds=2, steps=30, out=out, arch=SMALL)
+
+
+def test_compare_returns_the_tidy_rows_and_their_summary(compared):
+    results, summary = compared.results, compared.summary
+    assert list(results.columns) == ["study", "dataset", "method", "seed", "metric", "value"]
+    assert set(results["method"]) == {"bigan", "vae"} and set(results["seed"]) == {0, 1}
+    recon = results[(results.method == "vae") & (results.metric == "recon_mse")]["value"]
+    row = summary[(summary.method == "vae") & (summary.metric == "recon_mse")].iloc[0]
+    assert row["n"] == 2 and row["mean"] == pytest.approx(recon.mean())
+    assert izoo.read_results(compared.folder).equals(results)  # the folder's table is the same rows
+    assert any(p.name == "comparison-grid.png" for p in compared.figures)
+
+
+def test_load_run_needs_only_the_run_folder_and_reproduces_its_reconstruction(compared, monkeypatch):
+    import inference_zoo.engine.train as train_module
+    from inference_zoo.core.config import RunConfig
+    from inference_zoo.core.fileio import read_json_object
+    from inference_zoo.engine.train import held_out_split
+
+    run = compared.folder / "runs/grid/bigan/seed0"
+    x, _ = held_out_split(RunConfig.from_dict(read_json_object(run / "config.json")))
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("load_run built the dataset")
+
+    monkeypatch.setattr(train_module, "build_dataset", no_data)
+    bigan = izoo.load_run(run)
+    assert not bigan.training and not any(p.requires_grad for p in bigan.parameters())
+    with torch.no_grad():
+        mse = float(((x.double() - bigan.reconstruct(x).double()) ** 2).mean())
+        assert bigan.sample(7).shape == (7, 2) and bigan.encode(x[:5]).shape == (5, 2)
+    recorded = compared.results
+    recorded = recorded[(recorded.method == "bigan") & (recorded.seed == 0) & (recorded.metric == "recon_mse")]
+    assert mse == pytest.approx(float(recorded["value"].iloc[0]), rel=1e-5)
+
+
+def test_study_runs_its_cells_and_publishes_where_asked(tmp_path):
+    res = izoo.study("identity_toy", seeds=2, methods=["ali", "vae"], preset="quick", steps=20,
+                     out=tmp_path / "run", publish=tmp_path / "pub")
+    assert set(res.results["method"]) == {"ali", "vae"} and set(res.results["seed"]) == {0, 1}
+    assert (tmp_path / "pub/study.json").is_file() and (tmp_path / "pub/results.csv").is_file()
+    assert izoo.read_results(tmp_path / "pub")["value"].tolist() == res.results["value"].tolist()
+
+
+def test_mistakes_are_one_line_errors(tmp_path, compared):
+    with pytest.raises(UserError, match="unknown setting"):
+        izoo.compare(methods=["vae"], stepz=10, out=tmp_path / "x")
+    with pytest.raises(UserError, match="no results table"):
+        izoo.read_results(tmp_path)
+    with pytest.raises(UserError, match="not empty"):
+        izoo.compare(methods=["vae"], steps=5, out=compared.folder, arch=SMALL)
+    np.testing.assert_equal(izoo.read_results(compared.folder / "runs/grid/vae/seed1")["seed"].unique(), [1])
