@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["STRATEGIES", "Phase", "Results", "StepOutput", "Strategy", "UserError", "__version__", "compare",
-           "load_run", "read_results", "study"]
+__all__ = ["STRATEGIES", "Architecture", "Dataset", "Phase", "Results", "StepOutput", "Strategy", "UserError",
+           "__version__", "adversarial_game", "compare", "load_run", "member_rows", "read_results", "study"]
 _API = ("Results", "compare", "load_run", "read_results", "study")  # experiment/api.py
 
 
@@ -16,10 +16,19 @@ from .core.errors import UserError  # noqa: E402  (plugins raise it for one-line
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("STRATEGIES", "Phase", "StepOutput", "Strategy"):
-        from . import strategies
+    if name in ("STRATEGIES", "Phase", "StepOutput", "Strategy", "member_rows"):
+        from .strategies import base, registry
 
-        return getattr(strategies, name)
+        return getattr(registry if name == "STRATEGIES" else base, name)
+    if name == "adversarial_game":  # what an adversarial plugin computes its losses with
+        from .strategies.adversarial import adversarial_game
+
+        return adversarial_game
+    if name in ("Dataset", "Architecture"):  # what dataset and architecture plugins subclass
+        from .data import Dataset
+        from .nets import Architecture
+
+        return {"Dataset": Dataset, "Architecture": Architecture}[name]
     if name in _API:
         from .experiment import api
 

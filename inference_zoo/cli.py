@@ -141,19 +141,22 @@ def _option_values(text: str, default: Any, where: str) -> Any:
 
 
 def parse_arch(items: list[str]) -> dict[str, Any]:
-    """``--arch key=value``: e.g. ``decoder_hidden=400x400x400``, ``maxout_pieces=3``, ``z_dim=4``."""
-    from .nets import ArchConfig
+    """``--arch key=value``: e.g. ``decoder_hidden=400x400x400``, ``maxout_pieces=3``, ``z_dim=4``,
+    ``name=mlp_leaky`` (another architecture: a built-in or a plugin)."""
+    from .nets import ARCHITECTURES, ArchConfig
 
     defaults = dataclasses.asdict(ArchConfig())
     out: dict[str, Any] = {}
     for item in items:
         key, eq, value = item.partition("=")
-        if not eq or key not in defaults or key == "name":
-            valid = ", ".join(k for k in defaults if k != "name")
-            raise UserError(f"--arch expects key=value with key one of {valid}; got {item!r}")
+        if not eq or key not in defaults:
+            raise UserError(f"--arch expects key=value with key one of {', '.join(defaults)}; got {item!r}")
         default = defaults[key]
         try:
-            if isinstance(default, tuple):
+            if key == "name":
+                ARCHITECTURES.get(value)  # an unknown or broken one is one line now
+                out[key] = value
+            elif isinstance(default, tuple):
                 widths = tuple(int(w) for w in value.lower().split("x"))
                 if not widths or min(widths) < 1:
                     raise ValueError

@@ -35,7 +35,8 @@ def izoo(site: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=300)
 
 
-def write_package(root: Path, dist: str, module: str, entry_points: dict[str, str], source: str) -> Path:
+def write_package(root: Path, dist: str, module: str, entry_points: dict[str, str], source: str,
+                  group: str = "inference_zoo.strategies") -> Path:
     root.mkdir(parents=True)
     lines = "\n".join(f'{name} = "{value}"' for name, value in entry_points.items())
     (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
@@ -47,7 +48,7 @@ def write_package(root: Path, dist: str, module: str, entry_points: dict[str, st
         name = "{dist}"
         version = "0.0.1"
 
-        [project.entry-points."inference_zoo.strategies"]
+        [project.entry-points."{group}"]
         """) + lines + f'\n\n[tool.setuptools]\npy-modules = ["{module}"]\n')
     (root / f"{module}.py").write_text(textwrap.dedent(source))
     return root
@@ -98,8 +99,12 @@ def broken_site(tmp_path_factory) -> Path:
                               def decode(self, z):
                                   return z
                           ''')
+    not_a_dataset = write_package(root / "data", "izoo-wrong-dataset", "izoo_wrong_dataset",
+                                  {"notdata": "izoo_wrong_dataset:Table"}, "class Table:\n    pass\n",
+                                  group="inference_zoo.datasets")
     pip_install(fails, site)
     pip_install(wrong, site)
+    pip_install(not_a_dataset, site)
     return site
 
 
@@ -114,7 +119,8 @@ def test_list_shows_plugin(example_site: Path) -> None:
     done = izoo(example_site, "list")
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()]
-    assert any(row[:1] == ["ae"] for row in rows), done.stdout
+    for name in ("ae", "ali_cycle", "spiral", "mlp_leaky"):  # strategies, a dataset, an architecture
+        assert any(row[:1] == [name] for row in rows), done.stdout
     assert "AE (plugin): deterministic autoencoder" in done.stdout
     assert "failed to load" not in done.stdout
 
@@ -134,10 +140,30 @@ def test_compare_runs_plugin(example_site: Path, tmp_path: Path) -> None:
     assert len(recon) == 1 and math.isfinite(recon[0]), rows
 
 
+def test_an_adversarial_plugin_trains_stacked_on_plugin_data_and_networks(example_site: Path, tmp_path: Path) -> None:
+    common = ["compare", "--methods", "ali_cycle", "--data", "spiral:modes=6", "--preset", "quick", "--steps", "20",
+              "--n-train", "500", "--device", "cpu", "--no-progress", "--threads", "1", "-a", "name=mlp_leaky",
+              "-a", "encoder_hidden=16x16", "-a", "decoder_hidden=16x16", "-a", "discriminator_hidden=16x16",
+              "--engine", "stacked"]
+    stack = izoo(example_site, *common, "--seeds", "2", "--out", str(tmp_path / "stack"))
+    assert stack.returncode == 0, stack.stdout + stack.stderr
+    assert "ali_cycle: stacked engine" in stack.stderr
+    alone = izoo(example_site, *common, "--seeds", "1-1", "--out", str(tmp_path / "alone"))
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    import torch
+
+    a = torch.load(tmp_path / "stack/runs/spiral_modes=6/ali_cycle/seed1/checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "alone/runs/spiral_modes=6/ali_cycle/seed1/checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the plugin keeps the stacking contract
+    rows = (tmp_path / "stack/results.csv").read_text()
+    assert "modes_3sigma" in rows  # the plugin dataset's modes reach the coverage metrics
+
+
 BROKEN = {
     "broken": "ImportError: izoo_broken_plugin needs a library that is not installed",
     "wrongclass": "must subclass inference_zoo.Strategy",
     "incomplete": "Incomplete does not implement step",
+    "notdata": "must subclass inference_zoo.Dataset",
 }
 
 
@@ -155,7 +181,8 @@ def test_broken_plugins_are_reported_not_fatal(broken_site: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_compare_with_broken_plugin_is_one_line_error(broken_site: Path, tmp_path: Path, name: str) -> None:
-    done = izoo(broken_site, "compare", "--methods", name, "--data", "ring", "--steps", "1",
+    what = ["--methods", "vae", "--data", name] if name == "notdata" else ["--methods", name, "--data", "ring"]
+    done = izoo(broken_site, "compare", *what, "--steps", "1",
                 "--device", "cpu", "--no-progress", "--out", str(tmp_path / "out"))
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr

@@ -26,6 +26,23 @@ def check_name(kind: str, name: str) -> None:
         raise ValueError(f"{kind} name {name!r} may hold only letters, digits, '_', '.' and '-'")
 
 
+def check_plugin_class(base: type, required: tuple[str, ...], options: bool = True) -> Callable[[object], None]:
+    """A plugin check: the item subclasses ``base``, overrides each ``required`` method and, where
+    ``options``, has a dataclass ``Options``."""
+    import dataclasses
+
+    def check(item: object) -> None:
+        if not (isinstance(item, type) and issubclass(item, base)):
+            raise TypeError(f"a plugin must subclass {base.__module__.split('.')[0]}.{base.__name__}")
+        missing = [m for m in required if getattr(item, m) is getattr(base, m)]
+        if missing:
+            raise TypeError(f"{item.__name__} does not implement {', '.join(missing)}")
+        if options and not dataclasses.is_dataclass(getattr(item, "Options", None)):
+            raise TypeError(f"{item.__name__}.Options must be a dataclass")
+
+    return check
+
+
 class Registry(Generic[T]):
     """A dictionary of named items with a helpful error for unknown names."""
 

@@ -9,7 +9,7 @@ import torch
 
 from ..core.config import DataConfig, coerce_value
 from ..core.errors import UserError
-from ..core.registry import Registry
+from ..core.registry import Registry, check_plugin_class
 
 
 class Dataset:
@@ -53,7 +53,10 @@ class Dataset:
         return 1.5 * float(np.abs(self.means).max()) if self.means is not None else 4.0
 
 
-DATASETS: Registry[type[Dataset]] = Registry("dataset")
+#: built-ins register by decorator; plugins through the entry-point group (a Dataset subclass with
+#: a dataclass ``Options`` and ``sample``)
+DATASETS: Registry[type[Dataset]] = Registry("dataset", entry_point_group="inference_zoo.datasets",
+                                             check=check_plugin_class(Dataset, ("sample",)))
 
 
 def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> DataConfig:

@@ -48,12 +48,30 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
 
         return update
 
+    for line in engine_lines(configs):
+        console.print(line, highlight=False)
     with bar:
         rows, figures = run_compare(configs, out, mode, progress_for, on_cell)
     print_summary(rows, Console())
     console.print(f"results: {out / 'results.csv'}  summary: {out / 'summary.csv'}")
     for path in figures:
         console.print(f"figure: {path}")
+
+
+def engine_lines(configs: list[RunConfig]) -> list[str]:
+    """Which engine trains each method, and for one run at a time, why (plugins want to know)."""
+    from ..data import build_dataset
+    from ..engine.stacked import can_stack
+
+    lines = []
+    for method in dict.fromkeys(c.method for c in configs):
+        config = next(c for c in configs if c.method == method)
+        if config.train.engine == "stacked":
+            lines.append(f"{method}: stacked engine (its seeds train as one model)")
+        else:
+            reason = can_stack(config, build_dataset(config.data).x_dim)
+            lines.append(f"{method}: one run at a time" + (f" ({reason})" if reason else " (--engine single)"))
+    return lines
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console) -> None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..core.config import ArchConfig
-from ..core.registry import Registry
+from ..core.registry import Registry, check_plugin_class
 from ..core.seeding import derive_seed
 
 
@@ -70,7 +70,11 @@ class Architecture:
         raise NotImplementedError
 
 
-ARCHITECTURES: Registry[type[Architecture]] = Registry("architecture")
+#: built-ins register by decorator; plugins through the entry-point group (an Architecture
+#: subclass building the encoder, decoder and both discriminators)
+ARCHITECTURES: Registry[type[Architecture]] = Registry(
+    "architecture", entry_point_group="inference_zoo.architectures",
+    check=check_plugin_class(Architecture, ("encoder", "decoder", "discriminator", "joint_discriminator"), options=False))
 
 
 class NetworkFactory:
