@@ -22,6 +22,8 @@ ODD_ARCH = ArchConfig(encoder_hidden=(13, 11), decoder_hidden=(13, 11), discrimi
 
 CASES = {
     "ali": {},
+    "alice": {},
+    "alice-adversarial": {"cycle": "adversarial"},
     "bigan": {},
     "latent": {},
     "posthoc": {},

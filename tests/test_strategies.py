@@ -12,7 +12,7 @@ from inference_zoo.engine.train import Trainer, build_strategy
 
 from conftest import tiny_config
 
-BUILT_INS = ["ali", "bigan", "latent", "posthoc", "vae"]
+BUILT_INS = ["ali", "alice", "bigan", "latent", "posthoc", "vae"]
 
 
 def test_registry_lists_the_built_ins():

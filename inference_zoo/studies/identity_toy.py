@@ -29,7 +29,7 @@ from ..core.results import mean_se_text, read_rows, summary_index
 from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
 
-METHODS = ("ali", "bigan", "latent", "posthoc", "vae")
+METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "alice")
 CORR_THRESHOLD = 0.95
 MSE_THRESHOLD = 0.1
 

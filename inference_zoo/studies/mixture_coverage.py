@@ -20,7 +20,7 @@ from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
 from .published import RESPONSIBILITY_GRID, THREE_SIGMA_GRID
 
-METHODS = ("ali", "bigan", "latent", "posthoc", "vae")
+METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "alice")
 def paper_layout_figures(folder: Path, rows: list[dict]) -> list[Path]:
     written = []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
