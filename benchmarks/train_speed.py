@@ -77,7 +77,7 @@ class Maxout(nn.Module):
         return self.lin(x).view(x.shape[0], self.o, self.k).max(-1).values
 
 
-def plain_reference(steps: int, batch: int) -> float:
+def plain_reference(steps: int, batch: int, device: str = "cpu") -> float:
     """(a) The paper's toy ALI as a straightforward loop; returns run-steps per second."""
     def mlp(dims):
         layers = []
@@ -86,17 +86,17 @@ def plain_reference(steps: int, batch: int) -> float:
         return nn.Sequential(*layers, nn.Linear(dims[-2], dims[-1]))
 
     torch.manual_seed(0)
-    enc, dec = mlp([4, 400, 400, 2]), mlp([2, 400, 400, 400, 400, 2])
-    disc = nn.Sequential(Maxout(4, 200, 5), Maxout(200, 200, 5), Maxout(200, 200, 5), nn.Linear(200, 1))
+    enc, dec = mlp([4, 400, 400, 2]).to(device), mlp([2, 400, 400, 400, 400, 2]).to(device)
+    disc = nn.Sequential(Maxout(4, 200, 5), Maxout(200, 200, 5), Maxout(200, 200, 5), nn.Linear(200, 1)).to(device)
     opt_g = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
     means = torch.tensor([(a, b) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)], dtype=torch.float32)
-    data = means[torch.randint(25, (100_000,))] + 0.05 * torch.randn(100_000, 2)
+    data = (means[torch.randint(25, (100_000,))] + 0.05 * torch.randn(100_000, 2)).to(device)
 
     def step():
-        x = data[torch.randint(len(data), (batch,))]
-        z = torch.randn(batch, 2)
-        z_hat = enc(torch.cat([x, torch.randn(batch, 2)], 1))
+        x = data[torch.randint(len(data), (batch,), device=device)]
+        z = torch.randn(batch, 2, device=device)
+        z_hat = enc(torch.cat([x, torch.randn(batch, 2, device=device)], 1))
         x_tilde = dec(z)
         real = disc(torch.cat([x, z_hat], 1))
         fake = disc(torch.cat([x_tilde, z], 1))
@@ -111,15 +111,23 @@ def plain_reference(steps: int, batch: int) -> float:
 
     for _ in range(10):
         step()
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    _sync(device)
     return steps / (time.perf_counter() - t0)
 
 
-def _config(steps: int, batch: int, engine: str, seed: int = 0, compile_: bool = False, lr: float = 1e-4) -> RunConfig:
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _config(steps: int, batch: int, engine: str, seed: int = 0, compile_: bool = False, lr: float = 1e-4,
+            device: str = "cpu", amp: bool = False) -> RunConfig:
     return RunConfig(method="ali", seed=seed, data=parse_data_spec("grid"), arch=ARCH, eval=EvalConfig(),
-                     train=TrainConfig(steps=steps, batch_size=batch, lr=lr, beta1=0.5, device="cpu",
+                     train=TrainConfig(steps=steps, batch_size=batch, lr=lr, beta1=0.5, device=device, amp=amp,
                                        log_every=steps, checkpoint_every=steps, engine=engine, compile=compile_))
 
 
@@ -132,20 +140,21 @@ def _steady_rate(train_seconds, steps: int, runs: int) -> float:
     return runs * (steps - short) / (train_seconds(steps) - train_seconds(short))
 
 
-def izoo_single(steps: int, batch: int) -> float:
+def izoo_single(steps: int, batch: int, device: str = "cpu") -> float:
     """(b) izoo's single engine, one run of the same model; returns run-steps per second."""
     def seconds(n: int) -> float:
         with tempfile.TemporaryDirectory() as tmp:
-            return Trainer(_config(n, batch, "single"), tmp).run().seconds
+            return Trainer(_config(n, batch, "single", device=device), tmp).run().seconds
     return _steady_rate(seconds, steps, 1)
 
 
-def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False, lr_sweep: bool = False) -> float:
+def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False, lr_sweep: bool = False,
+                 device: str = "cpu", amp: bool = False) -> float:
     """(c) izoo's stacked engine, ``members`` seeds in one stack; returns run-steps per second.
     ``compile_``: with ``train.compile`` (its compilation is paid in the warm-up run);
     ``lr_sweep``: each member with its own learning rate (``member_adam.py`` instead of fused Adam)."""
     def seconds(n: int) -> float:
-        configs = [_config(n, batch, "stacked", seed, compile_, 1e-4 * (1 + seed if lr_sweep else 1))
+        configs = [_config(n, batch, "stacked", seed, compile_, 1e-4 * (1 + seed if lr_sweep else 1), device, amp)
                    for seed in range(members)]
         with tempfile.TemporaryDirectory() as tmp:
             return StackedTrainer(configs, [Path(tmp) / str(c.seed) for c in configs]).run()[0].seconds
