@@ -51,6 +51,20 @@ def test_linear_probe_separable_and_single_class():
     assert math.isnan(M.linear_probe_accuracy(train, np.zeros(60), train, np.zeros(60)))
 
 
+def test_one_classifier_scores_inputs_and_their_reconstructions():
+    """recon_same_class by hand: a classifier fitted on well-separated classes keeps a perfect
+    reconstruction's class, and a reconstruction moved to the other class loses it."""
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.normal(-3, 0.3, (30, 2)), rng.normal(3, 0.3, (30, 2))])
+    labels = np.repeat([0, 1], 30)
+    x = np.array([[-3.0, -3.0], [3.0, 3.0], [-2.8, -3.1], [3.1, 2.9]])
+    y = [0, 1, 0, 1]
+    swapped = -x  # every reconstruction lands in the other class
+    half = np.array([x[0], x[1], -x[2], -x[3]])
+    own, same, none, halfway = M.linear_classifier_accuracies(train, labels, [(x, y), (x, y), (swapped, y), (half, y)])
+    assert (own, same, none, halfway) == (1.0, 1.0, 0.0, 0.5)
+
+
 def test_interpolation_path_ratio_and_nearest_distance_by_hand():
     straight = np.linspace(0, 1, 5).reshape(1, 5, 1)  # a straight cross-fade: ratio 1
     assert M.interpolation_path_ratio(straight) == pytest.approx(1.0)

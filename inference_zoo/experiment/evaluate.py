@@ -103,6 +103,12 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         if not strategy.uses_labels:  # a label-conditioned encoder is handed the answer: no probe
             m["probe_linear_acc"] = M.linear_probe_accuracy(a["f_train"], y_train, a["z_encoded"], y)
             m["probe_1nn_acc"] = M.nearest_neighbour_accuracy(a["f_train"], y_train, a["z_encoded"], y)
+        # a fixed classifier on pixels (fitted on the probe's training images) judges whether
+        # G(E(x)) keeps x's class; its own held-out accuracy says how far to trust it
+        flat = lambda t: t.reshape(len(t), -1)  # noqa: E731
+        own, same = M.linear_classifier_accuracies(flat(a["x_train"]), y_train, [(flat(a["x"]), y),
+                                                                                (flat(a["x_reconstructed"]), y)])
+        m["pixel_classifier_acc"], m["recon_same_class"] = own, same
         m["interp_path_ratio"] = M.interpolation_path_ratio(a["interpolation"])
         m["interp_mid_nn_mse"] = M.nearest_distance_mse(a["interpolation"][:, N_STEPS // 2], a["x_train"])
 

@@ -14,6 +14,7 @@ from .coverage import (
 )
 from .features import (
     interpolation_path_ratio,
+    linear_classifier_accuracies,
     linear_probe_accuracy,
     nearest_distance_mse,
     nearest_neighbour_accuracy,
@@ -23,6 +24,7 @@ from .reconstruction import mse, pearson_corr, same_mode_rate
 
 __all__ = [
     "interpolation_path_ratio",
+    "linear_classifier_accuracies",
     "linear_probe_accuracy",
     "nearest_distance_mse",
     "nearest_neighbour_accuracy",

@@ -49,16 +49,24 @@ def nearest_neighbour_accuracy(train_f, train_y, test_f, test_y) -> float:
 def linear_probe_accuracy(train_f, train_y, test_f, test_y, max_iter: int = 2000) -> float:
     """Test accuracy of a multinomial logistic regression (L2, C = 1, lbfgs) fitted on the
     training features, standardised with the training mean and std. NaN with one class only."""
+    return linear_classifier_accuracies(train_f, train_y, [(test_f, test_y)], max_iter)[0]
+
+
+def linear_classifier_accuracies(train_f, train_y, tests, max_iter: int = 2000) -> list[float]:
+    """``linear_probe_accuracy`` of one classifier on several test sets [(features, labels), ...]:
+    e.g. a classifier fitted on training images, scored on held-out images (its own accuracy)
+    and on their reconstructions (whether G(E(x)) keeps x's class: ``recon_same_class``)."""
     from sklearn.linear_model import LogisticRegression
 
-    a, ya, b, yb = _check(train_f, train_y, test_f, test_y)
+    checked = [_check(train_f, train_y, f, y) for f, y in tests]
+    a, ya = checked[0][0], checked[0][1]
     if len(np.unique(ya)) < 2:
-        return float("nan")
+        return [float("nan")] * len(tests)
     mean, std = a.mean(0), a.std(0)
     std[std == 0] = 1.0
     model = LogisticRegression(max_iter=max_iter)
     model.fit((a - mean) / std, ya)
-    return float(np.mean(model.predict((b - mean) / std) == yb))
+    return [float(np.mean(model.predict((b - mean) / std) == yb)) for _, _, b, yb in checked]
 
 
 def interpolation_path_ratio(frames) -> float:
