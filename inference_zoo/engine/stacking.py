@@ -142,7 +142,6 @@ def stack_strategies(members: list[Strategy]) -> Strategy:
     stacked._buffers = {name: None if b is None else torch.stack([m._buffers[name] for m in members]).unsqueeze(1)
                         for name, b in first._buffers.items()}
     stacked._modules = {name: _stack_network([m._modules[name] for m in members]) for name in first._modules}
-    stacked.members = len(members)
     return stacked
 
 
