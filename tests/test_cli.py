@@ -19,7 +19,7 @@ def run_cli(argv, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["compare", "--methods", "ali,nope"], "unknown strategy 'nope'; valid: ali, bigan"),
+    (["compare", "--methods", "ali,nope"], "unknown strategy 'nope'; valid: ali, alice, bigan"),
     (["compare", "--methods", "ali,ali"], "lists a method twice"),
     (["compare", "--methods", ""], "--methods is empty"),
     (["compare", "--data", "moons"], "unknown dataset 'moons'; valid: celeba, cifar10, digits"),

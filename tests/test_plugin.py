@@ -147,7 +147,7 @@ def test_an_adversarial_plugin_trains_stacked_on_plugin_data_and_networks(exampl
               "--engine", "stacked"]
     stack = izoo(example_site, *common, "--seeds", "2", "--out", str(tmp_path / "stack"))
     assert stack.returncode == 0, stack.stdout + stack.stderr
-    assert "ali_cycle: stacked engine" in stack.stderr
+    assert "ali_cycle: stacked engine" in stack.stdout
     alone = izoo(example_site, *common, "--seeds", "1-1", "--out", str(tmp_path / "alone"))
     assert alone.returncode == 0, alone.stdout + alone.stderr
     import torch

@@ -48,8 +48,8 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
 
         return update
 
-    for line in engine_lines(configs):
-        console.print(line, highlight=False)
+    for line in engine_lines(configs):  # on stdout, with the tables: stderr keeps errors to one line
+        Console().print(line, highlight=False)
     with bar:
         rows, figures = run_compare(configs, out, mode, progress_for, on_cell)
     print_summary(rows, Console())
