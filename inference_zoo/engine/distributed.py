@@ -11,7 +11,8 @@ and trains on its slice of them:
   reducer would not see;
 - logged means are averaged over the processes.
 So the run's numbers equal the one-process run's to float tolerance (sums in another order), and
-its checkpoints are the one-process run's format: either can resume the other. Process 0 writes
+its checkpoints are the one-process run's format (a data-parallel run resumes a one-process
+checkpoint; tests/test_distributed.py). Process 0 writes
 (folders, logs, checkpoints, results, figures); the others train and write nothing.
 """
 from __future__ import annotations
