@@ -284,7 +284,9 @@ def compare(
     set_threads(threads)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
-    if distributed_launch():  # torchrun: every run trained data-parallel over the processes
+    from .engine.distributed import launched
+
+    if launched():  # torchrun: every run trained data-parallel over the processes
         if engine == "stacked":
             raise UserError("--engine stacked trains on one process; under torchrun each run is data-parallel")
         engine = "single"
@@ -306,13 +308,6 @@ def compare(
         run_compare(configs, out, mode)
         return
     run_study_with_display(configs, out, mode, progress)
-
-
-def distributed_launch() -> bool:
-    """Whether torchrun started this process as one of several (WORLD_SIZE > 1)."""
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @app.command()
@@ -354,7 +349,9 @@ def study(
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
-    if distributed_launch():
+    from .engine.distributed import launched
+
+    if launched():
         raise UserError("izoo study runs its cells as separate processes (--shard, --executor); "
                         "torchrun's data-parallel runs are for izoo compare")
     import time

@@ -50,9 +50,14 @@ def barrier() -> None:
         dist.barrier()
 
 
+def launched() -> bool:
+    """Whether torchrun (or another launcher) started this process as one of several (WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def start(device: str) -> None:
     """Join the process group torchrun describes in the environment: NCCL on CUDA, gloo on CPU."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if not launched() or dist.is_initialized():
         return
     cuda = device != "cpu" and torch.cuda.is_available()
     if device.startswith("cuda") and not cuda:

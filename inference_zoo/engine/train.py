@@ -215,10 +215,6 @@ class Layout:
         """The next minibatch (x, labels), each run's from its own data generator."""
         raise NotImplementedError
 
-    def context(self) -> contextlib.AbstractContextManager:
-        """What the model's steps run inside (a stack's member noise streams)."""
-        return contextlib.nullcontext()
-
     def after_update(self) -> None:
         """Called after each update."""
 
@@ -382,7 +378,7 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     diverged: list[int] = []
     finished = start >= phase.steps
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
-    with layout.context(), compiled_networks(model, cfg.compile, device):
+    with compiled_networks(model, cfg.compile, device):
         for step in range(start, phase.steps):
             if cfg.lr_schedule != "constant":
                 layout.set_lr_factor(optimizers, lr_factor(cfg, step, phase.steps))
