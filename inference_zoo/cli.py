@@ -435,17 +435,22 @@ def study(
 def figures(
     path: Path = typer.Argument(Path("figures"), help="figures/ (every published study) or an izoo compare folder."),
     seed: Optional[int] = typer.Option(None, help="For a compare folder: the seed to draw (default: the lowest)."),
+    format: str = typer.Option("png", "--format", help="png, pdf or svg (written beside the others; byte-stable)."),
 ) -> None:
     """Redraw figures from stored tidy results and sample arrays, without training."""
     from .studies import rebuild_figures
     from .viz.comparison import build_comparison_figures
+    from .viz.style import FORMATS, figure_format
 
-    if (path / "results.csv").is_file() and (path / "runs").is_dir():
-        written = build_comparison_figures(path, seed)
-    elif path.is_dir():
-        written = rebuild_figures(path)
-    else:
-        raise UserError(f"{path} is neither a figures folder nor an izoo compare folder")
+    if format not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    with figure_format(format):
+        if (path / "results.csv").is_file() and (path / "runs").is_dir():
+            written = build_comparison_figures(path, seed)
+        elif path.is_dir():
+            written = rebuild_figures(path)
+        else:
+            raise UserError(f"{path} is neither a figures folder nor an izoo compare folder")
     for p in written:
         print(p)
 

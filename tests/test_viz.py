@@ -141,3 +141,35 @@ def test_summary_tables_name_shared_swept_settings_once_and_give_each_column_its
     # columns that do not share their settings keep their whole variants; no sweep keeps the names
     assert _column_headers(["ali@lr=0.001", "ali@generator_loss=minimax"]) == (["lr=0.001", "generator_loss=minimax"], [])
     assert _column_headers(["ali", "vae"]) == (["ali", "vae"], [])
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_figures_command_redraws_published_figures_in_another_format(tmp_path, fmt):
+    """``izoo figures --format pdf`` writes each figure beside its PNG, the same bytes on every call."""
+    from pathlib import Path
+    import shutil
+
+    from inference_zoo.cli import main
+
+    published = Path(__file__).resolve().parents[1] / "figures"
+    copies = []
+    for name in ("one", "two"):
+        root = tmp_path / name
+        for study in ("ali_16k_steps", "image_features_8k_steps"):
+            shutil.copytree(published / study, root / study)
+        assert main(["figures", str(root), "--format", fmt]) == 0
+        copies.append(root)
+    drawn = sorted(p.relative_to(copies[0]) for p in copies[0].rglob(f"*.{fmt}"))
+    pngs = sorted(p.relative_to(copies[0]).with_suffix(f".{fmt}") for p in copies[0].rglob("*.png"))
+    assert drawn == pngs and len(drawn) == 6
+    for path in drawn:
+        assert (copies[0] / path).read_bytes() == (copies[1] / path).read_bytes()
+    for png in copies[0].rglob("*.png"):  # the PNGs are left as published
+        assert png.read_bytes() == (published / png.relative_to(copies[0])).read_bytes()
+
+
+def test_figures_command_rejects_an_unknown_format(tmp_path, capsys):
+    from inference_zoo.cli import main
+
+    assert main(["figures", str(tmp_path), "--format", "jpg"]) == 2
+    assert "--format must be one of png, pdf, svg" in capsys.readouterr().err

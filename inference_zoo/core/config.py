@@ -6,6 +6,7 @@ in a saved or hand-edited config can never be silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,18 @@ class DataConfig:
         changed = {k: v for k, v in self.options.items() if defaults.get(k) != v}
         if not changed:
             return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
+        return self.name + ":" + ",".join(f"{k}={_short(v)}" for k, v in sorted(changed.items()))
+
+
+#: option text longer than this is named in labels by a digest (a mixture's inline means)
+LABEL_TEXT_LIMIT = 24
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    if len(text) <= LABEL_TEXT_LIMIT:
+        return text
+    return "#" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @dataclass

@@ -25,6 +25,13 @@ class Dataset:
     x_dim: int
     means: np.ndarray | None = None
     stds: np.ndarray | None = None
+    #: mixture weights (summing to 1); None = equal
+    weights: np.ndarray | None = None
+
+    @classmethod
+    def resolve_options(cls, options: Any) -> Any:
+        """The options a run records, from the ones a spec gave (e.g. a file read into numbers)."""
+        return options
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (x [n, *x_shape] float32, labels [n] int64) on the generator's device."""
@@ -73,7 +80,7 @@ def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> 
             valid = ", ".join(fields) or "none"
             raise UserError(f"data spec {spec!r}: unknown option {key!r} for {name}; valid: {valid}")
         given[key] = coerce_value(value, getattr(cls.Options(), key), f"data spec {spec!r}: {key}")
-    options = dataclasses.asdict(cls.Options(**given))
+    options = dataclasses.asdict(cls.resolve_options(cls.Options(**given)))
     config = DataConfig(name=name, options=options, n_train=n_train, n_test=n_test)
     build_dataset(config)  # validates option values now, not halfway through a study
     return config

@@ -82,14 +82,15 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
     }
     generated_label = y_generated.cpu().numpy() if strategy.uses_labels else np.zeros(n, dtype=np.int64)
     if dataset.means is not None:
-        means, stds = dataset.means, dataset.stds
-        cov = M.three_sigma_coverage(a["x_generated"][: config.eval.n_three_sigma], means, stds)
+        means, stds, weights = dataset.means, dataset.stds, dataset.weights
+        cov = M.three_sigma_coverage(a["x_generated"][: config.eval.n_three_sigma], means, stds, weights)
         m["modes_3sigma"] = float(cov["modes"])
         m["hq_fraction"] = cov["hq_fraction"]
         m["reverse_kl"] = cov["reverse_kl"]
-        m["modes_responsibility"] = float(M.responsibility_coverage(a["x_generated"][: config.eval.n_responsibility], means, stds))
-        m["recon_same_mode"] = M.same_mode_rate(a["x"], a["x_reconstructed"], y, means, stds)
-        generated_label = M.responsibility_assign(a["x_generated"], means, stds)
+        m["modes_responsibility"] = float(M.responsibility_coverage(
+            a["x_generated"][: config.eval.n_responsibility], means, stds, weights))
+        m["recon_same_mode"] = M.same_mode_rate(a["x"], a["x_reconstructed"], y, means, stds, weights)
+        generated_label = M.responsibility_assign(a["x_generated"], means, stds, weights)
     if a["x"].ndim == 2 and a["x"].shape[1] == 1 and a["z_encoded"].shape[1] == 1:
         m["corr_x_encoding"] = M.pearson_corr(a["x"], a["z_encoded"])
         # noise-free: the encoder's mean map, and reconstruction through it (a stochastic

@@ -101,7 +101,7 @@ def nearest_mode(samples, means) -> tuple[np.ndarray, np.ndarray]:
     return idx, dist
 
 
-def three_sigma_coverage(samples, means, stds) -> dict:
+def three_sigma_coverage(samples, means, stds, weights=None) -> dict:
     """3-sigma mode coverage (Unrolled GAN / VEEGAN / PacGAN definition).
 
     Definition: each sample x is assigned to its Euclidean-nearest mean j
@@ -111,20 +111,23 @@ def three_sigma_coverage(samples, means, stds) -> dict:
 
     * ``modes``: number of captured modes (int).
     * ``hq_fraction``: #HQ / n (float).
-    * ``reverse_kl``: KL(p || uniform over the k modes) where p is the
-      normalised histogram of HQ samples over modes:
-      ``sum_{i: p_i > 0} p_i * log(p_i * k)`` (natural log). It is 0 when HQ
-      samples are spread evenly over all modes and log(k) when they all sit on
-      one mode. It is ``float('nan')`` when there are no HQ samples.
+    * ``reverse_kl``: KL(p || w) where p is the normalised histogram of HQ
+      samples over modes and w the mixture weights (uniform by default:
+      ``sum_{i: p_i > 0} p_i * log(p_i * k)``, natural log). With uniform
+      weights it is 0 when HQ samples are spread evenly over all modes and
+      log(k) when they all sit on one mode. It is ``float('nan')`` when there
+      are no HQ samples, and ``inf`` when HQ samples sit on a zero-weight mode.
 
     Args:
         samples: [n, d] samples.
         means: [k, d] mixture means.
         stds: scalar or [k] per-component isotropic stds.
+        weights: optional [k] non-negative mixture weights (normalised here).
     """
     mu = _as_2d(means, "means")
     k = mu.shape[0]
     sigma = _as_stds(stds, k)
+    w = None if weights is None else _as_weights(weights, k)
     idx, dist = nearest_mode(samples, mu)
     n = idx.shape[0]
 
@@ -136,9 +139,13 @@ def three_sigma_coverage(samples, means, stds) -> dict:
         reverse_kl = float("nan")
     else:
         p = counts / n_hq
-        # p_i * k computed as an integer ratio so the uniform case is exactly 1.
-        ratio = counts * k / n_hq
         nz = counts > 0
+        if w is None:
+            # p_i * k computed as an integer ratio so the uniform case is exactly 1.
+            ratio = counts * k / n_hq
+        else:
+            with np.errstate(divide="ignore"):
+                ratio = p / w
         reverse_kl = float(np.sum(p[nz] * np.log(ratio[nz])))
 
     return {

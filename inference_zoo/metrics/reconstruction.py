@@ -32,11 +32,11 @@ def mse(a, b) -> float:
     return float(np.mean((a - b) ** 2))
 
 
-def same_mode_rate(x, x_reconstructed, labels, means, stds) -> float:
+def same_mode_rate(x, x_reconstructed, labels, means, stds, weights=None) -> float:
     """Fraction of points reconstructed into their own mixture component.
 
     Definition: ``mean_i [responsibility_assign(x'_i) == labels_i]`` where the
-    assignment uses the isotropic mixture (means, stds, uniform weights) and
+    assignment uses the isotropic mixture (means, stds, weights: uniform by default) and
     ``labels`` [n] are the true components that generated x [n, d].
     ``x`` itself is only used to check shapes.
     """
@@ -57,7 +57,7 @@ def same_mode_rate(x, x_reconstructed, labels, means, stds) -> float:
         lab = labf.astype(np.int64)
     if np.any(lab < 0) or np.any(lab >= mu.shape[0]):
         raise ValueError(f"labels must lie in [0, {mu.shape[0]}), the number of means")
-    assigned = responsibility_assign(xr, mu, stds)
+    assigned = responsibility_assign(xr, mu, stds, weights)
     return float(np.mean(assigned == lab))
 
 

@@ -113,8 +113,7 @@ def maps_figure(folder: Path, rows: list[dict]) -> Path:
     else:
         fig.tight_layout()
     path = folder / "identity_maps.png"
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def distributions_figure(folder: Path, rows: list[dict]) -> Path:
@@ -142,8 +141,7 @@ def distributions_figure(folder: Path, rows: list[dict]) -> Path:
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     path = folder / "identity_distributions.png"
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 #: (column header, metric, digits) of the table, by criterion; "abs_" metrics are |value|

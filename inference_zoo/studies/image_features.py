@@ -97,8 +97,7 @@ def per_seed_figure(folder: Path, rows: list[dict], baselines: list[dict]) -> Pa
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     path = folder / "features_per_seed.png"
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def figures(folder: Path) -> list[Path]:

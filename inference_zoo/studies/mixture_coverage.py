@@ -31,7 +31,7 @@ def paper_layout_figures(folder: Path, rows: list[dict]) -> list[Path]:
             continue
         ds = build_dataset(parse_data_spec(dataset))
         path = folder / f"comparison-{dataset}.png"
-        plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0,
+        path = plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0,
                                 title=f"{dataset}, seed {seed}")
         written.append(path)
     return written
@@ -65,8 +65,7 @@ def coverage_vs_reconstruction(folder: Path, rows: list[dict]) -> Path:
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path = folder / "coverage_vs_reconstruction.png"
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def results_table(folder: Path, rows: list[dict], config_note: str) -> Path:

@@ -53,6 +53,6 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
             continue
         ds = build_dataset(config.data)
         path = out / f"comparison-{safe_name(dataset)}.png"
-        plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0, title=title)
+        path = plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0, title=title)
         written.append(path)
     return written

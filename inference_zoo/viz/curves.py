@@ -9,6 +9,7 @@ map and its mirror image are equally invertible, and a signed mean over seeds wo
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,12 @@ def plot_curves(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
                     values = np.array([[series[seed][s][1] for s in common] for seed in series], dtype=float)
                     xs = np.array([s if axis_of == 0 else np.mean([series[seed][s][0] for seed in series])
                                    for s in common])
-                    mean = np.nanmean(values, axis=0)
-                    n = np.sum(np.isfinite(values), axis=0)
-                    se = np.where(n > 1, np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0) \
-                        if len(series) > 1 else np.zeros_like(mean)
+                    with warnings.catch_warnings():  # a step where every seed is nan (no HQ sample) stays nan
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        mean = np.nanmean(values, axis=0)
+                        n = np.sum(np.isfinite(values), axis=0)
+                        se = np.where(n > 1, np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0) \
+                            if len(series) > 1 else np.zeros_like(mean)
                     ax.plot(xs, mean, color=colour, lw=1.8, label=f"{method} (n={len(series)})")
                     ax.fill_between(xs, mean - se, mean + se, color=colour, alpha=0.18, lw=0)
             axes[0][column].set_title(f"|{metric}|" if metric.startswith("corr_") else metric, fontsize=10)
@@ -75,6 +78,5 @@ def plot_curves(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
         fig.suptitle(f"{dataset}: metrics during training (thin: seeds; thick: mean ± s.e.)", fontsize=11)
         fig.tight_layout()
         path = folder / f"curves-{safe_name(dataset)}.png"
-        save_figure(fig, path)
-        written.append(path)
+        written.append(save_figure(fig, path))
     return written

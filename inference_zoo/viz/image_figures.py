@@ -62,8 +62,7 @@ def samples_figure(columns: list[tuple[str, dict]], path: Path, title: str, cols
         _show(ax, tile(_grid(s["x_generated"], cols)), f"{method}: G(z)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def reconstructions_figure(columns: list[tuple[str, dict]], path: Path, title: str, n: int = 16) -> Path:
@@ -73,8 +72,7 @@ def reconstructions_figure(columns: list[tuple[str, dict]], path: Path, title: s
         _show(ax, tile(pair), f"{method}: x (top), G(E(x)) (bottom)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def interpolations_figure(columns: list[tuple[str, dict]], path: Path, title: str, pairs: int = 4) -> Path:
@@ -84,8 +82,7 @@ def interpolations_figure(columns: list[tuple[str, dict]], path: Path, title: st
         _show(ax, tile(s["interpolation"][:pairs]), f"{method}")
     fig.suptitle(title + ": G((1-t) E(x_a) + t E(x_b)), t = 0 ... 1", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def class_samples_figure(method: str, samples: dict, path: Path, title: str) -> Path:
@@ -94,8 +91,7 @@ def class_samples_figure(method: str, samples: dict, path: Path, title: str) -> 
     _show(ax, tile(grid), f"{title}\n{method}: row = class, column = one z shared by all classes")
     ax.set_yticks([(i + 0.5) * (grid.shape[3] + PAD) for i in range(grid.shape[0])], range(grid.shape[0]), fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
 
 
 def image_figures(columns: list[tuple[str, dict]], folder: Path, stem: str, title: str) -> list[Path]:

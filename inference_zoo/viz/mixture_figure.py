@@ -9,6 +9,7 @@ histograms with the N(0, 1) density overlaid.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -118,8 +119,8 @@ def plot_mixture_comparison(
     x_lim: float = 6.0,
     z_lim: float = 4.0,
     title: str | None = None,
-) -> None:
-    """Plot the 5 x len(columns) comparison grid to ``path`` (format from suffix).
+) -> Path:
+    """Plot the 5 x len(columns) comparison grid to ``path``; return the path written.
 
     ``columns`` is a list of ``(method_name, samples_dict)`` with the arrays
     named in SAMPLE_KEYS.  All columns must share the data dimension and the
@@ -171,4 +172,4 @@ def plot_mixture_comparison(
 
     if title:
         fig.suptitle(title, fontsize=12)
-    save_figure(fig, path)
+    return save_figure(fig, path)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import colorsys
-import os
+import contextlib
+from pathlib import Path
+from typing import Iterator
 
 import matplotlib
 
@@ -29,10 +31,32 @@ _GOLDEN = (5 ** 0.5 - 1) / 2  # 0.618..., hue step between consecutive modes
 _VALUES = (0.95, 0.72, 0.52)  # brightness cycle, separates modes of similar hue
 
 
-def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> None:
-    """Save ``fig`` to ``path`` (the format from its suffix, PNG when there is none) atomically and
-    byte-stably (no timestamp or version metadata), then close it."""
-    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+#: what ``izoo figures --format`` can write
+FORMATS = tuple(_STABLE_METADATA)
+_output = {"format": None}  # set by ``figure_format``; None = each path's own suffix
+
+
+@contextlib.contextmanager
+def figure_format(fmt: str) -> Iterator[None]:
+    """Within the block, every ``save_figure`` writes ``fmt`` (png, pdf or svg) in place of the
+    suffix its caller named: the figure code names its files once, as .png."""
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    before, _output["format"] = _output["format"], fmt
+    try:
+        yield
+    finally:
+        _output["format"] = before
+
+
+def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> Path:
+    """Save ``fig`` to ``path`` atomically and byte-stably (no timestamp or version metadata), close
+    it and return the path written: the format is the one ``figure_format`` chose, else the path's
+    suffix (PNG when there is none)."""
+    path = Path(path)
+    if _output["format"] is not None:
+        path = path.with_suffix("." + _output["format"])
+    fmt = path.suffix[1:].lower() or "png"
 
     def write(f) -> None:
         with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
@@ -42,6 +66,7 @@ def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> None:
         atomic_write(path, write)
     finally:
         plt.close(fig)
+    return path
 
 
 #: one colour per built-in method in every study figure

@@ -122,5 +122,4 @@ def _plot_sweep(rows: list[dict[str, Any]], summary: dict[tuple[str, str, str], 
     fig.suptitle(f"{dataset}: {what} sweep, {n_seeds} seed(s)", fontsize=10)
     fig.supxlabel("Adam learning rate" if setting == "lr" else f"strategy option {setting}", fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path)
-    return path
+    return save_figure(fig, path)
