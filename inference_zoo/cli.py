@@ -206,6 +206,8 @@ LR_FLOOR_OPTION = typer.Option(None, help="With --lr-schedule: the rate at a pha
 EMA_OPTION = typer.Option(None, help="Evaluate with an exponential moving average of the encoder's and decoder's "
                                       "weights, this decay per step (e.g. 0.999; default: the preset's, 0 = off); "
                                       "a comma list sweeps it.")
+TENSORBOARD_OPTION = typer.Option(False, "--tensorboard", help="Also log each run as TensorBoard events in its "
+                                  "tensorboard/ folder (pip install 'inference-zoo[tensorboard]').")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
 
@@ -275,6 +277,7 @@ def compare(
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
+    tensorboard: bool = TENSORBOARD_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -296,7 +299,7 @@ def compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
         arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-        ema_decay=parse_list(ema_decay, float, "--ema-decay"),
+        ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     from .engine import distributed
@@ -346,6 +349,7 @@ def study(
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
+    tensorboard: bool = TENSORBOARD_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
@@ -385,7 +389,7 @@ def study(
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
                             methods=method_subset, eval_every=eval_every,
                             lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-                            ema_decay=parse_list(ema_decay, float, "--ema-decay"))
+                            ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard)
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))
         if not configs:
@@ -453,6 +457,21 @@ def figures(
             raise UserError(f"{path} is neither a figures folder nor an izoo compare folder")
     for p in written:
         print(p)
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A finished run's folder (e.g. runs/compare/runs/grid/ali/seed0)."),
+    format: str = typer.Option("safetensors", "--format", help="safetensors (needs inference-zoo[export]) or pt."),
+    out: Optional[Path] = typer.Option(None, help="Export folder (default RUN_DIR/export)."),
+    averaged: bool = typer.Option(True, help="Where the run kept a weight average (--ema-decay), export it "
+                                             "in place of the live encoder and decoder, as its evaluation used."),
+    overwrite: bool = typer.Option(False, help="Replace an earlier export in the folder."),
+) -> None:
+    """Write a trained run's weights and the config that rebuilds its networks, for downstream use."""
+    from .experiment.export import export_run
+
+    print(export_run(run_dir, out, format, averaged, overwrite))
 
 
 def main(argv: list[str] | None = None) -> int:

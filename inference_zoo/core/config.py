@@ -99,6 +99,9 @@ class TrainConfig:
     # evaluate with an exponential moving average of the encoder's and decoder's weights
     # (averaging.py; 0: off, the live weights)
     ema_decay: float = 0.0
+    # also write the training log and the curve points as TensorBoard events in the run's
+    # tensorboard/ folder (needs the tensorboard extra); how a run is watched, not what it computes
+    tensorboard: bool = False
     # "stacked": seeds of one method train as one stacked model (inference_zoo/engine/stacked.py), with
     # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
     # for both players (inference_zoo/engine/shared_backward.py); "single": one run at a time,
@@ -183,14 +186,16 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
     ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
     ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
     they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``train.ema_decay``:
-    they were evaluated with their live weights; ``variant``: runs saved
+    they were evaluated with their live weights; ``train.tensorboard``: they logged to
+    metrics.jsonl alone; ``variant``: runs saved
     before sweeps existed were their method's only setting.
     """
     if isinstance(d, dict) and "variant" not in d:
         d = {**d, "variant": ""}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
         added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
-                                   "lr_schedule": "constant", "lr_floor": 0.0, "ema_decay": 0.0}.items()
+                                   "lr_schedule": "constant", "lr_floor": 0.0, "ema_decay": 0.0,
+                                   "tensorboard": False}.items()
                  if k not in d["train"]}
         if added:
             d = {**d, "train": {**d["train"], **added}}
@@ -239,9 +244,11 @@ def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
 def refuse_changed_config(saved: dict[str, Any], config: "RunConfig", where: Any) -> None:
     """Raise naming the differing keys when ``where`` holds a run of another config.
 
-    The device is not part of a run's identity: a run may resume on another device.
+    The device and where the log goes are not part of a run's identity: a run may resume on
+    another device, with or without TensorBoard.
     """
-    differing = [k for k in diff_configs(upgrade_config_dict(saved), config.to_dict()) if k != "train.device"]
+    differing = [k for k in diff_configs(upgrade_config_dict(saved), config.to_dict())
+                 if k not in ("train.device", "train.tensorboard")]
     if differing:
         raise UserError(f"{where} holds a run with a different config ({', '.join(differing)}); "
                         "use a new --out or --overwrite")

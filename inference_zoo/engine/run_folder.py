@@ -5,6 +5,7 @@
     checkpoint.pt   weights, optimiser and generator states, the weight average, training seconds
     metrics.jsonl   the training log (a line per log step)
     curve.csv       metrics at chosen steps (train.eval_every)
+    tensorboard/    the log and the curve points as TensorBoard events (train.tensorboard)
     results.csv, samples.npz   written by the experiment layer once the run is evaluated
 
 A checkpoint holds plain tensors and JSON only (loaded with ``weights_only=True``). Phases with a
@@ -39,6 +40,9 @@ class RunFolder:
         self.read_only = read_only
         self.path = Path(run_dir)
         self.shared_dir = Path(shared_dir) if shared_dir is not None else None
+        self._events = None  # the TensorBoard writer, opened at the first record
+        if config.train.tensorboard:
+            tensorboard_writer_class()  # a missing package is one line now, not at the first log step
 
     def begin(self, device: torch.device, phase_order: list[str], model: dict[str, Any]) -> dict[str, Any] | None:
         """Start the folder, or open it for a resume: the checkpoint to resume from, or None.
@@ -86,12 +90,27 @@ class RunFolder:
             return
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        self._add_events(f"train/{record['phase']}", record["step"],
+                         {k: v for k, v in record.items() if k not in ("phase", "step")})
 
     def add_curve_rows(self, rows: list[dict[str, Any]]) -> None:
         if self.read_only:
             return
         path = self.path / "curve.csv"
         write_curve(path, (read_curve(path) if path.is_file() else []) + rows)
+        for row in rows:
+            self._add_events(f"eval/{row['phase']}", row["step"], {row["metric"]: row["value"]})
+
+    def _add_events(self, prefix: str, step: int, values: dict[str, Any]) -> None:
+        """TensorBoard scalars ``prefix/name`` at ``step`` (steps count within a phase, as in the log)."""
+        if not self.config.train.tensorboard:
+            return
+        if self._events is None:
+            self._events = tensorboard_writer_class()(log_dir=str(self.path / "tensorboard"))
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._events.add_scalar(f"{prefix}/{name}", value, step)
+        self._events.flush()
 
     def _truncate(self, phase_order: list[str], phase_index: int, step: int) -> None:
         path = self.path / "metrics.jsonl"
@@ -163,3 +182,12 @@ def phase_state(phase: Phase, strategy: Strategy) -> dict[str, torch.Tensor]:
     """The weights (and buffers) a phase trains, keyed as in the strategy's state dict."""
     trained = {name for names in phase.groups.values() for name in names}
     return {k: v for k, v in strategy.state_dict().items() if k.split(".")[0] in trained}
+
+
+def tensorboard_writer_class() -> type:
+    """torch's TensorBoard ``SummaryWriter``; it needs the tensorboard package (an optional extra)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("--tensorboard needs the tensorboard package: pip install 'inference-zoo[tensorboard]'") from None
+    return SummaryWriter

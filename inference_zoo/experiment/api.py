@@ -23,10 +23,10 @@ from ..core.results import RESULT_FIELDS, aggregate, collect_rows, read_rows
 
 #: settings a compare takes besides its grid, as in the command line (``--steps`` ...)
 SETTINGS = ("steps", "batch_size", "lr", "device", "n_train", "amp", "compile", "arch", "engine", "eval_every",
-            "lr_schedule", "lr_floor", "ema_decay")
+            "lr_schedule", "lr_floor", "ema_decay", "tensorboard")
 #: those a study takes (its data sizes and networks are the study's)
 STUDY_SETTINGS = ("steps", "lr", "device", "amp", "compile", "engine", "eval_every", "lr_schedule", "lr_floor",
-                  "ema_decay")
+                  "ema_decay", "tensorboard")
 
 
 def _pandas():
@@ -145,30 +145,43 @@ def read_results(path: str | Path):
 
 def load_run(run_dir: str | Path, device: str = "cpu", averaged: bool = True):
     """A trained run's strategy in eval mode on ``device``, from its folder alone (config.json and
-    checkpoint.pt; no training data): ``encode``, ``decode``, ``sample(n)``, ``reconstruct``.
+    checkpoint.pt; no training data), or from an export folder (``izoo export``):
+    ``encode``, ``decode``, ``sample(n)``, ``reconstruct``.
 
     ``averaged``: where the run kept a weight average (``ema_decay``), load the averaged encoder and
-    decoder, as its evaluation did."""
+    decoder, as its evaluation did (an export holds the weights it was exported with)."""
     from ..core.environment import resolve_device
     from ..core.fileio import load_torch
     from ..engine.train import build_strategy
+    from .export import is_export, read_export_weights
 
     run_dir = Path(run_dir)
     config = RunConfig.from_dict(read_json_object(run_dir / "config.json", "it is not a run folder of izoo"))
-    checkpoint = load_torch(run_dir / "checkpoint.pt")
     model = read_json_object(run_dir / "model.json", "train the run again") if (run_dir / "model.json").is_file() else {}
     strategy = build_strategy(config, shapes=model or None)
-    phases = strategy.phases(config.train.steps)
-    if checkpoint["phase"] < len(phases):
-        raise UserError(f"{run_dir} holds an unfinished run (phase {checkpoint['phase'] + 1} of {len(phases)}); "
-                        "finish it with --resume first")
-    strategy.load_state_dict(checkpoint["model"])
-    if averaged and checkpoint.get("ema"):
-        strategy.load_state_dict(checkpoint["ema"], strict=False)
+    if is_export(run_dir):
+        _load_weights(strategy, read_export_weights(run_dir), run_dir)
+    else:
+        checkpoint = load_torch(run_dir / "checkpoint.pt")
+        phases = strategy.phases(config.train.steps)
+        if checkpoint["phase"] < len(phases):
+            raise UserError(f"{run_dir} holds an unfinished run (phase {checkpoint['phase'] + 1} of {len(phases)}); "
+                            "finish it with --resume first")
+        strategy.load_state_dict(checkpoint["model"])
+        if averaged and checkpoint.get("ema"):
+            strategy.load_state_dict(checkpoint["ema"], strict=False)
     strategy = strategy.to(resolve_device(device)).eval()
     for p in strategy.parameters():
         p.requires_grad_(False)
     return strategy
+
+
+def _load_weights(strategy, state: dict, where: Path) -> None:
+    try:
+        strategy.load_state_dict(state)
+    except RuntimeError as exc:  # missing, unexpected or mis-shaped weights
+        raise UserError(f"{where}: the weights do not fit the networks its config.json builds "
+                        f"({str(exc).splitlines()[0]}); export the run again") from None
 
 
 __all__ = ["Results", "compare", "load_run", "read_results", "study"]

@@ -24,7 +24,8 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
                  eval_every: int | None = None, lr_schedule: str | Sequence[str] | None = None,
-                 lr_floor: float | None = None, ema_decay: float | Sequence[float] | None = None) -> list[RunConfig]:
+                 lr_floor: float | None = None, ema_decay: float | Sequence[float] | None = None,
+                 tensorboard: bool = False) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
@@ -45,7 +46,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, eval_every=eval_every,
                                        lr_floor=lr_floor).items() if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
-                                compile=compile or base.train.compile, **overrides)
+                                compile=compile or base.train.compile, tensorboard=tensorboard, **overrides)
     trains, rate_settings = [], []
     for values in itertools.product(*lists.values()):
         chosen = dict(zip(lists, values))
@@ -55,6 +56,10 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     for t in trains:
         validate_train(t)
     resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
+    if tensorboard:
+        from ..engine.run_folder import tensorboard_writer_class
+
+        tensorboard_writer_class()  # likewise a missing tensorboard package
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")
     data_config = parse_data_spec(data, n_train=n_train)

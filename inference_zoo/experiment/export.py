@@ -1,0 +1,98 @@
+"""A trained run's weights for downstream use: ``izoo export RUN_DIR --format safetensors``.
+
+An export folder holds
+
+    model.safetensors   every weight of the strategy (encoder, decoder, discriminator...), the
+                        weight average already in place where the run kept one; or model.pt
+    config.json         the run's resolved config: what rebuilds the networks
+    model.json          what the networks were built for (one sample's shape, the classes)
+
+and nothing that needs the training data, the optimiser or izoo's checkpoint format:
+``load_run(export_folder)`` reads it back, and other tools read the safetensors file as it is
+(its metadata repeats the config and the model shapes as JSON).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import UserError
+from ..core.fileio import atomic_write, load_torch, read_json_object, save_torch, write_json
+
+#: what ``izoo export --format`` writes, and the weights file of each
+FORMATS = {"safetensors": "model.safetensors", "pt": "model.pt"}
+EXPORT_FORMAT = "inference_zoo.export/1"
+
+
+def _safetensors():
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise UserError("--format safetensors needs the safetensors package: "
+                        "pip install 'inference-zoo[export]' (or use --format pt)") from None
+    return safetensors.torch
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, format: str = "safetensors",
+               averaged: bool = True, overwrite: bool = False) -> Path:
+    """Write a finished run's weights and the JSON that rebuilds its networks to ``out`` (default
+    ``RUN_DIR/export``); return the weights file. ``averaged``: the weight average in place of the
+    live encoder and decoder where the run kept one (as its evaluation used)."""
+    from .api import load_run
+
+    if format not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / "export"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"export target {out} exists and is not a folder")
+    written = [out / name for name in (*FORMATS.values(), "config.json", "model.json")]
+    if not overwrite and any(p.exists() for p in written):
+        raise UserError(f"{out} already holds an export; pass --overwrite to replace it")
+    if format == "safetensors":
+        save_file = _safetensors()
+    strategy = load_run(run_dir, averaged=averaged)
+    config = read_json_object(run_dir / "config.json", "it is not a run folder of izoo")
+    model = read_json_object(run_dir / "model.json", "train the run again") if (run_dir / "model.json").is_file() else {}
+    # own contiguous copies: safetensors refuses tensors that share memory
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in strategy.state_dict().items()}
+    weights = out / FORMATS[format]
+    for other in written:
+        if other.name in FORMATS.values() and other != weights:
+            other.unlink(missing_ok=True)  # one weights file per export folder
+    if format == "safetensors":
+        metadata = {"format": EXPORT_FORMAT, "method": str(config.get("method")), "averaged": str(averaged).lower(),
+                    "config": json.dumps(config, sort_keys=True), "model": json.dumps(model, sort_keys=True)}
+        blob = save_file.save(tensors, metadata=metadata)
+        atomic_write(weights, lambda f: f.write(blob))
+    else:
+        save_torch(weights, {"format": EXPORT_FORMAT, "averaged": averaged, "model": tensors})
+    write_json(out / "config.json", config)
+    if model:
+        write_json(out / "model.json", model)
+    return weights
+
+
+def is_export(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in FORMATS.values()) and not (folder / "checkpoint.pt").is_file()
+
+
+def read_export_weights(folder: Path) -> dict[str, Any]:
+    """The state dict of an export folder (safetensors or pt)."""
+    if (folder / FORMATS["safetensors"]).is_file():
+        path = folder / FORMATS["safetensors"]
+        try:
+            return _safetensors().load_file(str(path))
+        except UserError:
+            raise
+        except Exception as exc:  # the library raises its own error types for damaged files
+            raise UserError(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+                            "export the run again") from None
+    state = load_torch(folder / FORMATS["pt"])
+    if not isinstance(state, dict) or state.get("format") != EXPORT_FORMAT:
+        raise UserError(f"{folder / FORMATS['pt']} is not an izoo export; export the run again")
+    return state["model"]
+
+
+__all__ = ["FORMATS", "export_run", "is_export", "read_export_weights"]
