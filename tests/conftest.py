@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import tempfile
 
-import pytest
-import torch
+# derived files cached under the data folder (the image metrics' feature network) go to a folder
+# of this test session, never into the checkout; set before inference_zoo reads it
+os.environ["IZOO_DATA_ROOT"] = tempfile.mkdtemp(prefix="izoo-data-")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec

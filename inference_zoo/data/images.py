@@ -42,6 +42,11 @@ def set_data_location(root: str | Path | None = None, download: bool = False) ->
     _location.download = download
 
 
+def data_root() -> Path:
+    """The folder datasets are read from (and derived files such as feature networks cached in)."""
+    return _location.root
+
+
 class ImageDataset(Dataset):
     """A fixed train/test split of labelled images, loaded once per process and cached (uint8 or float)."""
 

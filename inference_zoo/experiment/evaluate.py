@@ -16,6 +16,7 @@ from ..core.errors import Diverged
 from ..data import Dataset
 from ..core.seeding import derive_seed, generator
 from ..strategies import Strategy
+from .feature_net import sample_quality
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
 #: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
@@ -110,6 +111,9 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         own, same = M.linear_classifier_accuracies(flat(a["x_train"]), y_train, [(flat(a["x"]), y),
                                                                                 (flat(a["x_reconstructed"]), y)])
         m["pixel_classifier_acc"], m["recon_same_class"] = own, same
+        # sample quality in a small classifier's feature space (not Inception: feature_net.py)
+        m.update(sample_quality(dataset, config.data, x_test, torch.as_tensor(a["x_generated"]),
+                                derive_seed(config.seed, "kid")))
         m["interp_path_ratio"] = M.interpolation_path_ratio(a["interpolation"])
         m["interp_mid_nn_mse"] = M.nearest_distance_mse(a["interpolation"][:, N_STEPS // 2], a["x_train"])
 

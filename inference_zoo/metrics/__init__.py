@@ -4,6 +4,7 @@ coverage: mode coverage on Gaussian mixtures (3-sigma and ALI responsibility def
 reconstruction: how well x -> z -> x' preserves x.
 prior_match: how well sample sets match each other / N(0, 1).
 features: encoder features for classification (linear probe, 1-NN); interpolation paths.
+sample_quality: images in a fixed network's feature space (KID; precision/recall/density/coverage).
 """
 
 from .coverage import (
@@ -21,6 +22,7 @@ from .features import (
 )
 from .prior_match import ks_to_standard_normal, max_ks_to_standard_normal, mmd2_rbf
 from .reconstruction import mse, pearson_corr, same_mode_rate
+from .sample_quality import kid, polynomial_mmd2_unbiased, prdc
 
 __all__ = [
     "interpolation_path_ratio",
@@ -38,4 +40,7 @@ __all__ = [
     "mmd2_rbf",
     "max_ks_to_standard_normal",
     "ks_to_standard_normal",
+    "kid",
+    "polynomial_mmd2_unbiased",
+    "prdc",
 ]
