@@ -278,6 +278,9 @@ def compare(
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
     tensorboard: bool = TENSORBOARD_OPTION,
+    fid_weights: Optional[Path] = typer.Option(None, help="Images: also report FID, in the features of these "
+                                                         "InceptionV3 weights (your file, torch-fidelity's format; "
+                                                         "pip install 'inference-zoo[fid]'). Nothing is downloaded."),
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -299,7 +302,7 @@ def compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
         arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-        ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard,
+        ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard, fid_weights=fid_weights,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     from .engine import distributed

@@ -107,3 +107,50 @@ def test_an_image_comparison_reports_sample_quality_with_the_feature_networks_ac
         assert 0 <= values[metric] <= 1
     assert values["density"] >= 0
     assert values["feature_net_acc"] > 0.9  # the recipe reaches 98 % on the 360 held-out digits here
+
+
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory):
+    """Randomly initialised InceptionV3 weights in torch-fidelity's format: the plumbing of
+    --fid-weights without the real file (which would have to be downloaded)."""
+    inception = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    original_url, original_load = inception.load_state_dict_from_url, inception.FeatureExtractorInceptionV3.load_state_dict
+    inception.load_state_dict_from_url = lambda *a, **k: None
+    inception.FeatureExtractorInceptionV3.load_state_dict = lambda self, state: None
+    try:
+        torch.manual_seed(0)
+        net = inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    finally:
+        inception.load_state_dict_from_url, inception.FeatureExtractorInceptionV3.load_state_dict = original_url, original_load
+    path = tmp_path_factory.mktemp("inception") / "weights.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_fid_with_the_users_inception_weights(inception_weights, tmp_path, capsys):
+    from inference_zoo.experiment.fid import inception_fid
+
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert inception_fid(str(inception_weights), x, x) == pytest.approx(0.0, abs=1e-3)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--methods", "vae", "--data", "fake:side=16,train_size=24,test_size=12,classes=2",
+                 "--steps", "2", "--batch-size", "8", "--device", "cpu", "--no-progress", "--out", str(out),
+                 "--fid-weights", str(inception_weights)]) == 0
+    with open(out / "results.csv") as f:
+        values = {r["metric"]: float(r["value"]) for r in csv.DictReader(f)}
+    assert math.isfinite(values["fid"]) and values["fid"] > 0
+    assert str(inception_weights) in (out / "runs").rglob("config.json").__next__().read_text()
+
+
+def test_fid_weights_that_are_missing_or_wrong_are_one_line(tmp_path, capsys):
+    assert main(["compare", "--data", "digits", "--steps", "1", "--out", str(tmp_path / "a"),
+                 "--fid-weights", str(tmp_path / "none.pth")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    pytest.importorskip("torch_fidelity")
+    junk = tmp_path / "junk.pth"
+    torch.save({"weight": torch.zeros(2)}, junk)
+    assert main(["compare", "--methods", "vae", "--data", "fake:side=16,train_size=24,test_size=12,classes=2",
+                 "--steps", "1", "--batch-size", "8", "--no-progress", "--out", str(tmp_path / "b"),
+                 "--fid-weights", str(junk)]) == 2
+    assert "not InceptionV3 weights" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # refused before anything was trained or written

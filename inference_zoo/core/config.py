@@ -118,6 +118,9 @@ class EvalConfig:
     n_three_sigma: int = 2_500  # Unrolled-GAN / VEEGAN / PacGAN metric
     n_responsibility: int = 10_000  # ALI paper's metric
     n_prior_match: int = 2_000  # MMD between E(x) and N(0, I)
+    # images: Inception weights (a file of the user's, read by torch-fidelity) for the Frechet
+    # Inception Distance; empty: no FID (nothing is ever downloaded)
+    fid_weights: str = ""
 
 
 @dataclass
@@ -187,11 +190,13 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
     ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
     they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``train.ema_decay``:
     they were evaluated with their live weights; ``train.tensorboard``: they logged to
-    metrics.jsonl alone; ``variant``: runs saved
+    metrics.jsonl alone; ``eval.fid_weights``: they computed no FID; ``variant``: runs saved
     before sweeps existed were their method's only setting.
     """
     if isinstance(d, dict) and "variant" not in d:
         d = {**d, "variant": ""}
+    if isinstance(d, dict) and isinstance(d.get("eval"), dict) and "fid_weights" not in d["eval"]:
+        d = {**d, "eval": {**d["eval"], "fid_weights": ""}}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
         added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
                                    "lr_schedule": "constant", "lr_floor": 0.0, "ema_decay": 0.0,

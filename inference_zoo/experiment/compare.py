@@ -25,7 +25,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
                  eval_every: int | None = None, lr_schedule: str | Sequence[str] | None = None,
                  lr_floor: float | None = None, ema_decay: float | Sequence[float] | None = None,
-                 tensorboard: bool = False) -> list[RunConfig]:
+                 tensorboard: bool = False, fid_weights: str | Path | None = None) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
@@ -60,6 +60,11 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
         from ..engine.run_folder import tensorboard_writer_class
 
         tensorboard_writer_class()  # likewise a missing tensorboard package
+    eval_config = EvalConfig()
+    if fid_weights:
+        from .fid import check_fid_weights
+
+        eval_config = EvalConfig(fid_weights=check_fid_weights(fid_weights))
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")
     data_config = parse_data_spec(data, n_train=n_train)
@@ -78,7 +83,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
             for swept, rate in zip(trains, rate_settings):
                 for seed in seeds:
                     configs.append(RunConfig(method=method, seed=seed, study=study, data=data_config,
-                                             arch=arch_config, train=swept, eval=EvalConfig(), options=resolved,
+                                             arch=arch_config, train=swept, eval=eval_config, options=resolved,
                                              variant=variant_of({**setting, **rate})))
     # Build each method (and option setting) once on the CPU: a broken plugin fails here, not
     # after hours of training.

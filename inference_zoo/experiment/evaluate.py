@@ -114,6 +114,10 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         # sample quality in a small classifier's feature space (not Inception: feature_net.py)
         m.update(sample_quality(dataset, config.data, x_test, torch.as_tensor(a["x_generated"]),
                                 derive_seed(config.seed, "kid")))
+        if config.eval.fid_weights:  # the user's Inception weights (fid.py)
+            from .fid import inception_fid
+
+            m["fid"] = inception_fid(config.eval.fid_weights, x_test, torch.as_tensor(a["x_generated"]))
         m["interp_path_ratio"] = M.interpolation_path_ratio(a["interpolation"])
         m["interp_mid_nn_mse"] = M.nearest_distance_mse(a["interpolation"][:, N_STEPS // 2], a["x_train"])
 
