@@ -192,6 +192,64 @@ def test_conditional_ali_end_to_end_on_digits(capsys, tmp_path):
     assert (out / "class-samples-digits-cali.png").is_file()
 
 
+def test_latent_arithmetic_on_digits_moves_codes_towards_the_target_class(capsys, tmp_path):
+    out = tmp_path / "arith"
+    code, _, err = run_cli(["compare", "--methods", "vae,cali", "--data", "digits", "--steps", "150",
+                            "--batch-size", "32", "--device", "cpu", "--no-progress", "--out", str(out),
+                            "-a", "z_dim=8"], capsys)
+    assert code == 0, err
+    samples = np.load(out / "runs" / "digits" / "vae" / "seed0" / "samples.npz")
+    assert samples["arith_pairs"].tolist() == [[a, (a + 1) % 10] for a in range(10)]
+    assert samples["arith_frames"].shape == (10, 6, 1, 8, 8) and samples["arith_target_prob"].shape == (10, 6)
+    probs = samples["arith_target_prob"].mean(0)
+    # class-a images are not class b before the edit; the edit makes them so (VAE, 150 steps)
+    assert probs[0] < 0.1 and probs[4] > 0.5 and np.all(np.diff(probs) >= -0.05)
+    with open(out / "results.csv") as f:
+        rows = {(r["method"], r["metric"]): float(r["value"]) for r in csv.DictReader(f)}
+    assert rows[("vae", "arith_target_prob")] == pytest.approx(float(samples["arith_target_prob"][:, 4].mean()), abs=1e-6)
+    assert ("cali", "arith_target_prob") not in rows  # handed the label: nothing to judge
+    figure = out / "arithmetic-digits-vae.png"
+    before = figure.read_bytes()
+    figure.unlink()
+    assert main(["figures", str(out)]) == 0 and figure.read_bytes() == before  # from the stored arrays
+    assert not (out / "arithmetic-digits-cali.png").exists()
+
+
+def test_the_smile_vector_on_celeba_through_fake_attributes(capsys, tmp_path, monkeypatch):
+    """CelebA's code path with one binary attribute (here "Smiling") on FakeData images: the
+    arithmetic runs both ways between the attribute's classes, the smile vector and its inverse."""
+    import torchvision
+
+    names = ["5_o_Clock_Shadow", "Male", "Smiling", ""]
+
+    class FakeCelebA(torch.utils.data.Dataset):
+        def __init__(self, root, split, target_type, transform, download):
+            train = split == "train"
+            self.images = torchvision.datasets.FakeData(32 if train else 12, (3, 24, 24), num_classes=2,
+                                                        transform=transform, random_offset=0 if train else 500)
+            self.attr_names, self.target_transform = names, None
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, i):
+            image, label = self.images[i]
+            attrs = torch.zeros(len(names), dtype=torch.long)
+            attrs[names.index("Smiling")] = int(label)
+            return image, self.target_transform(attrs) if self.target_transform else attrs
+
+    monkeypatch.setattr(torchvision.datasets, "CelebA", FakeCelebA)
+    out = tmp_path / "celeba"
+    code, _, err = run_cli(["compare", "--methods", "ali", "--data", "celeba:side=16,attribute=Smiling",
+                            "--steps", "2", "--batch-size", "8", "--device", "cpu", "--no-progress",
+                            "--out", str(out), "--data-root", str(tmp_path), *TINY_CONV], capsys)
+    assert code == 0, err
+    stem = safe_name("celeba:attribute=Smiling,side=16")
+    samples = np.load(cell_path(out, "celeba:attribute=Smiling,side=16", "ali", 0) / "samples.npz")
+    assert samples["arith_pairs"].tolist() == [[0, 1], [1, 0]]
+    assert (out / f"arithmetic-{stem}-ali.png").is_file()
+
+
 def test_conditional_ali_uses_the_label():
     from inference_zoo.core.config import RunConfig
     from inference_zoo.engine.train import build_strategy

@@ -27,6 +27,9 @@ N_SHARED_Z = 8  # conditional models: samples per class from the same z
 IMAGE_BATCH = 500
 #: identity toy: encoder draws averaged into the mean map x -> E[z | x] (noise-free invertibility)
 MEAN_MAP_DRAWS = 32
+#: latent arithmetic: how far along each class-to-class vector held-out codes are moved
+ARITHMETIC_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+MAX_ARITHMETIC_PAIRS = 10
 
 
 def _batched(fn, *tensors: torch.Tensor, size: int) -> torch.Tensor:
@@ -63,7 +66,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         x_generated = _batched(dec, z_prior, y_generated, size=size)
         z_recovered = _batched(enc, x_generated, y_generated, size=size)
         z_reference = strategy.prior(config.eval.n_prior_match)
-        extra = _image_arrays(strategy, dataset, x, y_test, enc, dec, config) if images else {}
+        extra = _image_arrays(strategy, dataset, x, y_test, z_encoded, enc, dec, config) if images else {}
         if x.dim() == 2 and x.shape[1] == 1 and z_encoded.shape[-1] == 1:  # the 1-D identity toy
             z_mean = torch.stack([_batched(enc, x, y_test, size=size) for _ in range(MEAN_MAP_DRAWS)]).mean(0)
             extra.update(z_mean_code=z_mean, x_from_mean_code=_batched(dec, z_mean, y_test, size=size))
@@ -118,6 +121,8 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
             from .fid import inception_fid
 
             m["fid"] = inception_fid(config.eval.fid_weights, x_test, torch.as_tensor(a["x_generated"]))
+        if "arith_target_prob" in a:  # the classifier's probability of the target class at strength 1
+            m["arith_target_prob"] = float(a["arith_target_prob"][:, ARITHMETIC_STRENGTHS.index(1.0)].mean())
         m["interp_path_ratio"] = M.interpolation_path_ratio(a["interpolation"])
         m["interp_mid_nn_mse"] = M.nearest_distance_mse(a["interpolation"][:, N_STEPS // 2], a["x_train"])
 
@@ -129,15 +134,19 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         "z_prior": a["z_prior"][keep].astype(np.float32), "x_generated": a["x_generated"][keep].astype(np.float32),
         "x_generated_label": np.asarray(generated_label, dtype=np.int64)[keep],
     }
-    for key in ("interpolation", "class_samples", "z_mean_code"):
+    for key in ("interpolation", "class_samples", "z_mean_code", "arith_frames", "arith_target_prob",
+                "arith_strengths"):
         if key in a:
             samples[key] = a[key].astype(np.float32)
+    if "arith_pairs" in a:
+        samples["arith_pairs"] = a["arith_pairs"].astype(np.int64)
     return m, samples
 
 
-def _image_arrays(strategy: Strategy, dataset: Dataset, x: torch.Tensor, y: torch.Tensor, enc, dec,
+def _image_arrays(strategy: Strategy, dataset: Dataset, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, enc, dec,
                   config: RunConfig) -> dict[str, torch.Tensor]:
-    """Training codes for the probes, interpolations between held-out pairs, per-class samples."""
+    """Training codes for the probes, interpolations between held-out pairs, per-class samples,
+    latent arithmetic."""
     device = x.device
     x_train, y_train = dataset.sample(N_PROBE_TRAIN, generator(config.seed, "data", "probe"))
     x_train, y_train = x_train.to(device), y_train.to(device)
@@ -152,10 +161,40 @@ def _image_arrays(strategy: Strategy, dataset: Dataset, x: torch.Tensor, y: torc
         frames = dec(path, ya.repeat_interleave(N_STEPS))
         out["interpolation"] = frames.unflatten(0, (pairs, N_STEPS))
     if strategy.uses_labels:
-        z = strategy.prior(N_SHARED_Z)
-        out["class_samples"] = torch.stack([dec(z, torch.full((N_SHARED_Z,), k, device=device, dtype=torch.long))
+        z_shared = strategy.prior(N_SHARED_Z)
+        out["class_samples"] = torch.stack([dec(z_shared, torch.full((N_SHARED_Z,), k, device=device, dtype=torch.long))
                                             for k in range(dataset.n_classes)])
+    else:  # a label-conditioned model is handed the class: no arithmetic to judge
+        out.update(_arithmetic(dataset, config, out["f_train"], y_train, z, y, dec))
     return out
+
+
+def _arithmetic(dataset: Dataset, config: RunConfig, f_train: torch.Tensor, y_train: torch.Tensor,
+                z: torch.Tensor, y: torch.Tensor, dec) -> dict[str, torch.Tensor]:
+    """Latent arithmetic (the ALI/DCGAN papers' attribute vectors): for class pairs a -> b, the
+    mean training code of b minus that of a, added at each strength to the codes of the held-out
+    images of class a; the feature network (a fixed classifier) gives each decoded image's
+    probability of class b. Pairs a -> a + 1 (mod K) of the classes present; with two classes
+    (e.g. a CelebA attribute) both directions: the "smile vector" and its inverse."""
+    from .feature_net import feature_net
+
+    classes = [k for k in range(dataset.n_classes) if (y_train == k).any() and (y == k).any()]
+    pairs = [(a, classes[(i + 1) % len(classes)]) for i, a in enumerate(classes)][:MAX_ARITHMETIC_PAIRS]
+    if len(classes) < 2:
+        return {}
+    classifier = feature_net(dataset, config.data)
+    strengths = torch.tensor(ARITHMETIC_STRENGTHS, device=z.device)
+    means = {k: f_train[y_train == k].mean(0) for k in classes}
+    frames, probs = [], []
+    for a, b in pairs:
+        codes = z[y == a]
+        moved = (codes.unsqueeze(1) + strengths.view(1, -1, *[1] * (codes.dim() - 1)) * (means[b] - means[a]))
+        images = _batched(lambda c: dec(c, None), moved.flatten(0, 1), size=IMAGE_BATCH)
+        p = classifier.probabilities(images)[:, b].reshape(len(codes), len(strengths))
+        probs.append(p.mean(0))
+        frames.append(images.unflatten(0, (len(codes), len(strengths)))[0])
+    return {"arith_frames": torch.stack(frames), "arith_target_prob": torch.stack(probs),
+            "arith_pairs": torch.tensor(pairs), "arith_strengths": strengths}
 
 
 def tidy_rows(config: RunConfig, values: dict[str, Any]) -> list[dict[str, Any]]:

@@ -53,6 +53,12 @@ class FeatureNet(nn.Module):
         return self.head(self.body(x))
 
     @torch.no_grad()
+    def probabilities(self, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+        """[n, classes] softmax of images [n, C, H, W] in [0, 1] (computed on the CPU, as trained)."""
+        x = x.detach().float().cpu()
+        return torch.cat([self(x[i:i + batch]).softmax(1) for i in range(0, len(x), batch)])
+
+    @torch.no_grad()
     def features(self, x: torch.Tensor, batch: int = 500) -> np.ndarray:
         """[n, WIDTHS[-1]] float64 features of images [n, C, H, W] in [0, 1]."""
         x = x.detach().float().cpu()

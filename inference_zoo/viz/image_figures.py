@@ -4,7 +4,9 @@
 - reconstructions: per method, a row of held-out inputs above the row of their reconstructions;
 - interpolations (the ALI paper's figure): per method, each row decodes the straight line between
   the codes of two held-out images (left and right ends are reconstructions);
-- class samples (conditional models): one row per class, one column per shared z.
+- class samples (conditional models): one row per class, one column per shared z;
+- latent arithmetic: per method, a held-out image of class a moved along the class vector a -> b
+  at each strength, beside a fixed classifier's mean probability of class b along the way.
 
 Images are tiled into one array with numpy and shown with one ``imshow`` per panel, so figures are
 small, fast and byte-stable.
@@ -94,6 +96,31 @@ def class_samples_figure(method: str, samples: dict, path: Path, title: str) -> 
     return save_figure(fig, path)
 
 
+def arithmetic_figure(method: str, samples: dict, path: Path, title: str) -> Path:
+    frames = samples["arith_frames"]  # [pairs, strengths, C, H, W]
+    probs, pairs, strengths = samples["arith_target_prob"], samples["arith_pairs"], samples["arith_strengths"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(0.55 * frames.shape[1] + 4.6, 0.5 * frames.shape[0] + 1.2),
+                                      gridspec_kw={"width_ratios": [0.55 * frames.shape[1] + 0.6, 3.6]})
+    _show(left, tile(frames), f"{method}: G(E(x) + s (mean code of b - mean code of a))")
+    left.set_yticks([(i + 0.5) * (frames.shape[3] + PAD) for i in range(len(pairs))],
+                    [f"{a}→{b}" for a, b in pairs], fontsize=7)
+    left.set_xticks([(j + 0.5) * (frames.shape[4] + PAD) for j in range(len(strengths))],
+                    [f"{s:g}" for s in strengths], fontsize=7)
+    left.set_xlabel("strength s", fontsize=8)
+    for row in probs:
+        right.plot(strengths, row, color="0.6", lw=0.7)
+    right.plot(strengths, probs.mean(0), color="k", lw=2, label="mean over pairs")
+    right.set_ylim(-0.02, 1.02)
+    right.set_xlabel("strength s", fontsize=8)
+    right.set_ylabel("P(class b), fixed classifier", fontsize=8)
+    right.legend(fontsize=7, loc="upper left")
+    right.grid(alpha=0.3)
+    right.set_title("held-out images of class a, mean", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def image_figures(columns: list[tuple[str, dict]], folder: Path, stem: str, title: str) -> list[Path]:
     """Every image figure for one dataset; ``columns`` are (method, samples) pairs."""
     written = [samples_figure(columns, folder / f"samples-{stem}.png", title),
@@ -103,6 +130,8 @@ def image_figures(columns: list[tuple[str, dict]], folder: Path, stem: str, titl
     for method, s in columns:
         if "class_samples" in s:
             written.append(class_samples_figure(method, s, folder / f"class-samples-{stem}-{method}.png", title))
+        if "arith_frames" in s:
+            written.append(arithmetic_figure(method, s, folder / f"arithmetic-{stem}-{method}.png", title))
     return written
 
 
