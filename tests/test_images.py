@@ -215,6 +215,19 @@ def test_latent_arithmetic_on_digits_moves_codes_towards_the_target_class(capsys
     assert not (out / "arithmetic-digits-cali.png").exists()
 
 
+@pytest.mark.parametrize("arch", [[], ["--preset", "ali32"]])
+def test_hierarchical_ali_on_images_reconstructs_through_each_level(capsys, tmp_path, arch):
+    out = tmp_path / "hali"
+    data = "digits" if not arch else "fake:side=32,train_size=16,test_size=8,classes=2"
+    code, _, err = run_cli(["compare", "--methods", "hali", "--data", data, "--steps", "2", "--batch-size", "8",
+                            "--device", "cpu", "--no-progress", "--out", str(out), *arch], capsys)
+    assert code == 0, err
+    with open(out / "results.csv") as f:
+        rows = {r["metric"]: float(r["value"]) for r in csv.DictReader(f)}
+    assert math.isfinite(rows["recon_mse_z1"]) and 0 <= rows["recon_same_class_z1"] <= 1
+    assert len(list(out.glob("levels-*-hali.png"))) == 1
+
+
 def test_the_smile_vector_on_celeba_through_fake_attributes(capsys, tmp_path, monkeypatch):
     """CelebA's code path with one binary attribute (here "Smiling") on FakeData images: the
     arithmetic runs both ways between the attribute's classes, the smile vector and its inverse."""

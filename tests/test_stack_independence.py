@@ -25,6 +25,7 @@ CASES = {
     "alice": {},
     "alice-adversarial": {"cycle": "adversarial"},
     "bigan": {},
+    "hali": {},
     "latent": {},
     "posthoc": {},
     "vae": {},

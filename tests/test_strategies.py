@@ -1,6 +1,7 @@
 """Every built-in strategy end to end on a few steps, plus the properties each one promises."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -12,7 +13,7 @@ from inference_zoo.engine.train import Trainer, build_strategy
 
 from conftest import tiny_config
 
-BUILT_INS = ["ali", "alice", "bigan", "latent", "posthoc", "vae"]
+BUILT_INS = ["ali", "alice", "bigan", "hali", "latent", "posthoc", "vae"]
 
 
 def test_registry_lists_the_built_ins():
@@ -44,8 +45,8 @@ def test_end_to_end_run_writes_finite_metrics(method, data, tmp_path):
 def test_inference_api_shapes(method):
     strategy = build_strategy(tiny_config(method), x_dim=2).eval()
     x = torch.randn(7, 2)
-    assert strategy.encode(x).shape == (7, 2)
-    assert strategy.decode(torch.randn(7, 2)).shape == (7, 2)
+    assert strategy.encode(x).shape == (7, strategy.z_dim)  # hali: the top level, z2
+    assert strategy.decode(torch.randn(7, strategy.z_dim)).shape == (7, 2)
     assert strategy.sample(5).shape == (5, 2)
     assert strategy.reconstruct(x).shape == (7, 2)
 
@@ -115,3 +116,23 @@ def test_minimax_option_negates_the_discriminator_loss():
     torch.manual_seed(0)
     out = strategy.step("ali", torch.randn(16, 2))
     assert torch.allclose(out.losses["generator"], -out.losses["discriminator"])
+
+
+def test_hierarchical_ali_has_two_stochastic_levels_and_reconstructs_through_each(tmp_path):
+    config = tiny_config("hali", data="grid:modes=9", steps=10)
+    hali = build_strategy(dataclasses.replace(config, options={"z2_dim": 3}), x_dim=2).eval()
+    assert (hali.z1_dim, hali.z2_dim, hali.prior(4).shape) == (2, 3, (4, 3))
+    x = torch.randn(6, 2)
+    assert not torch.equal(hali.encoder1(x), hali.encoder1(x))  # q(z1|x) and q(z2|z1) inject noise
+    z1 = torch.randn(6, 2)
+    assert not torch.equal(hali.encoder2(z1), hali.encoder2(z1))
+    assert not torch.equal(hali.decoder2(torch.randn(6, 3)), hali.decoder2(torch.randn(6, 3)))
+    levels = hali.reconstruct_levels(x)
+    assert set(levels) == {"z1", "z2"} and levels["z1"].shape == levels["z2"].shape == (6, 2)
+    # D sees (x, z1, z2); every generator-side network gets a gradient from one step
+    out = hali.train().step("hali", torch.randn(8, 2))
+    out.losses["generator"].backward()
+    for name in ("encoder1", "encoder2", "decoder1", "decoder2"):
+        assert all(p.grad is not None for p in params_of(hali, (name,))), name
+    rows = {r["metric"]: r["value"] for r in run_one(config, tmp_path / "run")}
+    assert math.isfinite(rows["recon_mse_z1"]) and 0 <= rows["recon_same_mode_z1"] <= 1

@@ -29,7 +29,8 @@ CURVE_FIELDS = ["study", "dataset", "method", "seed", "phase", "step", "seconds"
 SUMMARY_FIELDS = ["dataset", "method", "metric", "mean", "se", "n"]
 #: the metrics tables and sweep figures show, in this order (those a run has; bookkeeping left out)
 HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility", "recon_mse",
-                    "recon_same_mode", "recon_same_class", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
+                    "recon_same_mode", "recon_same_class", "recon_mse_z1", "recon_same_mode_z1",
+                    "recon_same_class_z1", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
                     "recon_mse_mean_code", "corr_x_mean_code",
                     "probe_linear_acc", "probe_1nn_acc", "fid", "kid", "precision", "recall", "density", "coverage",
                     "feature_net_acc", "arith_target_prob",

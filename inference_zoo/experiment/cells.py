@@ -23,7 +23,8 @@ from ..engine.stacked import MAX_MEMBERS, stack_key
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
 #: figures izoo compare draws into an output folder (viz/comparison.py, image_figures.py, sweep_figure.py)
-FIGURE_PREFIXES = ("comparison", "samples", "reconstructions", "interpolations", "class-samples", "arithmetic", "sweep")
+FIGURE_PREFIXES = ("comparison", "samples", "reconstructions", "interpolations", "class-samples", "arithmetic", "levels",
+                   "sweep")
 
 
 def prepare_output(out: Path, configs: list[RunConfig], mode: str) -> None:

@@ -70,6 +70,8 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         if x.dim() == 2 and x.shape[1] == 1 and z_encoded.shape[-1] == 1:  # the 1-D identity toy
             z_mean = torch.stack([_batched(enc, x, y_test, size=size) for _ in range(MEAN_MAP_DRAWS)]).mean(0)
             extra.update(z_mean_code=z_mean, x_from_mean_code=_batched(dec, z_mean, y_test, size=size))
+        if hasattr(strategy, "reconstruct_levels"):  # hierarchical: also through the lower level
+            extra["x_reconstructed_z1"] = _batched(lambda t: strategy.reconstruct_levels(t)["z1"], x, size=size)
     a = {k: v.float().cpu().numpy().astype(np.float64) for k, v in dict(
         x=x, z_encoded=z_encoded, x_reconstructed=x_reconstructed, z_prior=z_prior,
         x_generated=x_generated, z_recovered=z_recovered, z_reference=z_reference, **extra).items()}
@@ -80,6 +82,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
 
     m: dict[str, float] = {
         "recon_mse": M.mse(a["x"], a["x_reconstructed"]),
+        **({"recon_mse_z1": M.mse(a["x"], a["x_reconstructed_z1"])} if "x_reconstructed_z1" in a else {}),
         "latent_recovery_mse": M.mse(a["z_prior"], a["z_recovered"]),
         "prior_mmd": M.mmd2_rbf(a["z_encoded"][: config.eval.n_prior_match], a["z_reference"]),
         "prior_ks": M.max_ks_to_standard_normal(a["z_encoded"]),
@@ -94,6 +97,8 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         m["modes_responsibility"] = float(M.responsibility_coverage(
             a["x_generated"][: config.eval.n_responsibility], means, stds, weights))
         m["recon_same_mode"] = M.same_mode_rate(a["x"], a["x_reconstructed"], y, means, stds, weights)
+        if "x_reconstructed_z1" in a:
+            m["recon_same_mode_z1"] = M.same_mode_rate(a["x"], a["x_reconstructed_z1"], y, means, stds, weights)
         generated_label = M.responsibility_assign(a["x_generated"], means, stds, weights)
     if a["x"].ndim == 2 and a["x"].shape[1] == 1 and a["z_encoded"].shape[1] == 1:
         m["corr_x_encoding"] = M.pearson_corr(a["x"], a["z_encoded"])
@@ -111,9 +116,13 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         # a fixed classifier on pixels (fitted on the probe's training images) judges whether
         # G(E(x)) keeps x's class; its own held-out accuracy says how far to trust it
         flat = lambda t: t.reshape(len(t), -1)  # noqa: E731
-        own, same = M.linear_classifier_accuracies(flat(a["x_train"]), y_train, [(flat(a["x"]), y),
-                                                                                (flat(a["x_reconstructed"]), y)])
-        m["pixel_classifier_acc"], m["recon_same_class"] = own, same
+        tests = [(flat(a["x"]), y), (flat(a["x_reconstructed"]), y)]
+        if "x_reconstructed_z1" in a:
+            tests.append((flat(a["x_reconstructed_z1"]), y))
+        scores = M.linear_classifier_accuracies(flat(a["x_train"]), y_train, tests)
+        m["pixel_classifier_acc"], m["recon_same_class"] = scores[:2]
+        if len(scores) > 2:
+            m["recon_same_class_z1"] = scores[2]
         # sample quality in a small classifier's feature space (not Inception: feature_net.py)
         m.update(sample_quality(dataset, config.data, x_test, torch.as_tensor(a["x_generated"]),
                                 derive_seed(config.seed, "kid")))
@@ -138,6 +147,8 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
                 "arith_strengths"):
         if key in a:
             samples[key] = a[key].astype(np.float32)
+    if "x_reconstructed_z1" in a:
+        samples["x_reconstructed_z1"] = a["x_reconstructed_z1"][keep].astype(np.float32)
     if "arith_pairs" in a:
         samples["arith_pairs"] = a["arith_pairs"].astype(np.int64)
     return m, samples

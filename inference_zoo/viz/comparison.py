@@ -16,7 +16,7 @@ from ..data import build_dataset
 from ..core.results import read_rows
 from ..core.results import cell_path, safe_name
 from .image_figures import image_figures, is_image_samples
-from .mixture_figure import load_samples, plot_mixture_comparison
+from .mixture_figure import load_samples, plot_levels, plot_mixture_comparison
 from .sweep_figure import plot_sweeps
 
 
@@ -55,4 +55,8 @@ def build_comparison_figures(out: Path, seed: int | None = None) -> list[Path]:
         path = out / f"comparison-{safe_name(dataset)}.png"
         path = plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0, title=title)
         written.append(path)
+        for method, samples in columns:
+            if "x_reconstructed_z1" in samples and ds.n_modes:
+                written.append(plot_levels(method, samples, out / f"levels-{safe_name(dataset)}-{safe_name(method)}.png",
+                                           n_modes=ds.n_modes, x_lim=ds.plot_limit(), title=title))
     return written

@@ -5,6 +5,7 @@
 - interpolations (the ALI paper's figure): per method, each row decodes the straight line between
   the codes of two held-out images (left and right ends are reconstructions);
 - class samples (conditional models): one row per class, one column per shared z;
+- levels (hierarchical models): held-out x above its reconstructions through z1 and through z2;
 - latent arithmetic: per method, a held-out image of class a moved along the class vector a -> b
   at each strength, beside a fixed classifier's mean probability of class b along the way.
 
@@ -96,6 +97,16 @@ def class_samples_figure(method: str, samples: dict, path: Path, title: str) -> 
     return save_figure(fig, path)
 
 
+def levels_figure(method: str, samples: dict, path: Path, title: str, n: int = 16) -> Path:
+    """A hierarchical model's reconstructions: held-out x, through z1, through z2 (rows)."""
+    rows = np.stack([samples[k][:n] for k in ("x_test", "x_reconstructed_z1", "x_reconstructed")])
+    fig, ax = plt.subplots(figsize=(0.45 * rows.shape[1] + 1.2, 2.2))
+    _show(ax, tile(rows), f"{title}\n{method}: x, G(z1) with z1 ~ q(z1|x), G(z1') through z2")
+    ax.set_yticks([(i + 0.5) * (rows.shape[3] + PAD) for i in range(3)], ["x", "via z1", "via z2"], fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def arithmetic_figure(method: str, samples: dict, path: Path, title: str) -> Path:
     frames = samples["arith_frames"]  # [pairs, strengths, C, H, W]
     probs, pairs, strengths = samples["arith_target_prob"], samples["arith_pairs"], samples["arith_strengths"]
@@ -130,6 +141,8 @@ def image_figures(columns: list[tuple[str, dict]], folder: Path, stem: str, titl
     for method, s in columns:
         if "class_samples" in s:
             written.append(class_samples_figure(method, s, folder / f"class-samples-{stem}-{method}.png", title))
+        if "x_reconstructed_z1" in s:
+            written.append(levels_figure(method, s, folder / f"levels-{stem}-{method}.png", title))
         if "arith_frames" in s:
             written.append(arithmetic_figure(method, s, folder / f"arithmetic-{stem}-{method}.png", title))
     return written

@@ -123,17 +123,18 @@ def plot_mixture_comparison(
     """Plot the 5 x len(columns) comparison grid to ``path``; return the path written.
 
     ``columns`` is a list of ``(method_name, samples_dict)`` with the arrays
-    named in SAMPLE_KEYS.  All columns must share the data dimension and the
-    latent dimension (each 1 or 2).  ``n_modes`` defaults to max label + 1.
+    named in SAMPLE_KEYS.  All columns must share the data dimension (1 or 2);
+    each column's latent dimension (1 or 2) is its own (hierarchical ALI's top
+    level is smaller).  ``n_modes`` defaults to max label + 1.
     """
     columns = list(columns)
     if not columns:
         raise ValueError("plot_mixture_comparison needs at least one column")
     checked = [(name, _checked_column(name, samples)) for name, samples in columns]
 
-    dims = {(arrays["x_test"].shape[1], arrays["z_encoded"].shape[1]) for _, arrays in checked}
+    dims = {arrays["x_test"].shape[1] for _, arrays in checked}
     if len(dims) != 1:
-        raise ValueError(f"inconsistent (x, z) dims across columns: {sorted(dims)}")
+        raise ValueError(f"inconsistent data dims across columns: {sorted(dims)}")
 
     max_label = max(
         int(arrays[key].max(initial=0))
@@ -172,4 +173,22 @@ def plot_mixture_comparison(
 
     if title:
         fig.suptitle(title, fontsize=12)
+    return save_figure(fig, path)
+
+
+def plot_levels(method: str, samples: dict, path, *, n_modes: int, x_lim: float, title: str = "") -> Path:
+    """A hierarchical model's reconstructions through each latent level, beside the data:
+    test x, G(z1) with z1 ~ q(z1|x), and G(z1') through the top level (coloured by component)."""
+    panels = (("test x", "x_test"), ("through z1", "x_reconstructed_z1"), ("through z2", "x_reconstructed"))
+    labels = np.asarray(samples["x_test_label"]).astype(np.int64)
+    fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.8), layout="constrained")
+    for ax, (name, key) in zip(axes, panels):
+        points = np.asarray(samples[key], dtype=np.float64)
+        if points.shape[1] == 2:
+            _scatter(ax, points, labels, n_modes, x_lim)
+        else:
+            _histogram(ax, points[:, 0], x_lim)
+        ax.set_title(name, fontsize=10)
+        ax.tick_params(labelsize=7, length=2, pad=1)
+    fig.suptitle(f"{title}: {method}" if title else method, fontsize=11)
     return save_figure(fig, path)
