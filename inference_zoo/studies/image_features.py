@@ -22,11 +22,14 @@ from ..viz.image_figures import image_figures
 from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
 
-METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "cali")
-TABLE = (("recon_mse", "recon MSE (pixels)", 4), ("probe_linear_acc", "linear probe acc", 3),
+METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "cali", "alice", "hali")
+TABLE = (("recon_mse", "recon MSE (pixels)", 4), ("recon_same_class", "recon same class", 3),
+         ("probe_linear_acc", "linear probe acc", 3),
          ("probe_1nn_acc", "1-NN acc", 3), ("interp_path_ratio", "interp. path ratio", 2),
          ("interp_mid_nn_mse", "interp. midpoint NN MSE", 4), ("latent_recovery_mse", "latent recovery MSE", 3),
-         ("prior_mmd", "prior MMD²", 3), ("train_seconds", "train s", 0))
+         ("prior_mmd", "prior MMD²", 3), ("kid", "KID (feature net)", 1), ("precision", "precision", 3),
+         ("recall", "recall", 3), ("coverage", "coverage", 3), ("arith_target_prob", "arithmetic P(target)", 2),
+         ("train_seconds", "train s", 0))
 
 
 def pixel_baselines(folder: Path, datasets: list[str]) -> list[dict]:
@@ -58,16 +61,18 @@ def results_table(folder: Path, rows: list[dict], baselines: list[dict]) -> Path
             "ends (1 = cross-fade); midpoint NN MSE: per-pixel MSE from each midpoint to the nearest "
             "training image.")
     lines = ["# Inference on images: reconstruction, interpolation, encoder features", "", note, ""]
-    header = "| dataset | method | n | " + " | ".join(label for _, label, _ in TABLE) + " |"
+    measured = {r["metric"] for r in rows}
+    table = [column for column in TABLE if column[0] in measured]  # folders published before a metric existed
+    header = "| dataset | method | n | " + " | ".join(label for _, label, _ in table) + " |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for method in dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset):
             n = summary.get((dataset, method, "diverged"), {"n": 0})["n"]
-            cells = [mean_se_text(summary, (dataset, method, m), digits=d) for m, _, d in TABLE]
+            cells = [mean_se_text(summary, (dataset, method, m), digits=d) for m, _, d in table]
             lines.append(f"| {dataset} | {method} | {n} | " + " | ".join(cells) + " |")
         base = {b["metric"]: b["value"] for b in baselines if b["dataset"] == dataset}
         if base:
-            cells = [f"{base[m]:.3f}" if m in base else "" for m, _, _ in TABLE]
+            cells = [f"{base[m]:.3f}" if m in base else "" for m, _, _ in table]
             lines.append(f"| {dataset} | *raw pixels* | | " + " | ".join(cells) + " |")
     path = folder / "results_table.md"
     write_text(path, "\n".join(lines) + "\n")
