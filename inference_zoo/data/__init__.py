@@ -1,6 +1,6 @@
 """Datasets with ground truth: 2-D Gaussian mixtures (with component labels), the identity toy, and
 labelled images (scikit-learn digits, torchvision sets, ImageFolder, FakeData)."""
-from .base import DATASETS, Dataset, DataConfig, build_dataset, parse_data_spec
+from .base import DATASETS, Dataset, DataConfig, build_dataset, labelled_subset, parse_data_spec
 from . import images, mixtures  # noqa: F401  (registers grid, ring, identity and the image sets)
 
-__all__ = ["DATASETS", "Dataset", "DataConfig", "build_dataset", "parse_data_spec"]
+__all__ = ["DATASETS", "Dataset", "DataConfig", "build_dataset", "labelled_subset", "parse_data_spec"]

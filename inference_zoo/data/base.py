@@ -86,6 +86,29 @@ def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> 
     return config
 
 
+#: the training examples a labelled subset is chosen from (image sets: their whole train split)
+LABEL_POOL = 60_000
+
+
+def labelled_subset(dataset: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` labelled training examples, ``n / classes`` of each class, chosen by the seed alone
+    (the same for every method run with that seed): the semi-supervised strategies' labels."""
+    from ..core.seeding import generator
+
+    classes = dataset.n_classes
+    if n < classes or n % classes:
+        raise UserError(f"labels must be a positive multiple of the {classes} classes (balanced per class), got {n}")
+    g = generator(seed, "data", "labelled")
+    x, y = dataset.sample(LABEL_POOL, g)
+    order = torch.randperm(len(y), generator=g)
+    chosen = [order[y[order] == k][: n // classes] for k in range(classes)]
+    short = [k for k, c in enumerate(chosen) if len(c) < n // classes]
+    if short:
+        raise UserError(f"labels: the training data hold fewer than {n // classes} examples of class {short[0]}")
+    index = torch.stack(chosen, 1).reshape(-1)  # class 0, 1, ..., K-1, 0, 1, ...
+    return x[index].contiguous(), y[index].contiguous()
+
+
 def build_dataset(config: DataConfig) -> Dataset:
     if config.n_train < 1 or config.n_test < 1:
         raise UserError("n_train and n_test must be positive")

@@ -26,7 +26,7 @@ import torch
 from .averaging import WeightAverage
 from .compiling import compiled_networks
 from ..core.config import RunConfig, lr_factor, validate_train
-from ..data import build_dataset
+from ..data import build_dataset, labelled_subset
 from ..core.environment import resolve_device
 from ..core.errors import Diverged, UserError
 from ..nets import ARCHITECTURES, NetworkFactory
@@ -110,6 +110,8 @@ class Trainer:
         self.device = resolve_device(config.train.device)
         self.dataset = build_dataset(config.data)
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
+        if getattr(self.strategy, "labelled_examples", 0):  # semi-supervised: its labelled subset
+            self.strategy.attach_labelled(*labelled_subset(self.dataset, self.strategy.labelled_examples, config.seed))
         # where training stands: the phase and step to go on from, and the checkpoint to resume
         # mid-phase from (optimiser, generator and average states)
         self.start_phase, self.start_step = 0, 0

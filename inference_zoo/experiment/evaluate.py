@@ -70,12 +70,18 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
         if x.dim() == 2 and x.shape[1] == 1 and z_encoded.shape[-1] == 1:  # the 1-D identity toy
             z_mean = torch.stack([_batched(enc, x, y_test, size=size) for _ in range(MEAN_MAP_DRAWS)]).mean(0)
             extra.update(z_mean_code=z_mean, x_from_mean_code=_batched(dec, z_mean, y_test, size=size))
+        if hasattr(strategy, "classify"):  # semi-supervised: its own classifier's held-out predictions
+            extra["classified"] = torch.cat([strategy.classify(x[i:i + size]) for i in range(0, n, size)])
         if hasattr(strategy, "reconstruct_levels"):  # hierarchical: also through the lower level
             extra["x_reconstructed_z1"] = _batched(lambda t: strategy.reconstruct_levels(t)["z1"], x, size=size)
     a = {k: v.float().cpu().numpy().astype(np.float64) for k, v in dict(
         x=x, z_encoded=z_encoded, x_reconstructed=x_reconstructed, z_prior=z_prior,
         x_generated=x_generated, z_recovered=z_recovered, z_reference=z_reference, **extra).items()}
     y = labels.cpu().numpy()
+    if "classified" in a:
+        m_classifier = {"classifier_error": float(np.mean(a.pop("classified").astype(np.int64) != y))}
+    else:
+        m_classifier = {}
     bad = sorted(k for k, v in a.items() if not np.isfinite(v).all())
     if bad:  # weights were finite, outputs are not: as much a divergence as a NaN loss
         raise Diverged.non_finite(config.label, config.seed, bad, "at evaluation")
@@ -83,6 +89,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
     m: dict[str, float] = {
         "recon_mse": M.mse(a["x"], a["x_reconstructed"]),
         **({"recon_mse_z1": M.mse(a["x"], a["x_reconstructed_z1"])} if "x_reconstructed_z1" in a else {}),
+        **m_classifier,
         "latent_recovery_mse": M.mse(a["z_prior"], a["z_recovered"]),
         "prior_mmd": M.mmd2_rbf(a["z_encoded"][: config.eval.n_prior_match], a["z_reference"]),
         "prior_ks": M.max_ks_to_standard_normal(a["z_encoded"]),

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..core.config import ArchConfig
+from ..core.errors import UserError
 from ..core.registry import Registry, check_plugin_class
 from ..core.seeding import derive_seed
 
@@ -65,8 +66,9 @@ class Architecture:
         """x -> logit [n]."""
         raise NotImplementedError
 
-    def joint_discriminator(self) -> nn.Module:
-        """(x, z) -> logit [n]."""
+    def joint_discriminator(self, out_dim: int = 1) -> nn.Module:
+        """(x, z) -> logit [n]; with ``out_dim`` > 1, logits [n, out_dim] (semi-supervised ALI's
+        class logits). Architectures that take no ``out_dim`` serve every strategy but that one."""
         raise NotImplementedError
 
 
@@ -110,8 +112,14 @@ class NetworkFactory:
     def discriminator(self, name: str) -> nn.Module:
         return self._seeded(name, self.arch.discriminator)
 
-    def joint_discriminator(self, name: str) -> nn.Module:
-        return self._seeded(name, self.arch.joint_discriminator)
+    def joint_discriminator(self, name: str, out_dim: int = 1) -> nn.Module:
+        if out_dim == 1:
+            return self._seeded(name, self.arch.joint_discriminator)
+        try:
+            return self._seeded(name, lambda: self.arch.joint_discriminator(out_dim))
+        except TypeError:
+            raise UserError(f"architecture {type(self.arch).__name__} cannot build a joint discriminator "
+                            f"with {out_dim} outputs (its joint_discriminator takes no out_dim)") from None
 
 
 class Flattened(nn.Module):

@@ -77,7 +77,8 @@ class ImageDiscriminator(nn.Module):
 
 
 class JointDiscriminator(nn.Module):
-    """D(x, z): x through a conv trunk, z through an MLP, the concatenation through a joint MLP."""
+    """D(x, z): x through a conv trunk, z through an MLP, the concatenation through a joint MLP;
+    logits [n] ([n, out_dim] for several outputs)."""
 
     def __init__(self, x_trunk: nn.Module, z_branch: nn.Module, joint: nn.Module) -> None:
         super().__init__()
@@ -183,11 +184,11 @@ class DCGAN(Architecture):
         trunk, features, _ = self._down(self.config.discriminator_hidden, "discriminator", first_bn=False)
         return init_conv(ImageDiscriminator(trunk, features), self.config.init_std)
 
-    def joint_discriminator(self) -> nn.Module:
+    def joint_discriminator(self, out_dim: int = 1) -> nn.Module:
         trunk, features, last = self._down(self.config.discriminator_hidden, "discriminator", first_bn=False)
         width = 2 * last  # z branch and joint layer (BiGAN-style: D(x) features joined with an MLP of z)
         z_branch = nn.Sequential(*_mlp([self.z_dim, width], DCGAN_LEAK, 0.0))
-        joint = nn.Sequential(*_mlp([features + width, width], DCGAN_LEAK, 0.0), nn.Linear(width, 1))
+        joint = nn.Sequential(*_mlp([features + width, width], DCGAN_LEAK, 0.0), nn.Linear(width, out_dim))
         return init_conv(JointDiscriminator(trunk, z_branch, joint), self.config.init_std)
 
 
@@ -248,10 +249,10 @@ class ALI32(Architecture):
         widths = self.config.discriminator_hidden
         return init_conv(ImageDiscriminator(self._x_trunk(), widths[4]), self.config.init_std)
 
-    def joint_discriminator(self) -> nn.Module:
+    def joint_discriminator(self, out_dim: int = 1) -> nn.Module:
         trunk = self._x_trunk()
         x_features, z_width, joint_width = self.config.discriminator_hidden[4:]
         z_branch = nn.Sequential(*_mlp([self.z_dim, z_width, z_width], ALI_LEAK, ALI_DROPOUT))
         joint = nn.Sequential(*_mlp([x_features + z_width, joint_width, joint_width], ALI_LEAK, ALI_DROPOUT),
-                              nn.Linear(joint_width, 1))
+                              nn.Linear(joint_width, out_dim))
         return init_conv(JointDiscriminator(trunk, z_branch, joint), self.config.init_std)

@@ -58,18 +58,19 @@ class MLPEncoder(nn.Module):
 
 
 class MaxoutDiscriminator(nn.Module):
-    """Maxout MLP over the concatenation of its inputs (x, or x and z), returning logits [n]."""
+    """Maxout MLP over the concatenation of its inputs (x, or x and z), returning logits [n]
+    ([n, out_dim] for several outputs)."""
 
     stack_children = True  # the stacked engine's layer protocol (nets/base.py)
     per_sample = True
 
-    def __init__(self, in_dim: int, hidden: tuple[int, ...], pieces: int):
+    def __init__(self, in_dim: int, hidden: tuple[int, ...], pieces: int, out_dim: int = 1):
         super().__init__()
         layers: list[nn.Module] = []
         for units in hidden:
             layers.append(Maxout(in_dim, units, pieces))
             in_dim = units
-        layers.append(nn.Linear(in_dim, 1))
+        layers.append(nn.Linear(in_dim, out_dim))
         self.net = nn.Sequential(*layers)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -104,7 +105,7 @@ class ToyMLP(Architecture):
         c = self.config
         return init_weights(MaxoutDiscriminator(self.x_dim, c.discriminator_hidden, c.maxout_pieces), c.init_std)
 
-    def joint_discriminator(self) -> nn.Module:
+    def joint_discriminator(self, out_dim: int = 1) -> nn.Module:
         c = self.config
-        d = MaxoutDiscriminator(self.x_dim + self.z_dim, c.discriminator_hidden, c.maxout_pieces)
+        d = MaxoutDiscriminator(self.x_dim + self.z_dim, c.discriminator_hidden, c.maxout_pieces, out_dim)
         return init_weights(d, c.init_std)
