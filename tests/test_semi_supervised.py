@@ -66,3 +66,25 @@ def test_semi_supervised_ali_on_digits_end_to_end(tmp_path, capsys):
 def test_semi_supervised_ali_refuses_unlabelled_data(capsys, tmp_path):
     assert main(["compare", "--methods", "ssali", "--data", "identity", "--steps", "1", "--out", str(tmp_path)]) == 2
     assert "at least two classes" in capsys.readouterr().err
+
+
+def test_the_semi_supervised_study_publishes_error_against_labels(tmp_path, capsys):
+    from inference_zoo.studies.semi_supervised import LABEL_COUNTS
+
+    published = tmp_path / "figs" / "semi_supervised"
+    assert main(["study", "semi_supervised", "--seeds", "1", "--steps", "2", "--device", "cpu", "--no-progress",
+                 "--out", str(tmp_path / "runs"), "--publish", str(published)]) == 0
+    with open(published / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    methods = {r["method"] for r in rows}
+    assert methods == {f"ssali@labels={n}" for n in LABEL_COUNTS} | {"ali", "bigan", "vae"}
+    metrics = {(r["method"], r["metric"]) for r in rows}
+    for n in LABEL_COUNTS:
+        assert (f"ssali@labels={n}", "classifier_error") in metrics and (f"ssali@labels={n}", "supervised_error") in metrics
+        assert all((m, f"label_probe_error_{n}") in metrics for m in ("ali", "bigan", "vae"))
+    table = (published / "results_table.md").read_text()
+    assert "| ssali (K+1 D) |" in table and "| supervised, pixels only |" in table and "7.42 ± 0.65 %" in table
+    figure = (published / "error_vs_labels.png").read_bytes()
+    (published / "error_vs_labels.png").unlink()
+    assert main(["figures", str(tmp_path / "figs")]) == 0
+    assert (published / "error_vs_labels.png").read_bytes() == figure

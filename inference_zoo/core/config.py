@@ -121,6 +121,9 @@ class EvalConfig:
     # images: Inception weights (a file of the user's, read by torch-fidelity) for the Frechet
     # Inception Distance; empty: no FID (nothing is ever downloaded)
     fid_weights: str = ""
+    # images: also fit a linear probe on the codes of each seed's labelled subset of each of these
+    # sizes (semi-supervised baselines: ``label_probe_error_<n>``; ``data.labelled_subset``)
+    label_counts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -190,13 +193,15 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
     ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
     they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``train.ema_decay``:
     they were evaluated with their live weights; ``train.tensorboard``: they logged to
-    metrics.jsonl alone; ``eval.fid_weights``: they computed no FID; ``variant``: runs saved
+    metrics.jsonl alone; ``eval.fid_weights``, ``eval.label_counts``: they computed no FID and no label probes; ``variant``: runs saved
     before sweeps existed were their method's only setting.
     """
     if isinstance(d, dict) and "variant" not in d:
         d = {**d, "variant": ""}
-    if isinstance(d, dict) and isinstance(d.get("eval"), dict) and "fid_weights" not in d["eval"]:
-        d = {**d, "eval": {**d["eval"], "fid_weights": ""}}
+    if isinstance(d, dict) and isinstance(d.get("eval"), dict):
+        added = {k: v for k, v in {"fid_weights": "", "label_counts": []}.items() if k not in d["eval"]}
+        if added:
+            d = {**d, "eval": {**d["eval"], **added}}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
         added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
                                    "lr_schedule": "constant", "lr_floor": 0.0, "ema_decay": 0.0,

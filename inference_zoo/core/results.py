@@ -32,7 +32,7 @@ HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsi
                     "recon_same_mode", "recon_same_class", "recon_mse_z1", "recon_same_mode_z1",
                     "recon_same_class_z1", "latent_recovery_mse", "prior_mmd", "corr_x_encoding",
                     "recon_mse_mean_code", "corr_x_mean_code",
-                    "probe_linear_acc", "probe_1nn_acc", "classifier_error", "fid", "kid", "precision", "recall", "density", "coverage",
+                    "probe_linear_acc", "probe_1nn_acc", "classifier_error", "supervised_error", "fid", "kid", "precision", "recall", "density", "coverage",
                     "feature_net_acc", "arith_target_prob",
                     "interp_path_ratio", "interp_mid_nn_mse"]
 

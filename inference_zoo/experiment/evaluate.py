@@ -17,6 +17,7 @@ from ..data import Dataset
 from ..core.seeding import derive_seed, generator
 from ..strategies import Strategy
 from .feature_net import sample_quality
+from .semi_supervised import label_probe_errors, supervised_error
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
 #: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
@@ -137,6 +138,11 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
             from .fid import inception_fid
 
             m["fid"] = inception_fid(config.eval.fid_weights, x_test, torch.as_tensor(a["x_generated"]))
+        # semi-supervised baselines on the seed's labelled subsets (experiment/semi_supervised.py)
+        if hasattr(strategy, "classify"):
+            m["supervised_error"] = supervised_error(strategy, config, x_test, labels)
+        elif config.eval.label_counts and not strategy.uses_labels:
+            m.update(label_probe_errors(strategy, dataset, config, x_test, labels))
         if "arith_target_prob" in a:  # the classifier's probability of the target class at strength 1
             m["arith_target_prob"] = float(a["arith_target_prob"][:, ARITHMETIC_STRENGTHS.index(1.0)].mean())
         m["interp_path_ratio"] = M.interpolation_path_ratio(a["interpolation"])

@@ -4,6 +4,6 @@ A study's definition lives in its own module here (so ``izoo study NAME`` import
 code); ``studies/<name>.py`` at the repository root is the same study as a runnable script.
 """
 from .base import STUDIES, Study, publish_pieces, publish_study, rebuild_figures, study_configs
-from . import identity_toy, image_features, mixture_coverage  # noqa: F401  (register the studies)
+from . import identity_toy, image_features, mixture_coverage, semi_supervised  # noqa: F401  (register the studies)
 
 __all__ = ["STUDIES", "Study", "publish_pieces", "publish_study", "rebuild_figures", "study_configs"]

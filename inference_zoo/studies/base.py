@@ -6,6 +6,7 @@ need) plus provenance (exact command, commit, wall time, machine) into ``figures
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -46,6 +47,8 @@ class Study:
     figures: Callable[[Path], list[Path]]
     sample_points: Callable[[RunConfig], int | None] = lambda config: None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: evaluation settings of every cell (``EvalConfig`` fields, e.g. ``label_counts``)
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
 
 STUDIES: Registry[Study] = Registry("study")
@@ -76,6 +79,8 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
                                 steps=steps, lr=lr, device=device, study=study.name, engine=engine,
                                 amp=amp, compile=compile, eval_every=eval_every, lr_schedule=lr_schedule,
                                 lr_floor=lr_floor, ema_decay=ema_decay, tensorboard=tensorboard)
+    if study.evaluation:
+        configs = [dataclasses.replace(c, eval=dataclasses.replace(c.eval, **study.evaluation)) for c in configs]
     return configs
 
 

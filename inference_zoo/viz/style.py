@@ -71,7 +71,7 @@ def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> Path:
 
 #: one colour per built-in method in every study figure
 METHOD_COLOURS = {"ali": "#1f77b4", "bigan": "#17becf", "latent": "#ff7f0e", "posthoc": "#d62728", "vae": "#2ca02c",
-                  "cali": "#9467bd", "alice": "#8c564b"}
+                  "cali": "#9467bd", "alice": "#8c564b", "hali": "#bcbd22", "ssali": "#e377c2"}
 
 
 def method_colour(method: str, i: int) -> str:

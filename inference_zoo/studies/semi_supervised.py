@@ -1,0 +1,102 @@
+"""Semi-supervised learning with ALI's K+1-class discriminator, against the number of labels.
+
+Cells: digits (scikit-learn's 8x8, offline) x {ssali at 20, 50, 100 and 200 labels, ali, bigan,
+vae} x seeds, preset ``digits``. Each seed fixes one class-balanced labelled subset per size
+(``data.labelled_subset``), shared by every method. Published: held-out test error against the
+number of labels, mean ± s.e. over seeds, for
+- semi-supervised ALI's classifier, argmax over the K class logits of D(x, E(x));
+- a network of the same size as its discriminator trained on the labelled pixels alone;
+- a linear probe on each unsupervised encoder's codes, fitted on the same labelled examples;
+and a table beside the ALI paper's semi-supervised results (SVHN, CIFAR-10), which are on other
+datasets and label counts (anchors section 1): the comparison is of shape, not of numbers.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..core.fileio import write_text
+from ..core.results import read_rows
+from ..viz.style import method_colour, plt, save_figure
+from .base import STUDIES, Study
+
+LABEL_COUNTS = (20, 50, 100, 200)
+UNSUPERVISED = ("ali", "bigan", "vae")
+PUBLISHED = ("| SVHN, 1,000 labels | ALI (K+1 D) | 7.42 ± 0.65 % |",
+             "| SVHN, 1,000 labels | ALI features + L2-SVM | 19.14 % |",
+             "| CIFAR-10, 1,000 to 8,000 labels | ALI (K+1 D) | 19.98 % to 17.05 % |")
+
+
+def error_series(rows: list[dict]) -> dict[str, dict[int, list[float]]]:
+    """{series: {labels: [error per seed]}} for the three kinds of classifier."""
+    series: dict[str, dict[int, list[float]]] = {}
+    for r in rows:
+        method, metric, value = r["method"], r["metric"], float(r["value"])
+        if method.startswith("ssali@labels=") and metric in ("classifier_error", "supervised_error"):
+            name = "ssali (K+1 D)" if metric == "classifier_error" else "supervised, pixels only"
+            series.setdefault(name, {}).setdefault(int(method.split("=")[-1]), []).append(value)
+        elif metric.startswith("label_probe_error_"):
+            series.setdefault(f"{method} codes + linear probe", {}).setdefault(int(metric.rsplit("_", 1)[1]), []).append(value)
+    return series
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def figures(folder: Path) -> list[Path]:
+    rows = read_rows(folder / "results.csv")
+    series = error_series(rows)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, points) in enumerate(sorted(series.items())):
+        xs = sorted(points)
+        stats = [_mean_se(points[x]) for x in xs]
+        colour = "k" if name.startswith("supervised") else method_colour(name.split()[0], i)
+        ax.errorbar(xs, [100 * m for m, _ in stats], yerr=[100 * (0 if math.isnan(s) else s) for _, s in stats],
+                    marker="o", ms=4, capsize=3, lw=1.4, color=colour, ls="--" if "probe" in name else "-",
+                    label=f"{name} (n={min(len(v) for v in points.values())})")
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(LABEL_COUNTS, [str(n) for n in LABEL_COUNTS])
+    ax.set_xlabel("labelled training examples (balanced over the 10 classes)")
+    ax.set_ylabel("held-out test error (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("digits: test error against labels (mean ± s.e. over seeds)", fontsize=10)
+    fig.tight_layout()
+    written = [save_figure(fig, folder / "error_vs_labels.png")]
+    lines = ["# Semi-supervised learning on digits: test error (%) against labelled examples", "",
+             "Mean ± standard error over seeds; every method of a seed uses the same labelled examples.", "",
+             "| classifier | " + " | ".join(f"{n} labels" for n in LABEL_COUNTS) + " |",
+             "|---|" + "---|" * len(LABEL_COUNTS)]
+    for name, points in sorted(series.items()):
+        cells = []
+        for n in LABEL_COUNTS:
+            if n not in points:
+                cells.append("-")
+                continue
+            mean, se = _mean_se(points[n])
+            cells.append(f"{100 * mean:.1f}" + ("" if math.isnan(se) else f" ± {100 * se:.1f}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "The ALI paper's semi-supervised results, on other data (32x32 colour images, thousands of labels):",
+              "", "| data | classifier | test error |", "|---|---|---|", *PUBLISHED, ""]
+    path = folder / "results_table.md"
+    write_text(path, "\n".join(lines) + "\n")
+    return [*written, path]
+
+
+STUDIES.add("semi_supervised", Study(
+    name="semi_supervised",
+    description="digits: semi-supervised ALI's test error against labels, beside probes on unsupervised codes "
+                "and a supervised network on the same labels",
+    datasets=("digits",),
+    methods=("ssali", *UNSUPERVISED),
+    seeds=3,
+    preset="digits",
+    figures=figures,
+    options={"ssali": {"labels": list(LABEL_COUNTS)}},
+    evaluation={"label_counts": LABEL_COUNTS},
+))
