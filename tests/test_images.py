@@ -168,7 +168,8 @@ def test_fake_image_compare_through_the_cli(capsys, tmp_path):
     assert samples["x_test"].shape == (24, 3, 16, 16) and samples["interpolation"].shape == (8, 9, 3, 16, 16)
     figures = sorted(p.name for p in out.glob("*.png"))
     stem = safe_name(rows[0]["dataset"])
-    assert figures == sorted(f"{kind}-{stem}.png" for kind in ("samples", "reconstructions", "interpolations"))
+    assert figures == sorted([*(f"{kind}-{stem}.png" for kind in ("samples", "reconstructions", "interpolations")),
+                              *(f"arithmetic-{stem}-{m}.png" for m in ("ali", "latent", "posthoc", "vae"))])
     before = {p: p.read_bytes() for p in out.glob("*.png")}
     for p in before:
         p.unlink()
