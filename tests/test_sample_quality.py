@@ -154,3 +154,24 @@ def test_fid_weights_that_are_missing_or_wrong_are_one_line(tmp_path, capsys):
                  "--fid-weights", str(junk)]) == 2
     assert "not InceptionV3 weights" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()  # refused before anything was trained or written
+
+
+def test_a_damaged_feature_network_file_is_one_line(tmp_path, monkeypatch):
+    from inference_zoo.core.errors import UserError
+    from inference_zoo.data.images import set_data_location
+
+    set_data_location(tmp_path)
+    monkeypatch.setattr(F, "_loaded", {})
+    try:
+        config = parse_data_spec("fake:side=8,channels=1,train_size=40,test_size=20,classes=2")
+        dataset = build_dataset(config)
+        path = F.cache_path(config, dataset.x_shape, dataset.n_classes, tmp_path)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"not a checkpoint")
+        with pytest.raises(UserError, match="feature_nets"):
+            F.feature_net(dataset, config)
+        torch.save({"model": {"nothing": torch.zeros(1)}, "test_accuracy": 1.0}, path)
+        with pytest.raises(UserError, match="delete it to train it again"):
+            F.feature_net(dataset, config)
+    finally:
+        set_data_location(None)
