@@ -39,3 +39,35 @@ def test_the_gpu_check_runs_its_cpu_dry_path(tmp_path):
     assert all(check["ok"] for check in record["checks"]), record["checks"]
     speed = next(c for c in record["checks"] if c["check"].startswith("speed"))["result"]
     assert speed[0]["configuration"] == "plain reference" and all("run_steps_per_s" in r for r in speed)
+
+
+def test_time_to_quality_reads_the_first_step_the_seed_mean_meets_a_target(tmp_path):
+    """The record's arithmetic on a hand-made curve: seed means (20 + 24) / 2 = 22 modes and
+    (0.7 + 0.8) / 2 = 0.75 first at step 4, never 24 modes and 90 %."""
+    import csv
+    import json
+    import subprocess
+    import sys
+
+    rows = []
+    for step, modes, hq in ((2, (18, 20), (0.6, 0.7)), (4, (20, 24), (0.7, 0.8)), (6, (22, 24), (0.8, 0.9))):
+        for seed in (0, 1):
+            rows += [{"study": "s", "dataset": "grid", "method": "ali", "seed": seed, "phase": "ali", "step": step,
+                      "seconds": 1, "metric": "modes_3sigma", "value": modes[seed]},
+                     {"study": "s", "dataset": "grid", "method": "ali", "seed": seed, "phase": "ali", "step": step,
+                      "seconds": 1, "metric": "hq_fraction", "value": hq[seed]}]
+    curves = tmp_path / "curves.csv"
+    with open(curves, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    script = Path(__file__).parents[1] / "benchmarks" / "time_to_quality.py"
+    done = subprocess.run([sys.executable, str(script), "--curves", str(curves), "--seeds", "2", "--rates", "20,10",
+                           "--reference-steps", "100", "--out", str(tmp_path / "ttq.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    issue, plateau = json.loads((tmp_path / "ttq.json").read_text())["targets"]
+    assert (issue["reached"], issue["step"], issue["speedup_vs_published_schedule"]) == (False, 6, None)
+    assert (plateau["reached"], plateau["step"]) == (True, 4)
+    assert plateau["seconds"] == pytest.approx(4 * 2 / 20) and plateau["speedup_same_steps"] == pytest.approx(2.0)
+    assert issue["published_schedule_seconds"] == pytest.approx(2 * 100 / 10)
