@@ -41,8 +41,11 @@ def _batched(fn, *tensors: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels: torch.Tensor,
-             config: RunConfig) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+             config: RunConfig, final: bool = True) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Return ({metric: value}, samples) for a trained strategy; see README for definitions.
+
+    ``final``: False at a curve point, where what does not depend on the training state (the
+    supervised baseline of semi-supervised ALI) is left out.
 
     A strategy that ``uses_labels`` encodes and decodes with labels: the held-out labels for its
     codes, classes in turn (0, 1, ..., K-1, 0, ...) for its samples.
@@ -140,7 +143,8 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
             m["fid"] = inception_fid(config.eval.fid_weights, x_test, torch.as_tensor(a["x_generated"]))
         # semi-supervised baselines on the seed's labelled subsets (experiment/semi_supervised.py)
         if hasattr(strategy, "classify"):
-            m["supervised_error"] = supervised_error(strategy, config, x_test, labels)
+            if final:
+                m["supervised_error"] = supervised_error(strategy, config, x_test, labels)
         elif config.eval.label_counts and not strategy.uses_labels:
             m.update(label_probe_errors(strategy, dataset, config, x_test, labels))
         if "arith_target_prob" in a:  # the classifier's probability of the target class at strength 1
@@ -232,7 +236,7 @@ def curve_rows(strategy: Strategy, config: RunConfig, dataset: Dataset, held_out
     """One point of a run's curve: the final evaluation's metrics for the strategy's weights now
     (none where its outputs are not finite: the training loop's own checks stop such a run)."""
     try:
-        values, _ = evaluate(strategy, dataset, *held_out, config)
+        values, _ = evaluate(strategy, dataset, *held_out, config, final=False)
     except Diverged:
         return []
     base = {"study": config.study, "dataset": config.data.label(), "method": config.label, "seed": config.seed,
