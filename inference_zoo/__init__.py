@@ -8,7 +8,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["STRATEGIES", "Architecture", "Dataset", "Phase", "Results", "StepOutput", "Strategy", "UserError",
-           "__version__", "adversarial_game", "compare", "load_run", "member_rows", "read_results", "study"]
+           "__version__", "adversarial_game", "compare", "export_run", "load_run", "member_rows", "read_results",
+           "study"]
 _API = ("Results", "compare", "load_run", "read_results", "study")  # experiment/api.py
 
 
@@ -29,6 +30,10 @@ def __getattr__(name: str) -> Any:
         from .nets import Architecture
 
         return {"Dataset": Dataset, "Architecture": Architecture}[name]
+    if name == "export_run":  # izoo export from Python
+        from .experiment.export import export_run
+
+        return export_run
     if name in _API:
         from .experiment import api
 

@@ -100,3 +100,26 @@ def test_tensorboard_events_follow_the_log_and_the_curve(tmp_path):
     # where the log goes is not part of a run's identity: the run resumes (here: is found finished) without it
     plain = dataclasses.replace(config, train=dataclasses.replace(config.train, tensorboard=False))
     assert run_one(plain, tmp_path / "run", tmp_path / "shared")
+
+
+def test_export_run_is_public_and_an_unfinished_run_is_refused(tmp_path):
+    import inference_zoo
+    from conftest import stopped_after_updates
+    from inference_zoo.engine import train
+
+    assert inference_zoo.export_run is export_run
+    config = tiny_config("ali", steps=20, checkpoint_every=5)
+    with stopped_after_updates(train, 12):
+        run_one(config, tmp_path / "run")
+    with pytest.raises(UserError, match="unfinished run"):
+        export_run(tmp_path / "run", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_tensorboard_without_the_package_is_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if it were not installed
+    assert main(["compare", "--methods", "ali", "--steps", "2", "--tensorboard", "--out", str(tmp_path / "o")]) == 2
+    assert "pip install 'inference-zoo[tensorboard]'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
