@@ -208,6 +208,9 @@ EMA_OPTION = typer.Option(None, help="Evaluate with an exponential moving averag
                                       "a comma list sweeps it.")
 TENSORBOARD_OPTION = typer.Option(False, "--tensorboard", help="Also log each run as TensorBoard events in its "
                                   "tensorboard/ folder (pip install 'inference-zoo[tensorboard]').")
+FID_OPTION = typer.Option(None, help="Images: also report FID, in the features of these InceptionV3 weights "
+                                      "(your file, torch-fidelity's format; pip install 'inference-zoo[fid]'). "
+                                      "Nothing is downloaded.")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
 
@@ -278,9 +281,7 @@ def compare(
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
     tensorboard: bool = TENSORBOARD_OPTION,
-    fid_weights: Optional[Path] = typer.Option(None, help="Images: also report FID, in the features of these "
-                                                         "InceptionV3 weights (your file, torch-fidelity's format; "
-                                                         "pip install 'inference-zoo[fid]'). Nothing is downloaded."),
+    fid_weights: Optional[Path] = FID_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
@@ -353,6 +354,7 @@ def study(
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
     tensorboard: bool = TENSORBOARD_OPTION,
+    fid_weights: Optional[Path] = FID_OPTION,
     threads: str = THREADS_OPTION,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
@@ -393,6 +395,11 @@ def study(
                             methods=method_subset, eval_every=eval_every,
                             lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
                             ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard)
+    if fid_weights is not None:
+        from .experiment.fid import check_fid_weights
+
+        weights = check_fid_weights(fid_weights)
+        configs = [dataclasses.replace(c, eval=dataclasses.replace(c.eval, fid_weights=weights)) for c in configs]
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))
         if not configs:
