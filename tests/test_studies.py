@@ -133,3 +133,11 @@ def test_evaluation_reports_the_mean_map_on_the_identity_toy(tmp_path):
     assert bigan["corr_x_mean_code"] == pytest.approx(bigan["corr_x_encoding"], abs=1e-5)  # float32 mean of 32 equal draws
     assert bigan["recon_mse_mean_code"] == pytest.approx(bigan["recon_mse"], rel=1e-4)
     assert ali["corr_x_mean_code"] != ali["corr_x_encoding"]  # ALI's encoder injects noise
+
+
+def test_provenance_names_python_m_inference_zoo_as_the_izoo_command():
+    from inference_zoo.core.environment import command_line
+
+    assert command_line(["/opt/bin/izoo", "study", "x"]) == "izoo study x"
+    assert command_line(["/home/u/checkout/inference_zoo/__main__.py", "study", "x"]) == "izoo study x"
+    assert command_line(["studies/x.py", "--seeds", "2"]) == "python studies/x.py --seeds 2"

@@ -41,8 +41,12 @@ def git_commit() -> str | None:
 
 
 def command_line(argv: list[str]) -> str:
-    """How a user would type the command ``argv`` ran (``izoo ...``, or ``python ...``)."""
-    return " ".join(["izoo", *argv[1:]]) if argv and argv[0].endswith("izoo") else f"python {' '.join(argv)}"
+    """How a user would type the command ``argv`` ran: ``izoo ...`` for the script and for
+    ``python -m inference_zoo ...`` (argv[0] is then the package's ``__main__.py``, a path of this
+    machine's checkout), ``python ...`` otherwise."""
+    if argv and (argv[0].endswith("izoo") or argv[0].replace("\\", "/").endswith("inference_zoo/__main__.py")):
+        return " ".join(["izoo", *argv[1:]])
+    return f"python {' '.join(argv)}"
 
 
 def environment(device: torch.device) -> dict[str, Any]:
