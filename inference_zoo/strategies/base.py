@@ -50,6 +50,12 @@ class Strategy(nn.Module):
     hyperparameters, build networks in ``__init__`` through the ``NetworkFactory``, and implement
     ``phases`` and ``step``. ``encode``/``decode`` default to the ``encoder``/``decoder``
     attributes; override them when the encoder's output is not itself a sample of q(z|x).
+
+    Optional, for the evaluation and the engine to find: ``classify(x) -> labels`` (scored as
+    ``classifier_error``), ``reconstruct_levels(x) -> {"z1": ...}`` (a hierarchical model's
+    reconstruction through its lower level, ``recon_*_z1``), and ``labelled_examples`` (a count)
+    with ``attach_labelled(x, y)``, through which the engine hands a semi-supervised strategy the
+    seed's class-balanced labelled subset.
     """
 
     name: ClassVar[str] = ""
