@@ -72,27 +72,31 @@ def test_bad_input_raises_value_error(call):
         call()
 
 
-def test_the_feature_network_is_trained_once_and_cached(tmp_path, monkeypatch):
+@pytest.fixture
+def tiny_images(tmp_path, monkeypatch):
+    """A tiny labelled image set whose feature network is cached under a fresh data folder."""
     from inference_zoo.data.images import set_data_location
 
     set_data_location(tmp_path)
     monkeypatch.setattr(F, "_loaded", {})
-    try:
-        config = parse_data_spec("fake:side=8,channels=1,train_size=40,test_size=20,classes=2")
-        dataset = build_dataset(config)
-        net = F.feature_net(dataset, config)
-        path = F.cache_path(config, dataset.x_shape, dataset.n_classes, tmp_path)
-        assert path.is_file() and 0 <= net.test_accuracy <= 1
-        x, _ = dataset.held_out(20, torch.Generator())
-        monkeypatch.setattr(F, "_loaded", {})  # a new process: read from the file, not trained again
-        monkeypatch.setattr(F, "_train", lambda *a: pytest.fail("trained again"))
-        again = F.feature_net(dataset, config)
-        assert np.array_equal(net.features(x), again.features(x)) and again.test_accuracy == net.test_accuracy
-        assert net.features(x).shape == (20, F.WIDTHS[-1])
-        trained_again = F._fit(dataset)  # seeded: the same weights when trained anew
-        assert np.array_equal(trained_again.features(x), net.features(x))
-    finally:
-        set_data_location(None)
+    config = parse_data_spec("fake:side=8,channels=1,train_size=40,test_size=20,classes=2")
+    dataset = build_dataset(config)
+    yield config, dataset, F.cache_path(config, dataset.x_shape, dataset.n_classes, tmp_path)
+    set_data_location(None)
+
+
+def test_the_feature_network_is_trained_once_and_cached(tiny_images, monkeypatch):
+    config, dataset, path = tiny_images
+    net = F.feature_net(dataset, config)
+    assert path.is_file() and 0 <= net.test_accuracy <= 1
+    x, _ = dataset.held_out(20, torch.Generator())
+    monkeypatch.setattr(F, "_loaded", {})  # a new process: read from the file, not trained again
+    monkeypatch.setattr(F, "_train", lambda *a: pytest.fail("trained again"))
+    again = F.feature_net(dataset, config)
+    assert np.array_equal(net.features(x), again.features(x)) and again.test_accuracy == net.test_accuracy
+    assert net.features(x).shape == (20, F.WIDTHS[-1])
+    trained_again = F._fit(dataset)  # seeded: the same weights when trained anew
+    assert np.array_equal(trained_again.features(x), net.features(x))
 
 
 def test_an_image_comparison_reports_sample_quality_with_the_feature_networks_accuracy(tmp_path, capsys):
@@ -156,22 +160,14 @@ def test_fid_weights_that_are_missing_or_wrong_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "b").exists()  # refused before anything was trained or written
 
 
-def test_a_damaged_feature_network_file_is_one_line(tmp_path, monkeypatch):
+def test_a_damaged_feature_network_file_is_one_line(tiny_images):
     from inference_zoo.core.errors import UserError
-    from inference_zoo.data.images import set_data_location
 
-    set_data_location(tmp_path)
-    monkeypatch.setattr(F, "_loaded", {})
-    try:
-        config = parse_data_spec("fake:side=8,channels=1,train_size=40,test_size=20,classes=2")
-        dataset = build_dataset(config)
-        path = F.cache_path(config, dataset.x_shape, dataset.n_classes, tmp_path)
-        path.parent.mkdir(parents=True)
-        path.write_bytes(b"not a checkpoint")
-        with pytest.raises(UserError, match="feature_nets"):
-            F.feature_net(dataset, config)
-        torch.save({"model": {"nothing": torch.zeros(1)}, "test_accuracy": 1.0}, path)
-        with pytest.raises(UserError, match="delete it to train it again"):
-            F.feature_net(dataset, config)
-    finally:
-        set_data_location(None)
+    config, dataset, path = tiny_images
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="feature_nets"):
+        F.feature_net(dataset, config)
+    torch.save({"model": {"nothing": torch.zeros(1)}, "test_accuracy": 1.0}, path)
+    with pytest.raises(UserError, match="delete it to train it again"):
+        F.feature_net(dataset, config)
