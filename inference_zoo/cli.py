@@ -394,12 +394,8 @@ def study(
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
                             methods=method_subset, eval_every=eval_every,
                             lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-                            ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard)
-    if fid_weights is not None:
-        from .experiment.fid import check_fid_weights
-
-        weights = check_fid_weights(fid_weights)
-        configs = [dataclasses.replace(c, eval=dataclasses.replace(c.eval, fid_weights=weights)) for c in configs]
+                            ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard,
+                            fid_weights=fid_weights)
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))
         if not configs:

@@ -26,7 +26,7 @@ SETTINGS = ("steps", "batch_size", "lr", "device", "n_train", "amp", "compile", 
             "lr_schedule", "lr_floor", "ema_decay", "tensorboard", "fid_weights")
 #: those a study takes (its data sizes and networks are the study's)
 STUDY_SETTINGS = ("steps", "lr", "device", "amp", "compile", "engine", "eval_every", "lr_schedule", "lr_floor",
-                  "ema_decay", "tensorboard")
+                  "ema_decay", "tensorboard", "fid_weights")
 
 
 def _pandas():

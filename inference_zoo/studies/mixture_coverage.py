@@ -32,7 +32,7 @@ def paper_layout_figures(folder: Path, rows: list[dict]) -> list[Path]:
         ds = build_dataset(parse_data_spec(dataset))
         path = folder / f"comparison-{dataset}.png"
         path = plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0,
-                                title=f"{dataset}, seed {seed}")
+                                       title=f"{dataset}, seed {seed}")
         written.append(path)
     return written
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..core.fileio import write_text
-from ..core.results import read_rows
+from ..core.results import mean_se_text, read_rows, summary_index
 from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study
 
@@ -29,35 +27,37 @@ PUBLISHED = ("| SVHN, 1,000 labels | ALI (K+1 D) | 7.42 ± 0.65 % |",
              "| CIFAR-10, 1,000 to 8,000 labels | ALI (K+1 D) | 19.98 % to 17.05 % |")
 
 
-def error_series(rows: list[dict]) -> dict[str, dict[int, list[float]]]:
-    """{series: {labels: [error per seed]}} for the three kinds of classifier."""
-    series: dict[str, dict[int, list[float]]] = {}
+def error_rows(rows: list[dict]) -> list[dict]:
+    """Tidy rows of test error, one per (classifier, labels, seed): the classifier as ``method``,
+    the label count as ``metric``, so ``summary_index`` gives each point's mean, s.e. and n."""
+    out = []
     for r in rows:
-        method, metric, value = r["method"], r["metric"], float(r["value"])
+        method, metric = r["method"], r["metric"]
         if method.startswith("ssali@labels=") and metric in ("classifier_error", "supervised_error"):
             name = "ssali (K+1 D)" if metric == "classifier_error" else "supervised, pixels only"
-            series.setdefault(name, {}).setdefault(int(method.split("=")[-1]), []).append(value)
+            labels = int(method.split("=")[-1])
         elif metric.startswith("label_probe_error_"):
-            series.setdefault(f"{method} codes + linear probe", {}).setdefault(int(metric.rsplit("_", 1)[1]), []).append(value)
-    return series
-
-
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+            name, labels = f"{method} codes + linear probe", int(metric.rsplit("_", 1)[1])
+        else:
+            continue
+        out.append({"dataset": r["dataset"], "method": name, "metric": str(labels), "seed": r["seed"],
+                    "value": float(r["value"])})
+    return out
 
 
 def figures(folder: Path) -> list[Path]:
-    rows = read_rows(folder / "results.csv")
-    series = error_series(rows)
+    summary = summary_index(error_rows(read_rows(folder / "results.csv")))
+    series: dict[str, dict[int, dict]] = {}
+    for (_, name, labels), s in summary.items():
+        series.setdefault(name, {})[int(labels)] = s
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (name, points) in enumerate(sorted(series.items())):
         xs = sorted(points)
-        stats = [_mean_se(points[x]) for x in xs]
         colour = "k" if name.startswith("supervised") else method_colour(name.split()[0], i)
-        ax.errorbar(xs, [100 * m for m, _ in stats], yerr=[100 * (0 if math.isnan(s) else s) for _, s in stats],
+        ax.errorbar(xs, [100 * points[x]["mean"] for x in xs],
+                    yerr=[100 * (0 if math.isnan(points[x]["se"]) else points[x]["se"]) for x in xs],
                     marker="o", ms=4, capsize=3, lw=1.4, color=colour, ls="--" if "probe" in name else "-",
-                    label=f"{name} (n={min(len(v) for v in points.values())})")
+                    label=f"{name} (n={min(p['n'] for p in points.values())})")
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(LABEL_COUNTS, [str(n) for n in LABEL_COUNTS])
@@ -73,13 +73,8 @@ def figures(folder: Path) -> list[Path]:
              "| classifier | " + " | ".join(f"{n} labels" for n in LABEL_COUNTS) + " |",
              "|---|" + "---|" * len(LABEL_COUNTS)]
     for name, points in sorted(series.items()):
-        cells = []
-        for n in LABEL_COUNTS:
-            if n not in points:
-                cells.append("-")
-                continue
-            mean, se = _mean_se(points[n])
-            cells.append(f"{100 * mean:.1f}" + ("" if math.isnan(se) else f" ± {100 * se:.1f}"))
+        dataset = next(iter(points.values()))["dataset"]
+        cells = [mean_se_text(summary, (dataset, name, str(n)), scale=100, digits=1) for n in LABEL_COUNTS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "The ALI paper's semi-supervised results, on other data (32x32 colour images, thousands of labels):",
               "", "| data | classifier | test error |", "|---|---|---|", *PUBLISHED, ""]
