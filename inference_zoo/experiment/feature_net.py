@@ -94,7 +94,6 @@ def feature_net(dataset: Dataset, data: DataConfig) -> FeatureNet:
     return _loaded[path]
 
 
-@torch.enable_grad()  # called from the evaluation, which runs without gradients
 def _train(dataset: Dataset) -> FeatureNet:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same weights from any process on this machine
@@ -111,21 +110,33 @@ def _fit(dataset: Dataset) -> FeatureNet:
     net = FeatureNet(dataset.x_shape[0], dataset.n_classes)
     x, y = dataset.sample(RECIPE["train_images"], g)
     x, y = x.cpu(), y.cpu()
-    opt = torch.optim.Adam(net.parameters(), lr=RECIPE["lr"])
     net.train()
     steps = min(RECIPE["max_steps"], math.ceil(RECIPE["epochs"] * len(x) / RECIPE["batch_size"]))
+    fit_classifier(net, net.parameters(), x, y, steps, RECIPE["batch_size"], g, lr=RECIPE["lr"])
+    net.eval()
+    xt, yt = dataset.held_out(RECIPE["test_images"], g)
+    net.test_accuracy = float((predict(net, xt.cpu()) == yt.cpu()).double().mean())
+    return net
+
+
+@torch.enable_grad()  # callers run inside the evaluation, without gradients
+def fit_classifier(logits_of, parameters, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int,
+                   generator: torch.Generator, **adam) -> None:
+    """Adam (``adam``: its settings) on the cross-entropy of ``steps`` minibatches of ``batch``
+    examples of (x, y), drawn with replacement by ``generator``; ``logits_of(x)`` gives the logits."""
+    opt = torch.optim.Adam(parameters, **adam)
     for _ in range(steps):
-        idx = torch.randint(len(x), (RECIPE["batch_size"],), generator=g)
-        loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+        pick = torch.randint(len(y), (batch,), generator=generator).to(x.device)
+        loss = nn.functional.cross_entropy(logits_of(x[pick]), y[pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    net.eval()
-    xt, yt = dataset.held_out(RECIPE["test_images"], g)
-    with torch.no_grad():
-        predicted = torch.cat([net(xt[i:i + 500].cpu()).argmax(1) for i in range(0, len(xt), 500)])
-    net.test_accuracy = float((predicted == yt.cpu()).double().mean())
-    return net
+
+
+@torch.no_grad()
+def predict(logits_of, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """The argmax class of each x, ``batch`` at a time."""
+    return torch.cat([logits_of(x[i:i + batch]).argmax(-1) for i in range(0, len(x), batch)])
 
 
 def sample_quality(dataset: Dataset, data: DataConfig, real: torch.Tensor, generated: torch.Tensor,
@@ -140,4 +151,4 @@ def sample_quality(dataset: Dataset, data: DataConfig, real: torch.Tensor, gener
     return {"kid": kid, **M.prdc(fr, fg, k=k), "feature_net_acc": net.test_accuracy}
 
 
-__all__ = ["FeatureNet", "RECIPE", "cache_path", "feature_net", "sample_quality"]
+__all__ = ["FeatureNet", "RECIPE", "cache_path", "feature_net", "fit_classifier", "predict", "sample_quality"]

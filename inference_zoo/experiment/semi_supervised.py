@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..core.config import RunConfig
 from ..core.seeding import derive_seed, generator
 from ..data import Dataset, labelled_subset
+from .feature_net import fit_classifier, predict
 
 #: the supervised baseline's optimiser steps and minibatch (Adam at the run's rate and betas)
 SUPERVISED_STEPS, SUPERVISED_BATCH = 1_000, 64
@@ -38,7 +38,6 @@ def label_probe_errors(strategy, dataset: Dataset, config: RunConfig, x_test: to
     return out
 
 
-@torch.enable_grad()  # called from the evaluation, which runs without gradients
 def supervised_error(strategy, config: RunConfig, x_test: torch.Tensor, y_test: torch.Tensor) -> float:
     """Held-out error of ``strategy``'s discriminator architecture, freshly initialised as the run's
     was, trained on the run's labelled examples (pixels, z = 0) alone."""
@@ -48,22 +47,17 @@ def supervised_error(strategy, config: RunConfig, x_test: torch.Tensor, y_test: 
     net = build_strategy(config, shapes={"x_shape": list(strategy.x_shape), "n_classes": strategy.n_classes}
                          ).discriminator.to(device).train()
     x_l, y_l = strategy.labelled_x, strategy.labelled_y
-    opt = torch.optim.Adam(net.parameters(), lr=config.train.lr, betas=(config.train.beta1, config.train.beta2))
-    g = generator(config.seed, "eval", "supervised")
+
+    def logits_of(x: torch.Tensor) -> torch.Tensor:  # D(x, 0): a classifier of pixels alone
+        return net(x, torch.zeros(len(x), strategy.z_dim, device=device))
+
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(derive_seed(config.seed, "eval", "supervised"))
-        for _ in range(SUPERVISED_STEPS):
-            pick = torch.randint(len(y_l), (min(SUPERVISED_BATCH, len(y_l)),), generator=g).to(device)
-            logits = net(x_l[pick], torch.zeros(len(pick), strategy.z_dim, device=device))
-            loss = F.cross_entropy(logits, y_l[pick])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        fit_classifier(logits_of, net.parameters(), x_l, y_l, SUPERVISED_STEPS, min(SUPERVISED_BATCH, len(y_l)),
+                       generator(config.seed, "eval", "supervised"), lr=config.train.lr,
+                       betas=(config.train.beta1, config.train.beta2))
         net.eval()
-        with torch.no_grad():
-            x = x_test.to(device)
-            predicted = torch.cat([net(x[i:i + 500], torch.zeros(len(x[i:i + 500]), strategy.z_dim, device=device)).argmax(-1)
-                                   for i in range(0, len(x), 500)])
+        predicted = predict(logits_of, x_test.to(device))
     return float(np.mean(predicted.cpu().numpy() != y_test.cpu().numpy()))
 
 
