@@ -176,7 +176,7 @@ def _numbers(text: str, what: str, ndim: int) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if ndim == 1:
         values = values.reshape(-1)
-    elif values.ndim != 2 or len({len(r) for r in values}) != 1:
+    elif values.ndim != 2:  # a file or inline rows of equal length always give a full table
         raise UserError(f"mixture: {what} must be a table, one row per component and one column per dimension")
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise UserError(f"mixture: {what} must be finite numbers, got {text!r}")
