@@ -198,6 +198,44 @@ def test_learning_rate_schedules_decay_to_the_floor_at_each_phases_last_step():
     assert lr_factor(TrainConfig(), 3, 11) == 1.0
 
 
+def test_a_late_decay_keeps_the_full_rate_until_its_start_then_reaches_the_floor():
+    import dataclasses
+
+    from inference_zoo.core.config import TrainConfig, lr_factor
+
+    t = TrainConfig(lr_schedule="linear", lr_floor=0.1, lr_decay_start=0.5)
+    factors = [lr_factor(t, done, 20) for done in range(20)]
+    assert factors[:10] == [1.0] * 10  # updates 0-9 at the full rate
+    assert factors[10] == 1.0 and factors[-1] == pytest.approx(0.1)  # the decay from update 10 to the last
+    assert factors[15] == pytest.approx(0.1 + 0.9 * (1 - 5 / 9))
+    assert all(a > b for a, b in zip(factors[10:], factors[11:]))
+    # decaying from the first step is the schedule without a start
+    early = TrainConfig(lr_schedule="cosine", lr_floor=0.2)
+    assert [lr_factor(early, d, 11) for d in range(11)] == [
+        lr_factor(dataclasses.replace(early, lr_decay_start=0.0), d, 11) for d in range(11)]
+
+
+def test_a_late_decaying_run_matches_the_constant_run_until_the_decay_starts(tmp_path):
+    """So a long run with a late decay extends the constant run's curve and isolates the decay
+    (checked on the stacked engine, which the converged studies use)."""
+    from inference_zoo.core.results import read_curve
+    from inference_zoo.engine.stacked import resolve_engine
+    from inference_zoo.experiment.runs import run_group
+
+    settings = {"late": dict(lr_schedule="linear", lr_decay_start=0.5), "constant": {}}
+    curves = {}
+    for name, schedule in settings.items():
+        configs = [resolve_engine(tiny_config("ali", seed=s, steps=40, eval_every=20, log_every=10, **schedule),
+                                  "stacked", 2) for s in (0, 1)]
+        run_group(configs, [tmp_path / f"{name}{s}" for s in (0, 1)], tmp_path / "shared")
+        curves[name] = [{(r["metric"], r["step"]): r["value"] for r in read_curve(tmp_path / f"{name}{s}/curve.csv")}
+                        for s in (0, 1)]
+    for late, constant in zip(curves["late"], curves["constant"]):
+        assert any(step == 20 for _, step in late)
+        assert {k: v for k, v in late.items() if k[1] == 20} == {k: v for k, v in constant.items() if k[1] == 20}
+        assert {k: v for k, v in late.items() if k[1] == 40} != {k: v for k, v in constant.items() if k[1] == 40}
+
+
 def test_a_scheduled_run_resumes_to_the_uninterrupted_weights(tmp_path):
     """The rate is a function of the step, so a resumed run steps at the same rates."""
     config = tiny_config("ali", steps=40, lr_schedule="linear", checkpoint_every=10)

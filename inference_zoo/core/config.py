@@ -96,6 +96,9 @@ class TrainConfig:
     # lr * lr_floor at the phase's last step (train.lr_factor)
     lr_schedule: str = "constant"
     lr_floor: float = 0.0
+    # the decay starts after this fraction of the phase's steps, at the full rate until then
+    # (0: from the first step); a late decay, as in warmup-stable-decay schedules
+    lr_decay_start: float = 0.0
     # evaluate with an exponential moving average of the encoder's and decoder's weights
     # (averaging.py; 0: off, the live weights)
     ema_decay: float = 0.0
@@ -191,7 +194,8 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
 
     ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
     ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
-    they evaluated at the end only; ``train.lr_schedule``: their rate was constant; ``train.ema_decay``:
+    they evaluated at the end only; ``train.lr_schedule``: their rate was constant;
+    ``train.lr_decay_start``: a schedule decayed from the first step; ``train.ema_decay``:
     they were evaluated with their live weights; ``train.tensorboard``: they logged to
     metrics.jsonl alone; ``eval.fid_weights``, ``eval.label_counts``: they computed no FID and no label probes; ``variant``: runs saved
     before sweeps existed were their method's only setting.
@@ -204,7 +208,8 @@ def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
             d = {**d, "eval": {**d["eval"], **added}}
     if isinstance(d, dict) and isinstance(d.get("train"), dict):
         added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
-                                   "lr_schedule": "constant", "lr_floor": 0.0, "ema_decay": 0.0,
+                                   "lr_schedule": "constant", "lr_floor": 0.0, "lr_decay_start": 0.0,
+                                   "ema_decay": 0.0,
                                    "tensorboard": False}.items()
                  if k not in d["train"]}
         if added:
@@ -274,9 +279,10 @@ LR_SCHEDULES = ("constant", "linear", "cosine")
 
 def lr_factor(t: TrainConfig, done: int, steps: int) -> float:
     """The learning rate's multiplier for the update after ``done`` of a phase's ``steps`` steps."""
-    if t.lr_schedule == "constant":
+    start = int(t.lr_decay_start * steps)  # the first decaying update
+    if t.lr_schedule == "constant" or done < start:
         return 1.0
-    progress = done / max(1, steps - 1)  # 0 at the first update, 1 at the last
+    progress = (done - start) / max(1, steps - 1 - start)  # 0 at the first decaying update, 1 at the last
     decay = 1.0 - progress if t.lr_schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
     return t.lr_floor + (1.0 - t.lr_floor) * decay
 
@@ -295,6 +301,7 @@ def validate_train(t: TrainConfig) -> None:
         (t.checkpoint_every % t.log_every == 0, "checkpoint_every must be a multiple of log_every"),
         (t.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}"),
         (0 <= t.lr_floor <= 1, f"lr_floor is a fraction of the learning rate, from 0 to 1; got {t.lr_floor}"),
+        (0 <= t.lr_decay_start < 1, f"lr_decay_start is a fraction of the steps, from 0 to below 1; got {t.lr_decay_start}"),
         (0 <= t.ema_decay < 1, f"ema_decay must be in [0, 1) (0: no average), got {t.ema_decay}"),
         (t.eval_every >= 0 and t.eval_every % t.log_every == 0,
          f"eval_every must be 0 (evaluate at the end only) or a multiple of log_every ({t.log_every}), got {t.eval_every}"),

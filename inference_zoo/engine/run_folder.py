@@ -158,6 +158,8 @@ class RunFolder:
             identity["train"]["compile"] = True
         if t.lr_schedule != "constant":  # a schedule changes the phase's weights (an average does not)
             identity["train"].update(lr_schedule=t.lr_schedule, lr_floor=t.lr_floor)
+            if t.lr_decay_start:
+                identity["train"]["lr_decay_start"] = t.lr_decay_start
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
         return self.shared_dir / f"{phase.name}-seed{cfg.seed}-{digest}.pt"
 

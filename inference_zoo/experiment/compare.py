@@ -24,8 +24,9 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  n_train: int = 100_000, study: str = "compare", amp: bool = False,
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
                  eval_every: int | None = None, lr_schedule: str | Sequence[str] | None = None,
-                 lr_floor: float | None = None, ema_decay: float | Sequence[float] | None = None,
-                 tensorboard: bool = False, fid_weights: str | Path | None = None) -> list[RunConfig]:
+                 lr_floor: float | None = None, lr_decay_start: float | None = None,
+                 ema_decay: float | Sequence[float] | None = None, tensorboard: bool = False,
+                 fid_weights: str | Path | None = None) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
@@ -44,7 +45,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
             what = "a learning rate" if key == "lr" else "a value"
             raise UserError(f"--{key.replace('_', '-')} lists {what} twice: {', '.join(map(str, values))}")
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, eval_every=eval_every,
-                                       lr_floor=lr_floor).items() if v is not None}
+                                       lr_floor=lr_floor, lr_decay_start=lr_decay_start).items() if v is not None}
     train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
                                 compile=compile or base.train.compile, tensorboard=tensorboard, **overrides)
     trains, rate_settings = [], []
