@@ -71,3 +71,26 @@ def test_time_to_quality_reads_the_first_step_the_seed_mean_meets_a_target(tmp_p
     assert (plateau["reached"], plateau["step"]) == (True, 4)
     assert plateau["seconds"] == pytest.approx(4 * 2 / 20) and plateau["speedup_same_steps"] == pytest.approx(2.0)
     assert issue["published_schedule_seconds"] == pytest.approx(2 * 100 / 10)
+
+
+def test_the_step_profile_buckets_operators_and_writes_its_record(tmp_path):
+    """benchmarks/profile_step.py: operator names land in the bucket they belong to, and a tiny
+    profile writes every field its table in docs/speed.md reads."""
+    import json
+    import subprocess
+    import sys
+
+    path = Path(__file__).parents[1] / "benchmarks" / "profile_step.py"
+    spec = importlib.util.spec_from_file_location("profile_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert [module.bucket(n) for n in ("aten::addmm", "aten::bmm", "aten::add_", "aten::native_batch_norm",
+                                       "aten::amax", "aten::copy_", "aten::_fused_adam_", "aten::view")] == [
+        "matmul", "matmul", "elementwise", "batchnorm", "maxout", "copies and allocation", "adam", "other"]
+    done = subprocess.run([sys.executable, str(path), "--members", "2", "--steps", "10", "--threads", "1",
+                           "--out", str(tmp_path / "profile.json")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads((tmp_path / "profile.json").read_text())
+    assert record["step_ms"] > 0 and record["buckets_ms"]["matmul"] > 0
+    assert 0 < sum(record["buckets_share"].values()) <= 1.05  # self times of one thread's operators
+    assert record["matmul_shapes_alone_gflops"] > 0
