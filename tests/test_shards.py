@@ -140,3 +140,20 @@ def test_a_study_through_submitits_local_executor_equals_the_in_process_run(tmp_
     assert _rows(tmp_path / "pub-jobs") == _rows(tmp_path / "pub-here")
     assert "submitted 2 local job(s)" in capsys.readouterr().err
     assert len(list((tmp_path / "jobs/jobs").glob("*_log.out"))) == 2  # each job writes its own log
+
+
+def test_publishing_never_replaces_a_published_cell_with_another_result_without_overwrite(tmp_path, capsys):
+    one = ["identity_toy", *COMMON, "--seeds", "1", "--methods", "ali", "--publish", str(tmp_path / "pub")]
+    assert main(["study", *one, "--steps", "40", "--out", str(tmp_path / "a")]) == 0
+    before = (tmp_path / "pub/results.csv").read_bytes()
+    again = ["study", "identity_toy", "--publish-only", "--merge", str(tmp_path / "b"), "--publish", str(tmp_path / "pub")]
+    assert main(["study", *one[:-2], "--steps", "41", "--out", str(tmp_path / "b")]) == 0  # the same cell, 41 steps
+    capsys.readouterr()
+    assert main(again) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("izoo: error: cell identity/ali/seed0 has different configs") and "\n" not in err
+    assert (tmp_path / "pub/results.csv").read_bytes() == before
+    assert main(["study", "identity_toy", "--publish-only", "--merge", str(tmp_path / "a"),
+                 "--publish", str(tmp_path / "pub")]) == 0  # the same result again is no replacement
+    assert main([*again, "--overwrite"]) == 0
+    assert (tmp_path / "pub/results.csv").read_bytes() != before

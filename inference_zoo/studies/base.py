@@ -240,8 +240,8 @@ def publish_pieces(study: Study, sources: list[Path], target: Path, command: str
                    overwrite: bool = False) -> list[Path]:
     """Merge run folders and published folders into one published study at ``target``; draw its figures.
 
-    Publishing never drops a cell already published at ``target`` unless ``overwrite``: to add
-    cells, list ``target`` among the sources.
+    Publishing never drops a cell already published at ``target``, nor replaces it with another
+    config's, commit's or result, unless ``overwrite``: to add cells, list ``target`` among the sources.
     ``wall_seconds`` (None when publishing without training) adds to the sources' published wall times.
     """
     if target.exists() and not target.is_dir():
@@ -258,6 +258,8 @@ def publish_pieces(study: Study, sources: list[Path], target: Path, command: str
                 raise UserError(f"publishing to {target} would drop {len(dropped)} published cell(s) "
                                 f"(e.g. {_cell_name(dropped[0])}); list {target} among the folders to merge to keep "
                                 "them, or pass --overwrite to replace them")
+            for cell in sorted(set(earlier.rows) & set(merged.rows)):  # a new result for a published cell
+                _check_same_cell(cell, target, earlier, merged)
         return _write_published(study, merged, target, command, wall_seconds, earlier)
 
 
