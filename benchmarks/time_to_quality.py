@@ -69,6 +69,22 @@ def record(means: dict[int, dict[str, float]], seeds: int, stacked_rate: float, 
     return rows
 
 
+def recipe(study_json: Path) -> str:
+    """The training settings of the published curve, from its study.json, in words."""
+    try:
+        study = json.loads(study_json.read_text())
+        t, a = study["example_config"]["train"], study["example_config"]["arch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"unknown ({study_json} unreadable)"
+    schedule = "constant rate"
+    if t.get("lr_schedule", "constant") != "constant":
+        start = f" from {t.get('lr_decay_start', 0):.0%} of the steps" if t.get("lr_decay_start") else ""
+        schedule = f"{t['lr_schedule']} decay{start} to {t.get('lr_floor', 0):g} x lr"
+    average = f"weight average {t['ema_decay']:g}" if t.get("ema_decay") else "no weight average"
+    return (f"{study['study']}: {a['name']} networks, {t['steps']} steps, Adam {t['lr']:g}, betas ({t['beta1']:g}, "
+            f"{t['beta2']:g}), batch {t['batch_size']}, {average}, {schedule}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--curves", type=Path, default=Path("figures/mixture_converged/curves.csv"))
@@ -100,8 +116,7 @@ def main() -> None:
         measured = f"median of {args.rounds} interleaved rounds of {args.steps} steps"
     rows = record(means, args.seeds, stacked_rate, plain_rate, args.reference_steps)
     result = {"curves": str(args.curves), "method": args.method, "dataset": args.dataset, "seeds": args.seeds,
-              "recipe": "the curve's study settings (mixture_converged: paper networks, Adam 5e-4, betas (0.5, "
-                        "0.999), batch 100, no weight average, constant rate)",
+              "recipe": recipe(args.curves.parent / "study.json"),
               "stacked_run_steps_per_s": stacked_rate, "plain_run_steps_per_s": plain_rate, "rates": measured,
               "reference_steps_per_seed": args.reference_steps, "targets": rows,
               "machine": {"platform": platform.platform(), "processor": platform.processor(),
