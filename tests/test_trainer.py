@@ -260,3 +260,18 @@ def test_a_learning_rate_schedule_gets_its_own_shared_gan(tmp_path):
     run_group([tiny_config("latent", steps=10)], [tmp_path / "constant"], shared)
     run_group([tiny_config("posthoc", steps=10, lr_schedule="cosine")], [tmp_path / "cosine"], shared)
     assert len(list(shared.glob("gan-seed0-*.pt"))) == 2
+
+
+def test_the_converged_decay_preset_reproduces_the_published_late_decay_runs():
+    """`--preset converged_decay` resolves to the configs of figures/ali_grid_late_decay's cells."""
+    import json
+    from pathlib import Path
+
+    from inference_zoo.core.config import diff_configs, upgrade_config_dict
+    from inference_zoo.studies import STUDIES, study_configs
+
+    published = json.loads((Path(__file__).parents[1] / "figures/ali_grid_late_decay/study.json").read_text())
+    config = study_configs(STUDIES.get("mixture_converged"), [0], preset="converged_decay",
+                           datasets=["grid"], methods=["ali"])[0]
+    differing = diff_configs(upgrade_config_dict(published["example_config"]), config.to_dict())
+    assert differing == [] and config.train.steps == 50_000 and config.train.lr_decay_start == 0.6

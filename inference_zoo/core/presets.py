@@ -31,6 +31,13 @@ PRESETS: dict[str, Preset] = {
         "evaluated every 2k steps",
         TrainConfig(steps=30_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000),
     ),
+    # figures/ali_grid_late_decay: the converged runs continued to 50k with a late linear decay
+    "converged_decay": Preset(
+        "converged, then on to 50k steps: full rate for 30k, linear decay to 0 over the last 20k "
+        "(figures/ali_grid_late_decay)",
+        TrainConfig(steps=50_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
+                    lr_schedule="linear", lr_decay_start=0.6),
+    ),
     "quick": Preset(
         "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),
