@@ -53,10 +53,10 @@ def profiled_seconds(members: int, steps: int, batch: int) -> tuple[float, dict[
         seconds = StackedTrainer(configs, [Path(tmp) / str(c.seed) for c in configs]).run()[0].seconds
     buckets: dict[str, float] = defaultdict(float)
     for event in prof.key_averages():
-        if not event.key.startswith("aten::") and "adam" not in event.key.lower():
+        key = event.key.lower()  # operators are lower case; the optimiser's frame is "...MemberAdam.step"
+        if not key.startswith("aten::") and "adam" not in key:
             continue  # python-level and profiler frames: their self time is their aten calls'
-        buckets[bucket(event.key.lower() if "adam" in event.key.lower() else event.key)] += \
-            event.self_cpu_time_total / 1e6
+        buckets[bucket(key)] += event.self_cpu_time_total / 1e6
     return seconds, dict(buckets)
 
 

@@ -71,18 +71,18 @@ def record(means: dict[int, dict[str, float]], seeds: int, stacked_rate: float, 
 
 def recipe(study_json: Path) -> str:
     """The training settings of the published curve, from its study.json, in words."""
+    from inference_zoo.core.config import RunConfig, describe_schedule
+    from inference_zoo.core.errors import UserError
+
     try:
         study = json.loads(study_json.read_text())
-        t, a = study["example_config"]["train"], study["example_config"]["arch"]
-    except (OSError, ValueError, KeyError, TypeError):
+        config = RunConfig.from_dict(study["example_config"])
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return f"unknown ({study_json} unreadable)"
-    schedule = "constant rate"
-    if t.get("lr_schedule", "constant") != "constant":
-        start = f" from {t.get('lr_decay_start', 0):.0%} of the steps" if t.get("lr_decay_start") else ""
-        schedule = f"{t['lr_schedule']} decay{start} to {t.get('lr_floor', 0):g} x lr"
-    average = f"weight average {t['ema_decay']:g}" if t.get("ema_decay") else "no weight average"
-    return (f"{study['study']}: {a['name']} networks, {t['steps']} steps, Adam {t['lr']:g}, betas ({t['beta1']:g}, "
-            f"{t['beta2']:g}), batch {t['batch_size']}, {average}, {schedule}")
+    t = config.train
+    average = f"weight average {t.ema_decay:g}" if t.ema_decay else "no weight average"
+    return (f"{study['study']}: {config.arch.name} networks, {t.steps} steps, Adam {t.lr:g}, betas ({t.beta1:g}, "
+            f"{t.beta2:g}), batch {t.batch_size}, {average}, {describe_schedule(t)}")
 
 
 def main() -> None:

@@ -287,6 +287,14 @@ def lr_factor(t: TrainConfig, done: int, steps: int) -> float:
     return t.lr_floor + (1.0 - t.lr_floor) * decay
 
 
+def describe_schedule(t: TrainConfig) -> str:
+    """The learning-rate schedule in words: "constant rate", "linear decay from 60% of the steps to 0 x lr"."""
+    if t.lr_schedule == "constant":
+        return "constant rate"
+    start = f" from {t.lr_decay_start:.0%} of the steps" if t.lr_decay_start else ""
+    return f"{t.lr_schedule} decay{start} to {t.lr_floor:g} x lr"
+
+
 def validate_train(t: TrainConfig) -> None:
     checks = [
         (t.steps >= 1, f"steps must be >= 1, got {t.steps}"),

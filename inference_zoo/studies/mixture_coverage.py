@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.config import RunConfig, TrainConfig
+from ..core.config import RunConfig, describe_schedule
 from ..data import build_dataset, parse_data_spec
 from ..core.fileio import read_json_object, write_text
 from ..core.results import mean_se_text, read_rows, summary_index
@@ -100,14 +100,6 @@ def results_table(folder: Path, rows: list[dict], config_note: str) -> Path:
     return path
 
 
-def _schedule_text(t: TrainConfig) -> str:
-    """The learning-rate schedule in words, empty for a constant rate (so older captions stay as drawn)."""
-    if t.lr_schedule == "constant":
-        return ""
-    start = f" from {t.lr_decay_start:.0%} of the steps" if t.lr_decay_start else ""
-    return f" ({t.lr_schedule} decay{start} to {t.lr_floor:g} x lr)"
-
-
 def figures(folder: Path) -> list[Path]:
     rows = read_rows(folder / "results.csv")
     study = read_json_object(folder / "study.json", "restore it from git or re-publish the study")
@@ -115,9 +107,11 @@ def figures(folder: Path) -> list[Path]:
     note = "setup unknown"
     if cfg is not None:
         t, a = cfg.train, cfg.arch
+        # a constant rate goes unsaid, so captions drawn before schedules existed stay as they were
+        schedule = "" if t.lr_schedule == "constant" else f" ({describe_schedule(t)})"
         note = (f"{a.name} networks enc {list(a.encoder_hidden)}, dec {list(a.decoder_hidden)}, D maxout "
                 f"{list(a.discriminator_hidden)}x{a.maxout_pieces}; {t.steps} steps per phase, batch {t.batch_size}, "
-                f"Adam lr {t.lr:g}{_schedule_text(t)}, betas ({t.beta1:g}, {t.beta2:g}); 2,500 samples (3σ), "
+                f"Adam lr {t.lr:g}{schedule}, betas ({t.beta1:g}, {t.beta2:g}); 2,500 samples (3σ), "
                 "10,000 (responsibility)")
     return [*paper_layout_figures(folder, rows), coverage_vs_reconstruction(folder, rows), results_table(folder, rows, note)]
 
