@@ -205,6 +205,8 @@ LR_SCHEDULE_OPTION = typer.Option(None, help="Learning rate over each phase: con
 LR_FLOOR_OPTION = typer.Option(None, help="With --lr-schedule: the rate at a phase's last step, as a fraction of --lr.")
 LR_DECAY_START_OPTION = typer.Option(None, help="With --lr-schedule: decay only after this fraction of a phase's "
                                                 "steps, at the full rate until then (default 0: from the first step).")
+BETA1_OPTION = typer.Option(None, help="Adam's beta1 (default: the preset's); a comma list sweeps it, e.g. 0.5,0.8 "
+                            "(each value trains as a stack of its own).")
 EMA_OPTION = typer.Option(None, help="Evaluate with an exponential moving average of the encoder's and decoder's "
                                       "weights, this decay per step (e.g. 0.999; default: the preset's, 0 = off); "
                                       "a comma list sweeps it.")
@@ -282,6 +284,7 @@ def compare(
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     lr_decay_start: Optional[float] = LR_DECAY_START_OPTION,
+    beta1: Optional[str] = BETA1_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
     tensorboard: bool = TENSORBOARD_OPTION,
     fid_weights: Optional[Path] = FID_OPTION,
@@ -306,7 +309,7 @@ def compare(
         method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
         steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
         arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-        lr_decay_start=lr_decay_start, ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard, fid_weights=fid_weights,
+        lr_decay_start=lr_decay_start, beta1=parse_list(beta1, float, "--beta1"), ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard, fid_weights=fid_weights,
     )
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     from .engine import distributed
@@ -356,6 +359,7 @@ def study(
     lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
     lr_floor: Optional[float] = LR_FLOOR_OPTION,
     lr_decay_start: Optional[float] = LR_DECAY_START_OPTION,
+    beta1: Optional[str] = BETA1_OPTION,
     ema_decay: Optional[str] = EMA_OPTION,
     tensorboard: bool = TENSORBOARD_OPTION,
     fid_weights: Optional[Path] = FID_OPTION,
@@ -398,7 +402,7 @@ def study(
                             amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
                             methods=method_subset, eval_every=eval_every,
                             lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-                            lr_decay_start=lr_decay_start, ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard,
+                            lr_decay_start=lr_decay_start, beta1=parse_list(beta1, float, "--beta1"), ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard,
                             fid_weights=fid_weights)
     if shard is not None:
         configs = shard_configs(configs, *parse_shard(shard))

@@ -232,3 +232,11 @@ def test_training_recipes_sweep_as_variants_and_train_as_their_own_stacks():
     assert plan_compare(["ali"], "grid", "quick", [0], ema_decay=[0.99])[0].label == "ali"
     assert [c.label for c in plan_compare(["ali"], "grid", "quick", [0], lr=[1e-3, 3e-4])] == ["ali@lr=0.001",
                                                                                               "ali@lr=0.0003"]
+    # Adam's beta1 sweeps likewise; each value is a stack of its own, a learning-rate sweep stacks within it
+    configs = plan_compare(["ali"], "grid", "quick", [0, 1], beta1=[0.5, 0.8], lr=[1e-4, 2e-4])
+    assert list(dict.fromkeys(c.label for c in configs)) == [
+        "ali@beta1=0.5,lr=0.0001", "ali@beta1=0.5,lr=0.0002", "ali@beta1=0.8,lr=0.0001", "ali@beta1=0.8,lr=0.0002"]
+    assert sorted({c.train.beta1 for c in configs}) == [0.5, 0.8]
+    assert sorted(sorted({configs[i].train.beta1 for i in g}) for g in stack_groups(configs)) == [[0.5], [0.8]]
+    assert all(len(g) == 4 for g in stack_groups(configs))
+    assert plan_compare(["ali"], "grid", "quick", [0], beta1=[0.8])[0].train.beta1 == 0.8

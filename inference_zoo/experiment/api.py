@@ -23,10 +23,10 @@ from ..core.results import RESULT_FIELDS, aggregate, collect_rows, read_rows
 
 #: settings a compare takes besides its grid, as in the command line (``--steps`` ...)
 SETTINGS = ("steps", "batch_size", "lr", "device", "n_train", "amp", "compile", "arch", "engine", "eval_every",
-            "lr_schedule", "lr_floor", "lr_decay_start", "ema_decay", "tensorboard", "fid_weights")
+            "lr_schedule", "lr_floor", "lr_decay_start", "ema_decay", "beta1", "tensorboard", "fid_weights")
 #: those a study takes (its data sizes and networks are the study's)
 STUDY_SETTINGS = ("steps", "lr", "device", "amp", "compile", "engine", "eval_every", "lr_schedule", "lr_floor",
-                  "lr_decay_start", "ema_decay", "tensorboard", "fid_weights")
+                  "lr_decay_start", "ema_decay", "beta1", "tensorboard", "fid_weights")
 
 
 def _pandas():

@@ -25,12 +25,13 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
                  eval_every: int | None = None, lr_schedule: str | Sequence[str] | None = None,
                  lr_floor: float | None = None, lr_decay_start: float | None = None,
-                 ema_decay: float | Sequence[float] | None = None, tensorboard: bool = False,
+                 ema_decay: float | Sequence[float] | None = None,
+                 beta1: float | Sequence[float] | None = None, tensorboard: bool = False,
                  fid_weights: str | Path | None = None) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
-    ``lr``: one learning rate, or several to sweep.
+    ``lr``: one learning rate, or several to sweep; likewise ``beta1``, ``ema_decay``, ``lr_schedule``.
     Each combination of swept values is a variant of the method, labelled in rows, folders and
     figures as "method@key=value,...,lr=value" (options in name order, then the rate).
     ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
@@ -38,7 +39,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     """
     base = get_preset(preset)
     # training settings that take a list: each combination is a variant (named by the swept ones)
-    lists = {"ema_decay": ema_decay, "lr": lr, "lr_schedule": lr_schedule}
+    lists = {"beta1": beta1, "ema_decay": ema_decay, "lr": lr, "lr_schedule": lr_schedule}
     lists = {k: ([v] if isinstance(v, (int, float, str)) else list(v)) for k, v in lists.items() if v is not None}
     for key, values in lists.items():
         if len(set(values)) < len(values):

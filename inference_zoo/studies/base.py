@@ -60,7 +60,8 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
                   compile: bool = False, options: dict[str, dict[str, Any]] | None = None,
                   methods: list[str] | None = None, eval_every: int | None = None,
                   lr_schedule: str | None = None, lr_floor: float | None = None,
-                  lr_decay_start: float | None = None, ema_decay: float | None = None, tensorboard: bool = False,
+                  lr_decay_start: float | None = None, ema_decay: float | None = None,
+                  beta1: float | list[float] | None = None, tensorboard: bool = False,
                   fid_weights: str | Path | None = None) -> list[RunConfig]:
     """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
     processes, or to sweep one method's option); ``options`` (per method, as
@@ -79,7 +80,7 @@ def study_configs(study: Study, seeds: list[int] | None = None, steps: int | Non
         configs += plan_compare(methods, data, preset or study.preset, seeds, merged,
                                 steps=steps, lr=lr, device=device, study=study.name, engine=engine,
                                 amp=amp, compile=compile, eval_every=eval_every, lr_schedule=lr_schedule,
-                                lr_floor=lr_floor, lr_decay_start=lr_decay_start, ema_decay=ema_decay,
+                                lr_floor=lr_floor, lr_decay_start=lr_decay_start, ema_decay=ema_decay, beta1=beta1,
                                 tensorboard=tensorboard,
                                 fid_weights=fid_weights)
     if study.evaluation:
