@@ -1,7 +1,7 @@
 """Time to quality: how long until several seeds of ALI reach a quality target on the grid.
 
-Run as ``python benchmarks/time_to_quality.py [--curves figures/mixture_converged/curves.csv]
-[--method ali] [--seeds 5] [--reference-steps 400000] [--rounds 3]``.
+Run as ``python benchmarks/time_to_quality.py [--curves figures/ali_grid_lr_sweep/curves.csv]
+[--method ali@lr=0.0003] [--seeds 5] [--reference-steps 400000] [--rounds 3]``.
 
 A published study's curve (``curves.csv``, the same metric code as the final evaluation, every
 2,000 steps) says at which step the mean over seeds first reaches each target: the issue's
@@ -69,17 +69,24 @@ def record(means: dict[int, dict[str, float]], seeds: int, stacked_rate: float, 
     return rows
 
 
-def recipe(study_json: Path) -> str:
-    """The training settings of the published curve, from its study.json, in words."""
-    from inference_zoo.core.config import RunConfig, describe_schedule
+def recipe(study_json: Path, method: str) -> str:
+    """The training settings of ``method``'s published curve, from its study.json, in words: the
+    example cell's config with the settings ``method`` names (ali@lr=0.0003) in place of its own."""
+    import dataclasses
+
+    from inference_zoo.core.config import RunConfig, describe_schedule, split_label
     from inference_zoo.core.errors import UserError
 
     try:
         study = json.loads(study_json.read_text())
         config = RunConfig.from_dict(study["example_config"])
+        named = split_label(method)[1]
+        train = {f.name: f.type for f in dataclasses.fields(config.train)}
+        kinds = {"str": str, "int": int, "float": float}
+        t = dataclasses.replace(config.train, **{k: kinds.get(str(train[k]), float)(v)
+                                                 for k, v in named.items() if k in train})
     except (OSError, ValueError, KeyError, TypeError, UserError):
         return f"unknown ({study_json} unreadable)"
-    t = config.train
     average = f"weight average {t.ema_decay:g}" if t.ema_decay else "no weight average"
     return (f"{study['study']}: {config.arch.name} networks, {t.steps} steps, Adam {t.lr:g}, betas ({t.beta1:g}, "
             f"{t.beta2:g}), batch {t.batch_size}, {average}, {describe_schedule(t)}")
@@ -87,8 +94,8 @@ def recipe(study_json: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--curves", type=Path, default=Path("figures/mixture_converged/curves.csv"))
-    parser.add_argument("--method", default="ali")
+    parser.add_argument("--curves", type=Path, default=Path("figures/ali_grid_lr_sweep/curves.csv"))
+    parser.add_argument("--method", default="ali@lr=0.0003")
     parser.add_argument("--dataset", default="grid")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--reference-steps", type=int, default=400_000)
@@ -116,7 +123,7 @@ def main() -> None:
         measured = f"median of {args.rounds} interleaved rounds of {args.steps} steps"
     rows = record(means, args.seeds, stacked_rate, plain_rate, args.reference_steps)
     result = {"curves": str(args.curves), "method": args.method, "dataset": args.dataset, "seeds": args.seeds,
-              "recipe": recipe(args.curves.parent / "study.json"),
+              "recipe": recipe(args.curves.parent / "study.json", args.method),
               "stacked_run_steps_per_s": stacked_rate, "plain_run_steps_per_s": plain_rate, "rates": measured,
               "reference_steps_per_seed": args.reference_steps, "targets": rows,
               "machine": {"platform": platform.platform(), "processor": platform.processor(),

@@ -62,7 +62,8 @@ def test_time_to_quality_reads_the_first_step_the_seed_mean_meets_a_target(tmp_p
         writer.writeheader()
         writer.writerows(rows)
     script = Path(__file__).parents[1] / "benchmarks" / "time_to_quality.py"
-    done = subprocess.run([sys.executable, str(script), "--curves", str(curves), "--seeds", "2", "--rates", "20,10",
+    done = subprocess.run([sys.executable, str(script), "--curves", str(curves), "--method", "ali", "--seeds", "2",
+                           "--rates", "20,10",
                            "--reference-steps", "100", "--out", str(tmp_path / "ttq.json")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -71,6 +72,19 @@ def test_time_to_quality_reads_the_first_step_the_seed_mean_meets_a_target(tmp_p
     assert (plateau["reached"], plateau["step"]) == (True, 4)
     assert plateau["seconds"] == pytest.approx(4 * 2 / 20) and plateau["speedup_same_steps"] == pytest.approx(2.0)
     assert issue["published_schedule_seconds"] == pytest.approx(2 * 100 / 10)
+
+
+def test_time_to_quality_names_the_recipe_of_the_swept_variant_it_reads():
+    """A learning-rate sweep's study.json holds one example cell (lr 2e-4 here); the recipe of the
+    curve read is that of the variant asked for."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from time_to_quality import recipe
+
+    study = Path(__file__).parents[1] / "figures" / "ali_grid_lr_sweep" / "study.json"
+    assert "Adam 0.0003," in recipe(study, "ali@lr=0.0003") and "Adam 0.0002," in recipe(study, "ali@lr=0.0002")
+    assert "Adam 0.0002," in recipe(study, "ali")
 
 
 def test_the_step_profile_buckets_operators_and_writes_its_record(tmp_path):

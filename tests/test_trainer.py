@@ -275,3 +275,25 @@ def test_the_converged_decay_preset_reproduces_the_published_late_decay_runs():
                            datasets=["grid"], methods=["ali"])[0]
     differing = diff_configs(upgrade_config_dict(published["example_config"]), config.to_dict())
     assert differing == [] and config.train.steps == 50_000 and config.train.lr_decay_start == 0.6
+
+
+def test_the_converged_long_preset_reproduces_the_published_lr_sweep_at_its_best_rate():
+    """`--preset converged_long` resolves to the configs of figures/ali_grid_lr_sweep's cells at
+    lr 3e-4, but for the variant's name (a swept rate names its cells ali@lr=...)."""
+    import json
+    from pathlib import Path
+
+    from inference_zoo.core.config import diff_configs, upgrade_config_dict
+    from inference_zoo.studies import STUDIES, study_configs
+
+    published = json.loads((Path(__file__).parents[1] / "figures/ali_grid_lr_sweep/study.json").read_text())
+    config = study_configs(STUDIES.get("mixture_converged"), [0], preset="converged_long",
+                           datasets=["grid"], methods=["ali"])[0]
+    swept = study_configs(STUDIES.get("mixture_converged"), [0], preset="converged_decay", datasets=["grid"],
+                          methods=["ali"], lr=[2e-4, 3e-4])
+    assert [c.variant for c in swept] == ["lr=0.0002", "lr=0.0003"]
+    # the sweep's command, as published, resolves to the published configs ...
+    assert diff_configs(upgrade_config_dict(published["example_config"]), swept[0].to_dict()) == []
+    # ... and the preset to its lr 3e-4 cells, named without a variant
+    assert [k for k in diff_configs(swept[1].to_dict(), config.to_dict())] == ["variant"]
+    assert config.train.lr == 3e-4 and config.train.steps == 50_000 and config.train.lr_decay_start == 0.6

@@ -38,6 +38,13 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(steps=50_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
                     lr_schedule="linear", lr_decay_start=0.6),
     ),
+    # figures/ali_grid_lr_sweep: the late-decay schedule at a smaller rate, ALI's best on the grid
+    "converged_long": Preset(
+        "converged_decay at Adam 3e-4: paper-size networks, 50k steps, full rate for 30k, linear decay "
+        "to 0 over the last 20k (figures/ali_grid_lr_sweep)",
+        TrainConfig(steps=50_000, lr=3e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
+                    lr_schedule="linear", lr_decay_start=0.6),
+    ),
     "quick": Preset(
         "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),

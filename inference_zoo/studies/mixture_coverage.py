@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.config import RunConfig, describe_schedule
+from ..core.config import RunConfig, describe_schedule, split_label
 from ..data import build_dataset, parse_data_spec
 from ..core.fileio import read_json_object, write_text
 from ..core.results import mean_se_text, read_rows, summary_index
@@ -109,9 +109,12 @@ def figures(folder: Path) -> list[Path]:
         t, a = cfg.train, cfg.arch
         # a constant rate goes unsaid, so captions drawn before schedules existed stay as they were
         schedule = "" if t.lr_schedule == "constant" else f" ({describe_schedule(t)})"
+        # a swept rate is in each row's name (ali@lr=0.0003), not the example cell's
+        swept_lr = any("lr" in split_label(r["method"])[1] for r in rows)
+        rate = "as each row names it" if swept_lr else f"{t.lr:g}"
         note = (f"{a.name} networks enc {list(a.encoder_hidden)}, dec {list(a.decoder_hidden)}, D maxout "
                 f"{list(a.discriminator_hidden)}x{a.maxout_pieces}; {t.steps} steps per phase, batch {t.batch_size}, "
-                f"Adam lr {t.lr:g}{schedule}, betas ({t.beta1:g}, {t.beta2:g}); 2,500 samples (3σ), "
+                f"Adam lr {rate}{schedule}, betas ({t.beta1:g}, {t.beta2:g}); 2,500 samples (3σ), "
                 "10,000 (responsibility)")
     return [*paper_layout_figures(folder, rows), coverage_vs_reconstruction(folder, rows), results_table(folder, rows, note)]
 
