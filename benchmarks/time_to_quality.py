@@ -80,11 +80,10 @@ def recipe(study_json: Path, method: str) -> str:
     try:
         study = json.loads(study_json.read_text())
         config = RunConfig.from_dict(study["example_config"])
-        named = split_label(method)[1]
-        train = {f.name: f.type for f in dataclasses.fields(config.train)}
-        kinds = {"str": str, "int": int, "float": float}
-        t = dataclasses.replace(config.train, **{k: kinds.get(str(train[k]), float)(v)
-                                                 for k, v in named.items() if k in train})
+        # swept training settings are numbers but the schedule's name, as plan_compare names them
+        t = dataclasses.replace(config.train, **{k: v if k == "lr_schedule" else float(v)
+                                                 for k, v in split_label(method)[1].items()
+                                                 if hasattr(config.train, k)})
     except (OSError, ValueError, KeyError, TypeError, UserError):
         return f"unknown ({study_json} unreadable)"
     average = f"weight average {t.ema_decay:g}" if t.ema_decay else "no weight average"

@@ -7,6 +7,7 @@ rate. Its numbers are a preview, not a reproduction.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .config import ArchConfig, TrainConfig
@@ -19,6 +20,10 @@ class Preset:
     train: TrainConfig = field(default_factory=TrainConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
 
+
+#: the converged schedule continued to 50k steps, decaying linearly to 0 over the last 20k
+_LATE_DECAY = TrainConfig(steps=50_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
+                          lr_schedule="linear", lr_decay_start=0.6)
 
 PRESETS: dict[str, Preset] = {
     "paper": Preset("ALI paper's mixture setup: full-size networks, 200k steps, Adam 1e-4, beta1 0.2"),
@@ -35,15 +40,13 @@ PRESETS: dict[str, Preset] = {
     "converged_decay": Preset(
         "converged, then on to 50k steps: full rate for 30k, linear decay to 0 over the last 20k "
         "(figures/ali_grid_late_decay)",
-        TrainConfig(steps=50_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
-                    lr_schedule="linear", lr_decay_start=0.6),
+        _LATE_DECAY,
     ),
     # figures/ali_grid_lr_sweep: the late-decay schedule at a smaller rate, ALI's best on the grid
     "converged_long": Preset(
         "converged_decay at Adam 3e-4: paper-size networks, 50k steps, full rate for 30k, linear decay "
         "to 0 over the last 20k (figures/ali_grid_lr_sweep)",
-        TrainConfig(steps=50_000, lr=3e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
-                    lr_schedule="linear", lr_decay_start=0.6),
+        dataclasses.replace(_LATE_DECAY, lr=3e-4),
     ),
     "quick": Preset(
         "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
