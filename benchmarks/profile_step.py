@@ -86,20 +86,32 @@ def matmul_shapes_alone(members: int, batch: int, repeats: int) -> float:
     return flops * repeats / (time.perf_counter() - t0) / 1e9
 
 
+def least(runs: list[tuple[float, dict[str, float]]]) -> tuple[float, dict[str, float]]:
+    """The least seconds and, per bucket, the least time over repeated profiles of one run length."""
+    buckets = {k for _, b in runs for k in b}
+    return min(s for s, _ in runs), {k: min(b.get(k, 0.0) for _, b in runs) for k in buckets}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--steps", type=int, default=200, help="steps of the long run (the short one: a fifth)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=3, help="profiles of each run length (least times kept)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "profile_step.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     peak = matmul_peak() / 1e9
     short = max(5, args.steps // 5)
     profiled_seconds(args.members, short, args.batch)  # warm-up: first-use costs are paid here
-    s_short, b_short = profiled_seconds(args.members, short, args.batch)
-    s_long, b_long = profiled_seconds(args.members, args.steps, args.batch)
+    # each length profiled --repeats times, interleaved, keeping each bucket's least time: a one-off
+    # stall (allocation, the final checkpoint's I/O) in one run would otherwise skew the difference
+    runs: dict[int, list[tuple[float, dict[str, float]]]] = {short: [], args.steps: []}
+    for _ in range(args.repeats):
+        for n in runs:
+            runs[n].append(profiled_seconds(args.members, n, args.batch))
+    (s_short, b_short), (s_long, b_long) = (least(runs[n]) for n in (short, args.steps))
     per_step = (s_long - s_short) / (args.steps - short)
     buckets = {k: (b_long.get(k, 0.0) - b_short.get(k, 0.0)) / (args.steps - short)
                for k in sorted(set(b_long) | set(b_short))}
@@ -107,6 +119,7 @@ def main() -> None:
     alone = matmul_shapes_alone(args.members, args.batch, repeats=max(3, args.steps // 20))
     record = {
         "members": args.members, "batch": args.batch, "threads": args.threads, "steps": [short, args.steps],
+        "repeats": args.repeats,
         "peak_gflops": peak,
         "step_ms": per_step * 1e3,
         "run_steps_per_s": args.members / per_step,
