@@ -10,6 +10,7 @@ from torch import nn
 from conftest import tiny_config
 from inference_zoo.nets.mlp import Maxout
 from inference_zoo.experiment.runs import run_group
+from inference_zoo.core.config import RunConfig
 from inference_zoo.engine.member_adam import MemberAdam
 from inference_zoo.engine.stacking import (LAYER_STACKERS, FeatureMajorSequential, NotStackable, member_optimizer_state,
                                     member_state, stack_strategies, stacked_state)
@@ -123,6 +124,41 @@ def test_member_adam_is_torch_adam_per_member(kernel):
         member = member_optimizer_state(opt.state_dict(), k, [m.shape], lrs[k])
         assert member["param_groups"][0]["lr"] == lrs[k]
         torch.testing.assert_close(member["state"][0]["exp_avg_sq"], refs[k].state_dict()["state"][0]["exp_avg_sq"])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_member_adam_takes_aligned_tensors_whole_and_steps_bit_for_bit_as_per_member(threads):
+    """The fused CPU step (aligned tensors in one call per run of members at one rate) equals
+    torch's Adam on each member's slice, bit for bit, on the paper's toy ALI parameters and a
+    learning-rate sweep whose rates are not in runs of consecutive members."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        members = [build_strategy(RunConfig(method="ali", seed=s), 2) for s in range(5)]
+        stack = stack_strategies(members)
+        fast = [p.detach().clone().requires_grad_() for p in stack.parameters()]
+        slow = [p.detach().clone().requires_grad_() for p in stack.parameters()]
+        whole = MemberAdam.in_one_call(fast)
+        assert any(whole) and not all(whole)  # both kinds of tensor are exercised
+        lrs = [1e-3, 1e-3, 1e-3, 2e-3, 1e-3]  # runs of members: 0-2 and 4 at one rate, 3 at the other
+        opt_fast = MemberAdam(fast, lrs, betas=(0.9, 0.999), kernel={"fused": True})
+        opt_slow = MemberAdam(slow, lrs, betas=(0.9, 0.999), kernel={"fused": True})
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(10):
+            for a, b in zip(fast, slow):
+                a.grad = torch.randn(a.shape, generator=gen)
+                b.grad = a.grad.clone()
+            opt_fast.step()  # the fused CPU step
+            for group in opt_slow.param_groups:  # the per-member step, then the step count, as step() does
+                states = [opt_slow._state(p, True) for p in group["params"]]
+                opt_slow._per_member_step(group, group["params"], states)
+                for s in states:
+                    s["step"] += 1
+        assert all(torch.equal(a, b) for a, b in zip(fast, slow))
+        fast_state, slow_state = opt_fast.state_dict()["state"], opt_slow.state_dict()["state"]
+        assert all(torch.equal(fast_state[i][key], slow_state[i][key]) for i in fast_state for key in fast_state[i])
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_two_phase_strategies_share_the_stacked_gan_and_match_single_runs(tmp_path):
