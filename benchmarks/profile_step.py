@@ -61,22 +61,26 @@ def profiled_seconds(members: int, steps: int, batch: int) -> tuple[float, dict[
 
 
 def matmul_shapes_alone(members: int, batch: int, repeats: int) -> float:
-    """GFLOP/s of the step's forward matmul shapes (each layer's [K, batch, in] x [K, in, out]),
-    with their two backward products, timed alone: what the BLAS gives these shapes here."""
+    """GFLOP/s of the step's matmuls timed alone, in the stacked engine's layout (weights
+    [K, out, in] times feature-major activations [K, in, n]): per layer the forward product and its
+    two backward products (input and weight gradients), n being the batch for the encoder and the
+    decoder and both halves (2 x batch) for the discriminator, which the engine runs as one batch.
+    What the BLAS gives these shapes here, with their operands warm."""
     a = ARCH
     layers = []
-    for dims, pieces in (([4, *a.encoder_hidden, 2], 1), ([2, *a.decoder_hidden, 2], 1),
-                         ([4, *a.discriminator_hidden], a.maxout_pieces)):
-        layers += [(i, o * pieces) for i, o in zip(dims[:-1], dims[1:])]
-    tensors = [(torch.randn(members, batch, i), torch.randn(members, i, o), torch.randn(members, batch, o))
-               for i, o in layers]
-    flops = sum(3 * 2.0 * members * batch * i * o for i, o in layers)
+    for dims, pieces, n in (([4, *a.encoder_hidden, 2], 1, batch), ([2, *a.decoder_hidden, 2], 1, batch),
+                            ([4, *a.discriminator_hidden, 1], a.maxout_pieces, 2 * batch)):
+        ins, outs = dims[:-1], [o * pieces for o in dims[1:-1]] + [dims[-1]]
+        layers += [(i, o, n) for i, o in zip(ins, outs)]
+    tensors = [(torch.randn(members, o, i), torch.randn(members, i, n), torch.randn(members, o, n))
+               for i, o, n in layers]
+    flops = sum(3 * 2.0 * members * n * i * o for i, o, n in layers)
 
     def once() -> None:
-        for x, w, g in tensors:
-            torch.bmm(x, w)
-            torch.bmm(g, w.transpose(1, 2))
-            torch.bmm(x.transpose(1, 2), g)
+        for w, x, g in tensors:
+            torch.bmm(w, x)
+            torch.bmm(w.transpose(1, 2), g)
+            torch.bmm(g, x.transpose(1, 2))
 
     for _ in range(3):
         once()

@@ -14,7 +14,7 @@ instead of one per member: torch's CPU kernel splits a tensor into one range per
 multiple of 16 values long, so every value of such a tensor (and of each of its member slices)
 takes the vector path, and the result is the per-member step's bit for bit
 (``tests/test_stacked.py`` checks it against the per-member step on this machine).
-That removes most of the per-slice calls, which cost more than their arithmetic on small stacks.
+That removes most of the per-slice calls and their bookkeeping.
 
 Its state has torch Adam's keys and shapes over the stacked tensors, so a member's slice
 (``stacking.member_optimizer_state``) resumes in a single run's Adam.
@@ -29,21 +29,27 @@ from torch.optim.adam import adam
 #: torch's fused CPU Adam cuts a tensor into per-thread ranges that are multiples of this many
 #: values (a 64-byte cache line of fp32), and its vector loop takes 16 (AVX-512) or 8 values at a time
 VECTOR_BLOCK = 16
+#: torch's fused Adam operator, which torch's own ``Adam(fused=True)`` calls (private: where a torch
+#: build lacks it, every member takes the per-member step through torch's public Adam)
+_FUSED_ADAM = getattr(torch, "_fused_adam_", None)
 
 
 class MemberAdam(torch.optim.Adam):
     """Adam over stacked parameters ``[K, ...]``, member k at learning rate ``lrs[k]``.
 
     ``kernel``: the Adam options that pick torch's implementation, ``{"fused": True}`` or
-    ``{"foreach": True}`` (default: torch's choice).
+    ``{"foreach": True}`` (default: torch's choice). ``merge_aligned=False`` steps every tensor
+    member by member even where one call would do (the reference the merged step is tested and
+    timed against).
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lrs: Sequence[float],
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 kernel: dict[str, Any] | None = None) -> None:
+                 kernel: dict[str, Any] | None = None, merge_aligned: bool = True) -> None:
         # group "lr" is member 0's, for a member checkpoint's sake; the steps use ``lrs``
         super().__init__(params, lr=lrs[0], betas=betas, eps=eps, **(kernel or {}))
         self.lrs = list(lrs)
+        self.merge_aligned = merge_aligned
         self.scale = 1.0  # every member's rate is multiplied by it (a learning-rate schedule sets it)
         self._members_by_lr: dict[float, list[int]] = {}
         for k, lr in enumerate(self.lrs):
@@ -75,7 +81,8 @@ class MemberAdam(torch.optim.Adam):
             if not params:
                 continue
             states = [self._state(p, bool(group["fused"] or group["capturable"])) for p in params]
-            if group["fused"] and all(p.device.type == "cpu" for p in params):
+            if (self.merge_aligned and group["fused"] and _FUSED_ADAM is not None
+                    and all(p.device.type == "cpu" for p in params)):
                 self._fused_cpu_step(group, params, states)
             else:
                 self._per_member_step(group, params, states)
@@ -122,6 +129,6 @@ class MemberAdam(torch.optim.Adam):
                         for out, t in zip(lists, (p, g, m, v)):
                             out.append(t[a:b] if b - a > 1 else t[a])
                         lists[4].append(step)
-            torch._fused_adam_(*lists[:4], [], lists[4], amsgrad=False, lr=lr * self.scale, beta1=beta1,
+            _FUSED_ADAM(*lists[:4], [], lists[4], amsgrad=False, lr=lr * self.scale, beta1=beta1,
                                beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
-                               grad_scale=None, found_inf=None)
+                        grad_scale=None, found_inf=None)
