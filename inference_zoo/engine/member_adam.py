@@ -26,8 +26,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch.optim.adam import adam
 
-#: torch's fused CPU Adam cuts a tensor into per-thread ranges that are multiples of this many
-#: values (a 64-byte cache line of fp32), and its vector loop takes 16 (AVX-512) or 8 values at a time
+#: torch's fused CPU Adam cuts an fp32 tensor into per-thread ranges that are multiples of this many
+#: values (a 64-byte cache line), and its vector loop takes 16 (AVX-512) or 8 values at a time
 VECTOR_BLOCK = 16
 #: torch's fused Adam operator, which torch's own ``Adam(fused=True)`` calls (private: where a torch
 #: build lacks it, every member takes the per-member step through torch's public Adam)
@@ -110,9 +110,11 @@ class MemberAdam(torch.optim.Adam):
     @staticmethod
     def in_one_call(params: list[torch.Tensor]) -> list[bool]:
         """For each stacked tensor, whether the fused CPU step takes it as one tensor (per run of
-        members at one rate) rather than member by member, at torch's present thread count."""
+        members at one rate) rather than member by member, at torch's present thread count: fp32
+        and contiguous, with its gradient, and a multiple of ``VECTOR_BLOCK`` x threads values per member."""
         block = VECTOR_BLOCK * torch.get_num_threads()
-        return [p[0].numel() % block == 0 for p in params]
+        return [p.dtype == torch.float32 and p.is_contiguous() and (p.grad is None or p.grad.is_contiguous())
+                and p[0].numel() % block == 0 for p in params]
 
     def _fused_cpu_step(self, group: dict[str, Any], params: list[torch.Tensor],
                         states: list[dict[str, torch.Tensor]]) -> None:
@@ -129,6 +131,5 @@ class MemberAdam(torch.optim.Adam):
                         for out, t in zip(lists, (p, g, m, v)):
                             out.append(t[a:b] if b - a > 1 else t[a])
                         lists[4].append(step)
-            _FUSED_ADAM(*lists[:4], [], lists[4], amsgrad=False, lr=lr * self.scale, beta1=beta1,
-                               beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False,
-                        grad_scale=None, found_inf=None)
+            _FUSED_ADAM(*lists[:4], [], lists[4], amsgrad=False, lr=lr * self.scale, beta1=beta1, beta2=beta2,
+                        weight_decay=0.0, eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
