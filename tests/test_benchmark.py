@@ -108,3 +108,21 @@ def test_the_step_profile_buckets_operators_and_writes_its_record(tmp_path):
     assert record["step_ms"] > 0 and record["buckets_ms"]["matmul"] > 0
     assert 0 < sum(record["buckets_share"].values()) <= 1.05  # self times of one thread's operators
     assert record["matmul_shapes_alone_gflops"] > 0
+
+
+def test_the_optimizer_benchmark_times_the_three_adam_steps_and_writes_its_record(tmp_path):
+    """benchmarks/optimizer_step.py: whole-tensor Adam, the merged per-member Adam and the
+    member-by-member reference, each timed, with the ratios docs/speed.md quotes."""
+    import json
+    import subprocess
+    import sys
+
+    path = Path(__file__).parents[1] / "benchmarks" / "optimizer_step.py"
+    done = subprocess.run([sys.executable, str(path), "--members", "2", "--rounds", "1",
+                           "--out", str(tmp_path / "optimizer.json")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads((tmp_path / "optimizer.json").read_text())
+    assert len(record["ms_per_step"]) == 3 and all(ms > 0 for ms in record["ms_per_step"].values())
+    whole, merged, unmerged = record["ms_per_step"].values()
+    assert record["ratio"] == pytest.approx(merged / whole, rel=0.02)  # ms are rounded to 0.01
+    assert record["ratio_member_by_member"] == pytest.approx(unmerged / whole, rel=0.02)
