@@ -8,7 +8,7 @@ optimiser hands torch's own Adam (fused where the engine asks for it) each membe
 tensor of its own, so every member takes the loop its run alone takes, and it groups the slices
 by learning rate, so a learning-rate sweep trains as one stack with each member at its own rate.
 
-On the CPU, with the fused kernel, a tensor whose every member has a multiple of
+On the CPU, with the fused kernel, an fp32 contiguous tensor whose every member has a multiple of
 ``VECTOR_BLOCK`` x threads values takes one call over each run of consecutive members at one rate
 instead of one per member: torch's CPU kernel splits a tensor into one range per thread, each a
 multiple of 16 values long, so every value of such a tensor (and of each of its member slices)
