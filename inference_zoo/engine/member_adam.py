@@ -51,9 +51,6 @@ class MemberAdam(torch.optim.Adam):
         self.lrs = list(lrs)
         self.merge_aligned = merge_aligned
         self.scale = 1.0  # every member's rate is multiplied by it (a learning-rate schedule sets it)
-        self._members_by_lr: dict[float, list[int]] = {}
-        for k, lr in enumerate(self.lrs):
-            self._members_by_lr.setdefault(lr, []).append(k)
         # per rate, its members as runs of consecutive members [start, stop)
         self._runs_by_lr: dict[float, list[tuple[int, int]]] = {}
         for k, lr in enumerate(self.lrs):
@@ -96,7 +93,8 @@ class MemberAdam(torch.optim.Adam):
         slices = [(p.unbind(0), p.grad.unbind(0), s["exp_avg"].unbind(0), s["exp_avg_sq"].unbind(0))
                   for p, s in zip(params, states)]
         beta1, beta2 = group["betas"]
-        for lr, members in self._members_by_lr.items():
+        for lr, runs in self._runs_by_lr.items():
+            members = [k for start, stop in runs for k in range(start, stop)]
             # torch's Adam adds 1 to each step tensor it is given: one per slice, then the shared one
             steps = [s["step"].clone() for s in states for _ in members]
             adam([w[k] for w, _, _, _ in slices for k in members],
@@ -129,7 +127,7 @@ class MemberAdam(torch.optim.Adam):
                     pieces = [(start, stop)] if in_one else [(k, k + 1) for k in range(start, stop)]
                     for a, b in pieces:
                         for out, t in zip(lists, (p, g, m, v)):
-                            out.append(t[a:b] if b - a > 1 else t[a])
+                            out.append(t[a:b])
                         lists[4].append(step)
             _FUSED_ADAM(*lists[:4], [], lists[4], amsgrad=False, lr=lr * self.scale, beta1=beta1, beta2=beta2,
                         weight_decay=0.0, eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
