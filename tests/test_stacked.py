@@ -126,7 +126,7 @@ def test_member_adam_is_torch_adam_per_member(kernel):
         torch.testing.assert_close(member["state"][0]["exp_avg_sq"], refs[k].state_dict()["state"][0]["exp_avg_sq"])
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_member_adam_takes_aligned_tensors_whole_and_steps_bit_for_bit_as_per_member(threads):
     """The fused CPU step (aligned tensors in one call per run of members at one rate) equals
     torch's Adam on each member's slice, bit for bit, on the paper's toy ALI parameters and a

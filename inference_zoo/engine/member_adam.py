@@ -9,11 +9,13 @@ tensor of its own, so every member takes the loop its run alone takes, and it gr
 by learning rate, so a learning-rate sweep trains as one stack with each member at its own rate.
 
 On the CPU, with the fused kernel, an fp32 contiguous tensor whose every member has a multiple of
-``VECTOR_BLOCK`` x threads values takes one call over each run of consecutive members at one rate
-instead of one per member: torch's CPU kernel splits a tensor into one range per thread, each a
-multiple of 16 values long, so every value of such a tensor (and of each of its member slices)
-takes the vector path, and the result is the per-member step's bit for bit
-(``tests/test_stacked.py`` checks it against the per-member step on this machine).
+``VECTOR_BLOCK`` values takes one call over each run of consecutive members at one rate instead of
+one per member: torch's CPU kernel splits a tensor into one range per thread at multiples of 16
+values (a 64-byte cache line) and ends each range's vector loop with a scalar tail of its last
+size % (vector width) values; when the tensor, and so each of its member slices, is a multiple of
+16 values long, every range is too, whatever the thread count, so every value takes the vector
+path in one call or member by member, and the result is the per-member step's bit for bit
+(``tests/test_stacked.py`` checks it against the per-member step at 1, 2 and 3 threads).
 That removes most of the per-slice calls and their bookkeeping.
 
 Its state has torch Adam's keys and shapes over the stacked tensors, so a member's slice
@@ -26,8 +28,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch.optim.adam import adam
 
-#: torch's fused CPU Adam cuts an fp32 tensor into per-thread ranges that are multiples of this many
-#: values (a 64-byte cache line), and its vector loop takes 16 (AVX-512) or 8 values at a time
+#: torch's fused CPU Adam cuts an fp32 tensor into per-thread ranges at multiples of this many values
+#: (a 64-byte cache line), and its vector loop takes 16 (AVX-512) or 8 values at a time
 VECTOR_BLOCK = 16
 #: torch's fused Adam operator, which torch's own ``Adam(fused=True)`` calls (private: where a torch
 #: build lacks it, every member takes the per-member step through torch's public Adam)
@@ -108,11 +110,10 @@ class MemberAdam(torch.optim.Adam):
     @staticmethod
     def in_one_call(params: list[torch.Tensor]) -> list[bool]:
         """For each stacked tensor, whether the fused CPU step takes it as one tensor (per run of
-        members at one rate) rather than member by member, at torch's present thread count: fp32
-        and contiguous, with its gradient, and a multiple of ``VECTOR_BLOCK`` x threads values per member."""
-        block = VECTOR_BLOCK * torch.get_num_threads()
+        members at one rate) rather than member by member: fp32 and contiguous, with its gradient, and
+        a multiple of ``VECTOR_BLOCK`` values per member (at any thread count)."""
         return [p.dtype == torch.float32 and p.is_contiguous() and (p.grad is None or p.grad.is_contiguous())
-                and p[0].numel() % block == 0 for p in params]
+                and p[0].numel() % VECTOR_BLOCK == 0 for p in params]
 
     def _fused_cpu_step(self, group: dict[str, Any], params: list[torch.Tensor],
                         states: list[dict[str, torch.Tensor]]) -> None:
