@@ -5,7 +5,10 @@ takes the difference, so set-up, warm-up, evaluation and the final checkpoint ca
 is left is the steady-state step. Every operator's self time is put in one bucket (matmuls,
 Adam, BatchNorm, maxout, elementwise, copies and allocation, the rest); the matmuls' rate is
 compared with an fp32 matmul peak measured in the same process, and the matmul shapes of the step
-are timed alone as the ceiling this CPU's BLAS gives them.
+are timed alone as the ceiling this CPU's BLAS gives them. The plain reference loop of
+``train_speed.py``, timed between the profiles, turns the step into a ratio, and so does the step's
+floor: its matmuls, Adam and BatchNorm alone, the parts a member's numbers depend on and that no
+change outside torch's kernels can shorten without changing them.
 
     python benchmarks/profile_step.py --members 16 --threads 2
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -23,7 +27,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed import ARCH, _config, ali_flops_per_step, matmul_peak  # noqa: E402
+from train_speed import ARCH, _config, ali_flops_per_step, matmul_peak, plain_reference  # noqa: E402
 
 from inference_zoo.core.environment import environment  # noqa: E402
 from inference_zoo.engine.stacked import StackedTrainer  # noqa: E402
@@ -40,6 +44,10 @@ BUCKETS = (
                      "sigmoid", "aten::exp", "aten::log", "aten::neg", "aten::sum", "aten::mean", "aten::pow",
                      "aten::sqrt", "aten::where", "aten::randn", "aten::normal", "aten::masked")),
 )
+
+
+#: the buckets a member's numbers are made in, by torch's kernels: the step's floor
+FLOOR = ("matmul", "adam", "batchnorm")
 
 
 def bucket(name: str) -> str:
@@ -112,15 +120,19 @@ def main() -> None:
     # each length profiled --repeats times, interleaved, keeping each bucket's least time: a one-off
     # stall (allocation, the final checkpoint's I/O) in one run would otherwise skew the difference
     runs: dict[int, list[tuple[float, dict[str, float]]]] = {short: [], args.steps: []}
+    plain: list[float] = []  # the plain reference loop's run-steps per second, between the profiles
     for _ in range(args.repeats):
         for n in runs:
             runs[n].append(profiled_seconds(args.members, n, args.batch))
+        plain.append(plain_reference(max(20, args.steps), args.batch))
     (s_short, b_short), (s_long, b_long) = (least(runs[n]) for n in (short, args.steps))
     per_step = (s_long - s_short) / (args.steps - short)
     buckets = {k: (b_long.get(k, 0.0) - b_short.get(k, 0.0)) / (args.steps - short)
                for k in sorted(set(b_long) | set(b_short))}
     flops = ali_flops_per_step(args.batch, shared_chain=True) * args.members
     alone = matmul_shapes_alone(args.members, args.batch, repeats=max(3, args.steps // 20))
+    plain_rate = statistics.median(plain)
+    floor = sum(buckets.get(k, 0.0) for k in FLOOR)
     record = {
         "members": args.members, "batch": args.batch, "threads": args.threads, "steps": [short, args.steps],
         "repeats": args.repeats,
@@ -132,6 +144,12 @@ def main() -> None:
         "buckets_share": {k: v / per_step for k, v in buckets.items()},
         "matmul_gflops_in_step": flops / 1e9 / buckets["matmul"] if buckets.get("matmul") else None,
         "matmul_shapes_alone_gflops": alone,
+        "plain_reference_run_steps_per_s": plain_rate,
+        "plain_reference_rounds": plain,
+        "ratio_to_plain": args.members / per_step / plain_rate,
+        "floor_buckets": list(FLOOR),
+        "floor_ms": floor * 1e3,
+        "floor_ratio_to_plain": args.members / floor / plain_rate if floor else None,
         "environment": environment(torch.device("cpu")),
     }
     print(f"K = {args.members}, batch {args.batch}, {args.threads} threads: {per_step * 1e3:.1f} ms per step, "
@@ -140,6 +158,8 @@ def main() -> None:
         print(f"  {k:22s} {v * 1e3:7.2f} ms  {v / per_step:6.1%}")
     print(f"  matmuls in the step run at {record['matmul_gflops_in_step'] or 0:.0f} GFLOP/s; the same shapes "
           f"alone at {alone:.0f} GFLOP/s ({alone / peak:.0%} of peak)")
+    print(f"  against the plain reference ({plain_rate:.1f} run-steps/s): x{record['ratio_to_plain']:.2f}; "
+          f"its floor ({' + '.join(FLOOR)}, {floor * 1e3:.1f} ms) would be x{record['floor_ratio_to_plain'] or 0:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
 

@@ -108,6 +108,9 @@ def test_the_step_profile_buckets_operators_and_writes_its_record(tmp_path):
     assert record["step_ms"] > 0 and record["buckets_ms"]["matmul"] > 0
     assert 0 < sum(record["buckets_share"].values()) <= 1.05  # self times of one thread's operators
     assert record["matmul_shapes_alone_gflops"] > 0
+    assert record["plain_reference_run_steps_per_s"] > 0 and len(record["plain_reference_rounds"]) == 3
+    assert 0 < record["floor_ms"] <= record["step_ms"] * 1.05
+    assert record["floor_ratio_to_plain"] >= record["ratio_to_plain"] * 0.95
 
 
 def test_the_optimizer_benchmark_times_the_three_adam_steps_and_writes_its_record(tmp_path):
