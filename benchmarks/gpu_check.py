@@ -8,8 +8,8 @@ single engines) and checks the results are finite; (2) trains a stack of seeds a
 alone on the device and reports whether the member's weights equal the lone run's (they do bit
 for bit on CPU; GPU kernels may not promise it); (3) times the stacked engine at K = 1, 16, 64,
 256 against the plain reference loop of ``train_speed.py`` on the device, in fp32 and bf16
-autocast, with and without ``--compile``; (4) trains one short image run per conv architecture
-(dcgan, ali32) on FakeData. Everything goes to ``benchmarks/results/gpu_check.json`` (with
+autocast, with and without ``--compile``; (4) trains one short image run of ALI and the VAE per
+conv architecture (dcgan, ali32) on FakeData (ALI only with ``--dry-run``). Everything goes to ``benchmarks/results/gpu_check.json`` (with
 ``--dry-run``: ``gpu_check_dry_run.json``), failures included, so one run says what works.
 """
 from __future__ import annotations
@@ -106,14 +106,15 @@ def speed(device: str, members: list[int], steps: int, batch: int, compile_: boo
     return records
 
 
-def image_runs(device: str, steps: int, tmp: Path) -> dict[str, Any]:
-    """One short run per conv architecture on FakeData (no download)."""
+def image_runs(device: str, steps: int, methods: str, images: int, tmp: Path) -> dict[str, Any]:
+    """One short run of ``methods`` per conv architecture on FakeData (no download), ``images``
+    training images (the sample-quality metrics' feature network trains on them first)."""
     out = {}
     for preset in ("dcgan", "ali32"):
         side = "64" if preset == "dcgan" else "32"
-        code = _izoo("compare", "--methods", "ali,vae", "--data", f"fake:side={side}", "--preset", preset,
-                     "--steps", str(steps), "--n-train", "256", "--device", device, "--out", str(tmp / preset),
-                     "--no-progress")
+        code = _izoo("compare", "--methods", methods, "--data", f"fake:side={side},train_size={images}",
+                     "--preset", preset, "--steps", str(steps), "--n-train", str(images), "--device", device,
+                     "--out", str(tmp / preset), "--no-progress")
         if code != 0:
             raise RuntimeError(f"{preset}: exit {code}")
         out[preset] = "ok"
@@ -130,10 +131,12 @@ def main() -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("gpu_check: CUDA is not available here (use --dry-run to check the script on the CPU)")
     if args.dry_run:
-        sizes = {"train_steps": 4, "members": [1, 2], "speed_steps": 10, "batch": 50, "compile": False, "image_steps": 1}
+        # the image check's feature network (for its metrics) and evaluation cost more than its training
+        sizes = {"train_steps": 4, "members": [1, 2], "speed_steps": 10, "batch": 50, "compile": False, "image_steps": 1,
+                 "image_methods": "ali", "images": 128}
     else:
         sizes = {"train_steps": 200, "members": [1, 16, 64, 256], "speed_steps": 300, "batch": 100, "compile": True,
-                 "image_steps": 20}
+                 "image_steps": 20, "image_methods": "ali,vae", "images": 256}
     record: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -142,7 +145,7 @@ def main() -> None:
                lambda: stack_independence(device, sizes["train_steps"], tmp))
         _check("speed against the plain reference", record,
                lambda: speed(device, sizes["members"], sizes["speed_steps"], sizes["batch"], sizes["compile"]))
-        _check("one image run per conv architecture", record, lambda: image_runs(device, sizes["image_steps"], tmp))
+        _check("one image run per conv architecture", record, lambda: image_runs(device, sizes["image_steps"], sizes["image_methods"], sizes["images"], tmp))
     meta = {"device": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
             "torch": torch.__version__, "dry_run": args.dry_run, "sizes": sizes, "machine": platform.platform()}
     out = args.out or HERE / "results" / ("gpu_check_dry_run.json" if args.dry_run else "gpu_check.json")
