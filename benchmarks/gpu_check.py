@@ -9,8 +9,9 @@ alone on the device and reports whether the member's weights equal the lone run'
 for bit on CPU; GPU kernels may not promise it); (3) times the stacked engine at K = 1, 16, 64,
 256 against the plain reference loop of ``train_speed.py`` on the device, in fp32 and bf16
 autocast, with and without ``--compile``; (4) trains one short image run of ALI and the VAE per
-conv architecture (dcgan, ali32) on FakeData (ALI only with ``--dry-run``). Everything goes to ``benchmarks/results/gpu_check.json`` (with
-``--dry-run``: ``gpu_check_dry_run.json``), failures included, so one run says what works.
+conv architecture (dcgan, ali32) on FakeData (ALI only with ``--dry-run``). Everything goes to
+``benchmarks/results/gpu_check.json`` (with ``--dry-run``: ``gpu_check_dry_run.json``), failures
+included, so one run says what works.
 """
 from __future__ import annotations
 
@@ -145,7 +146,8 @@ def main() -> None:
                lambda: stack_independence(device, sizes["train_steps"], tmp))
         _check("speed against the plain reference", record,
                lambda: speed(device, sizes["members"], sizes["speed_steps"], sizes["batch"], sizes["compile"]))
-        _check("one image run per conv architecture", record, lambda: image_runs(device, sizes["image_steps"], sizes["image_methods"], sizes["images"], tmp))
+        _check("one image run per conv architecture", record,
+               lambda: image_runs(device, sizes["image_steps"], sizes["image_methods"], sizes["images"], tmp))
     meta = {"device": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
             "torch": torch.__version__, "dry_run": args.dry_run, "sizes": sizes, "machine": platform.platform()}
     out = args.out or HERE / "results" / ("gpu_check_dry_run.json" if args.dry_run else "gpu_check.json")

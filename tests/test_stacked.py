@@ -139,7 +139,8 @@ def test_member_adam_takes_aligned_tensors_whole_and_steps_bit_for_bit_as_per_me
         fast = [p.detach().clone().requires_grad_() for p in stack.parameters()]
         slow = [p.detach().clone().requires_grad_() for p in stack.parameters()]
         whole = MemberAdam.in_one_call(fast)
-        assert sum(whole) == 23 and len(whole) == 30  # both kinds: all but the maxout and output biases and D's last weight
+        # both kinds of tensor: all but the maxout and output biases and D's last weight go whole
+        assert sum(whole) == 23 and len(whole) == 30
         lrs = [1e-3, 1e-3, 1e-3, 2e-3, 1e-3]  # runs of members: 0-2 and 4 at one rate, 3 at the other
         opt_fast = MemberAdam(fast, lrs, betas=(0.9, 0.999), kernel={"fused": True})
         opt_slow = MemberAdam(slow, lrs, betas=(0.9, 0.999), kernel={"fused": True}, merge_aligned=False)
