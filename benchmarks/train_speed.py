@@ -1,12 +1,14 @@
 """Training speed of the paper's toy ALI: run-steps per second against a plain PyTorch reference.
 
 Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [--members 1,4,16] [--rounds 3]
-[--compile] [--lr-sweep]``.
+[--compile] [--lr-sweep] [--batched-forms]``.
 In one process it measures (a) a plain single-run ALI loop written here, the way a paper's release
 would write it, (b) izoo's single engine (the reference loop of ``train.py``), (c) izoo's stacked
 engine (``engine/stacked.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
 stack with ``train.compile``, with ``--lr-sweep`` also the largest stack with one learning rate per
-member), and a fp32 matmul peak measured at the start of every round. It prints run-steps
+member, with ``--batched-forms`` also the largest stack with the batched ``bmm`` matmuls the
+engine used before its one-call-per-member forms, ``engine/member_matmul.py``: the price of
+stack independence on every CPU), and a fp32 matmul peak measured at the start of every round. It prints run-steps
 per second (K runs x steps / seconds), the ratio of each to (a) and the achieved matmul FLOP/s as
 a share of that round's peak (medians over rounds), and writes ``benchmarks/results/train_speed.json``.
 The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
@@ -16,6 +18,7 @@ Ratios, not absolute times, are what carry across machines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -30,6 +33,7 @@ from torch import nn
 from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec
 from inference_zoo.nets import ArchConfig
+from inference_zoo.engine import member_matmul, shared_backward, stacking
 from inference_zoo.engine.train import Trainer
 from inference_zoo.engine.stacked import StackedTrainer
 
@@ -161,6 +165,43 @@ def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False, l
     return _steady_rate(seconds, steps, members)
 
 
+@contextlib.contextmanager
+def batched_forms():
+    """Inside, the stacked engine multiplies its members with one batched ``bmm``/``baddbmm`` call
+    per layer (K-dependent on some CPUs; kept here only as the speed baseline)."""
+    def linear(x, weight, bias):
+        return torch.bmm(weight, x) if bias is None else torch.baddbmm(bias.unsqueeze(-1), weight, x)
+
+    def addmm(bias, a, b):
+        return torch.baddbmm(bias.unsqueeze(-1), a, b)
+
+    patches = [(stacking, "member_linear", linear), (shared_backward, "member_mm", torch.bmm),
+               (shared_backward, "member_addmm", addmm),
+               (shared_backward, "member_row_sums", lambda t: t.sum(-1))]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, value in patches:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def izoo_stacked_batched(steps: int, batch: int, members: int) -> float:
+    with batched_forms():
+        return izoo_stacked(steps, batch, members)
+
+
+def _signature_summary() -> dict:
+    """How the stacked engine's matmul signatures met in this process were computed: batched where
+    that gave every member its canonical bits, canonical (one thread per member) elsewhere."""
+    seen = member_matmul.verdicts()
+    canonical = [f"{key[0]} {' x '.join(str(list(s[0])) for s in key[2:])} at {key[1]} threads"
+                 for key, batched in seen.items() if not batched]
+    return {"batched": sum(seen.values()), "canonical": len(canonical), "canonical_signatures": canonical}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
@@ -172,6 +213,8 @@ def main() -> None:
                         help="also measure the largest stack with train.compile (torch.compile of the networks)")
     parser.add_argument("--lr-sweep", action="store_true",
                         help="also measure the largest stack with a learning rate per member (a sweep)")
+    parser.add_argument("--batched-forms", action="store_true",
+                        help="also measure the largest stack with the previous batched bmm matmul forms")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = parser.parse_args()
 
@@ -195,6 +238,10 @@ def main() -> None:
             k = max(members)
             configurations.append((f"izoo stacked engine, K={k}, lr sweep", True,
                                    lambda k=k: izoo_stacked(stack_steps(k), batch, k, lr_sweep=True)))
+        if args.batched_forms:
+            k = max(members)
+            configurations.append((f"izoo stacked engine, K={k}, batched bmm", True,
+                                   lambda k=k: izoo_stacked_batched(stack_steps(k), batch, k)))
         # rounds interleave the configurations, so a drift in the machine's speed (shared hosts
         # drift by 10 % over minutes) hits all of them alike; each ratio is taken within its round
         rates: dict[str, list[float]] = {name: [] for name, _, _ in configurations}
@@ -225,6 +272,7 @@ def main() -> None:
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "matmul_peak_flops": statistics.median(peaks), "matmul_peak_flops_rounds": peaks,
             "flops_per_step_batch100": ali_flops_per_step(100), "rounds": args.rounds,
+            "member_matmul_signatures": _signature_summary(),
             "statistic": "median over rounds; ratio_to_reference is the median of per-round ratios, "
                          "share_of_matmul_peak the median of each round's rate over the peak measured in that round"}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from .member_matmul import member_addmm, member_mm, member_row_sums
 from .stacking import FeatureMajorSequential, StackedLinear, StackedMaxout
 
 
@@ -65,11 +66,11 @@ class _SharedChain(torch.autograd.Function):
         a = h.transpose(1, 2)
         layer_inputs, masks = [], []
         for (units, pieces), weight, bias in zip(layout, params[0::2], params[1::2]):
-            pre = torch.baddbmm(bias.unsqueeze(-1), weight, a).view(a.shape[0], units, pieces, a.shape[-1])
+            pre = member_addmm(bias, weight, a).view(a.shape[0], units, pieces, a.shape[-1])
             layer_inputs.append(a)
             a = pre.amax(2)
             masks.append(pre.eq_(a.unsqueeze(2)))
-        logits = torch.baddbmm(params[-1].unsqueeze(-1), params[-2], a).squeeze(1)
+        logits = member_addmm(params[-1], params[-2], a).squeeze(1)
         layer_inputs.append(a)
         ctx.save_for_backward(*layer_inputs, *params)
         ctx.masks, ctx.chain = masks, None  # intermediates used once: kept off autograd's version checks
@@ -86,7 +87,7 @@ class _SharedChain(torch.autograd.Function):
                 pre_grad = ctx.masks[i].mul_(grad.unsqueeze(2)).flatten(1, 2)
                 chain.insert(0, pre_grad)
                 if i:
-                    grad = torch.bmm(params[2 * i].transpose(1, 2), pre_grad)
+                    grad = member_mm(params[2 * i].transpose(1, 2), pre_grad)
             ctx.masks, ctx.chain = None, chain
         return ctx.chain
 
@@ -100,18 +101,18 @@ class _SharedChain(torch.autograd.Function):
         grad_h = None
         grads: list[torch.Tensor | None] = [None] * len(params)
         if g_upstream is not None and needs[1]:
-            end = torch.bmm(params[0].transpose(1, 2), _SharedChain._chain(ctx, params)[0])  # d logit / d input
+            end = member_mm(params[0].transpose(1, 2), _SharedChain._chain(ctx, params)[0])  # d logit / d input
             grad_h = (end * g_upstream.unsqueeze(1)).transpose(1, 2)
         if d_upstream is not None:
             chain = _SharedChain._chain(ctx, params)
             row = d_upstream.unsqueeze(1)  # [K, 1, n]
             for i in range(layers):
                 if needs[2 + 2 * i]:
-                    grads[2 * i] = torch.bmm(chain[i], (layer_inputs[i] * row).transpose(1, 2))
+                    grads[2 * i] = member_mm(chain[i], (layer_inputs[i] * row).transpose(1, 2))
                 if needs[3 + 2 * i]:
-                    grads[2 * i + 1] = torch.bmm(row, chain[i].transpose(1, 2)).squeeze(1)
+                    grads[2 * i + 1] = member_mm(row, chain[i].transpose(1, 2)).squeeze(1)
             if needs[-2]:
-                grads[-2] = torch.bmm(row, layer_inputs[-1].transpose(1, 2))
+                grads[-2] = member_mm(row, layer_inputs[-1].transpose(1, 2))
             if needs[-1]:
-                grads[-1] = d_upstream.sum(-1, keepdim=True)
+                grads[-1] = member_row_sums(d_upstream.unsqueeze(1))
         return (None, grad_h, *grads)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nets.mlp import Maxout
+from .member_matmul import member_linear
 from ..strategies import Strategy
 
 
@@ -40,9 +41,7 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(bias) if bias is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bias is None:
-            return torch.bmm(self.weight, x)
-        return torch.baddbmm(self.bias.unsqueeze(-1), self.weight, x)
+        return member_linear(x, self.weight, self.bias)
 
 
 class StackedBatchNorm1d(nn.Module):
@@ -97,7 +96,12 @@ def _stack_linear(members: list[nn.Linear]) -> StackedLinear:
     return StackedLinear(torch.stack([m.weight.detach() for m in members]), bias)
 
 
-ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.ELU, nn.GELU, nn.SiLU)
+#: Activations applied to all members at once. Only exactly rounded ones: torch runs a tensor as
+#: one flat loop, vector registers then a scalar tail, split between threads at sizes that depend
+#: on the whole tensor, and tanh, sigmoid, ELU, GELU or SiLU round differently on the two paths,
+#: so a member's values would depend on K and the thread count; networks with those train one
+#: run at a time.
+ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Identity)
 
 #: How each layer type inside an nn.Sequential is stacked (feature-major). Extend for new layers.
 LAYER_STACKERS: dict[type, Callable[[list[Any]], nn.Module]] = {

@@ -1,0 +1,195 @@
+"""Matmuls and row sums of stacked members whose results depend neither on K nor on the thread count.
+
+A stacked layer multiplies K members' matrices at once. ``torch.bmm`` hands the K products to the
+BLAS as one batched call, and the BLAS is free to pick its kernel, blocking and threading from the
+batch count and the thread count: on some CPUs (MKL on an AMD EPYC with AVX-512; on Intel Xeons
+for some shapes, such as a 1-D toy's one-feature input) member k's product then differs in its
+last bits between a stack of 3 and a stack of 1, or between 1 and 2 threads, and a seed's numbers
+would depend on its stack-mates or on how many cores were free.
+
+So every member's result is *defined* as its **canonical** form: its own ``torch.mm`` (``addmm``,
+``sum``) on its own 2-D slice, with one thread. That call has the same shape, strides and thread
+count whatever K is and however many threads the process uses, so a member's bits depend on
+neither, by construction. The batched call is only a faster way to the same bits: the first time a
+call signature (operation, shapes, strides, dtype, device, thread count) is met, both are computed
+on the real operands and compared bit for bit; the batched call is used for that signature from
+then on only where every member's result was identical, and the canonical form otherwise. Kernel
+choices depend on shapes, strides and threads, not on the values, so a signature's verdict holds
+for every later call. ``verdicts()`` tells which signatures take which path (the speed benchmark
+records it) and ``tests/test_kernel_forms.py`` checks the canonical forms themselves on the
+machine it runs on (any K, offset in memory and thread count).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+#: per call signature, whether the batched call gave every member its canonical bits
+_verdicts: dict[tuple, bool] = {}
+
+
+def verdicts() -> dict[tuple, bool]:
+    """The call signatures met so far in this process: True where the batched call is used."""
+    return dict(_verdicts)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one inside (restored after)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _canonical(fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...]], out: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad(), one_thread():
+        for args, o in zip(members, out.unbind(0)):
+            fn(*args, out=o)
+    return out
+
+
+def _either(name: str, operands: tuple[torch.Tensor, ...], batched: Callable[[], torch.Tensor],
+            fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...]], out_shape: tuple[int, ...]) -> torch.Tensor:
+    """The canonical result, through the batched call where it was found to give the same bits."""
+    key = (name, torch.get_num_threads(), *((t.shape, t.stride(), t.dtype, t.device.type) for t in operands))
+    verdict = _verdicts.get(key)
+    if verdict:
+        return batched()
+    with torch.no_grad():
+        out = _canonical(fn, members, operands[0].new_empty(out_shape))
+        if verdict is None:
+            _verdicts[key] = torch.equal(batched(), out)
+    return out
+
+
+def member_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[K, m, q] x [K, q, p] -> [K, m, p]``: member k's product as its own one-thread ``mm``."""
+    return _either("mm", (a, b), lambda: torch.bmm(a, b), torch.mm, list(zip(a.unbind(0), b.unbind(0))),
+                   (a.shape[0], a.shape[1], b.shape[2]))
+
+
+def member_addmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``bias[K, m] + a[K, m, q] x b[K, q, p] -> [K, m, p]`` (bias along the columns), member k's as
+    its own one-thread ``addmm``."""
+    column = bias.unsqueeze(-1)
+    return _either("addmm", (column, a, b), lambda: torch.baddbmm(column, a, b), torch.addmm,
+                   list(zip(column.unbind(0), a.unbind(0), b.unbind(0))), (a.shape[0], a.shape[1], b.shape[2]))
+
+
+def member_row_sums(t: torch.Tensor) -> torch.Tensor:
+    """``[K, m, p] -> [K, m]``, sums along the last axis, member k's as its own one-thread sum (a
+    reduction's threading depends on its whole size)."""
+    return _either("sum", (t,), lambda: t.sum(-1), _row_sum, [(tk,) for tk in t.unbind(0)], tuple(t.shape[:2]))
+
+
+def _row_sum(t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.sum(t, -1, out=out)
+
+
+def member_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """K linear layers on feature-major inputs: ``weight[K, out, in] x x[K, in, n] (+ bias[K, out])``,
+    forward and backward (the input's and the weight's gradients) through the member forms above."""
+    global _SKIPS
+    if _SKIPS is None:  # probed once per process, outside any backward pass
+        with torch.enable_grad():
+            _SKIPS = _engine_skips_probe()
+    return _MemberLinear.apply(x, weight, bias)
+
+
+def _engine_skips_probe() -> bool:
+    """Whether torch tells, inside a backward pass, which nodes it will not execute (a private
+    call, ``torch._C._will_engine_execute_node``, checked here on a small graph before it is used:
+    where it is missing or answers wrongly, every input gradient a layer could give is computed)."""
+    will_execute = getattr(torch._C, "_will_engine_execute_node", None)
+    if will_execute is None:
+        return False
+    seen: dict[str, bool] = {}
+
+    class Probe(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            ctx.nodes = a.grad_fn, b.grad_fn
+            return a * b
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor):
+            seen["a"], seen["b"] = (will_execute(node) for node in ctx.nodes)
+            return grad, grad
+
+    try:
+        a, b = torch.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+        torch.autograd.grad(Probe.apply(a * 1.0, b * 1.0).sum(), [a])
+        wanted = seen == {"a": True, "b": False}
+        seen.clear()
+        torch.autograd.grad(Probe.apply(a * 1.0, b * 1.0).sum(), [a, b])
+        return wanted and seen == {"a": True, "b": True}
+    except (RuntimeError, TypeError, AttributeError):
+        return False
+
+
+_SKIPS: bool | None = None
+
+
+def _will_need(node: Any) -> bool:
+    """Whether the running backward pass needs the gradient flowing into ``node``, the ``grad_fn``
+    of an input that requires one (None for a leaf, whose node cannot be asked about during
+    ``autograd.grad``: its gradient is computed)."""
+    return node is None or not _SKIPS or bool(torch._C._will_engine_execute_node(node))
+
+
+def member_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """K linear layers on feature-major inputs: ``weight[K, out, in] x x[K, in, n] (+ bias[K, out])``,
+    forward and backward through the member forms above.
+
+    Two autograd nodes, as torch's own linear layer has in effect: one gives the weights'
+    gradients, the other passes the output's gradient through and gives the input's, so a loss
+    that asks for D's weights only, or (through D) for the generator side's only, runs only the
+    matmuls it needs.
+    """
+    global _SKIPS
+    if _SKIPS is None:  # probed once per process, outside any backward pass
+        with torch.enable_grad():
+            _SKIPS = _engine_skips_probe()
+    y = _WeightGradients.apply(x.detach(), weight, bias)
+    return _InputGradient.apply(y, x, weight.detach()) if x.requires_grad else y
+
+
+class _WeightGradients(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return member_mm(weight, x) if bias is None else member_addmm(bias, weight, x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        grad = grad.contiguous()  # a strided view is laid out as one member alone would see it
+        needs = ctx.needs_input_grad
+        return (None, member_mm(grad, x.transpose(1, 2)) if needs[1] else None,
+                member_row_sums(grad) if needs[2] else None)
+
+
+class _InputGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        ctx.x_node = x.grad_fn
+        return y.view_as(y)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor):
+        (weight,) = ctx.saved_tensors
+        grad_x = None
+        if ctx.needs_input_grad[1] and _will_need(ctx.x_node):
+            grad_x = member_mm(weight.transpose(1, 2), grad.contiguous())
+        return grad, grad_x, None
