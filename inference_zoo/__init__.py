@@ -8,7 +8,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["STRATEGIES", "Architecture", "Dataset", "Phase", "Results", "StepOutput", "Strategy", "UserError",
-           "__version__", "adversarial_game", "compare", "export_run", "load_run", "member_rows", "read_results",
+           "__version__", "adversarial_game", "compare", "export_run", "load_run", "member_apply", "member_rows",
+           "read_results",
            "study"]
 _API = ("Results", "compare", "load_run", "read_results", "study")  # experiment/api.py
 
@@ -17,7 +18,7 @@ from .core.errors import UserError  # noqa: E402  (plugins raise it for one-line
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("STRATEGIES", "Phase", "StepOutput", "Strategy", "member_rows"):
+    if name in ("STRATEGIES", "Phase", "StepOutput", "Strategy", "member_apply", "member_rows"):
         from .strategies import base, registry
 
         return getattr(registry if name == "STRATEGIES" else base, name)

@@ -200,3 +200,55 @@ def test_names_that_cannot_be_folder_names_or_labels_are_refused() -> None:
     for bad in ("ali@lr=0.1", "a/b", "", "two words"):
         with pytest.raises(ValueError, match="may hold only letters, digits"):
             registry.add(bad, 2)
+
+
+def test_a_broken_stacking_promise_is_caught_and_the_plugin_trains_one_run_at_a_time(tmp_path: Path) -> None:
+    """A plugin declaring stackable = True whose loss mixes the members (a variance over every
+    axis, not over the batch axis only) is checked before it trains stacked: it trains one run at a
+    time and the terminal says why; the verdict is cached per machine."""
+    root = tmp_path / "pkg"
+    package = write_package(root / "mixer", "izoo-mixer-plugin", "izoo_mixer_plugin", {"mixer": "izoo_mixer_plugin:Mixer"},
+                            '''\
+                            from inference_zoo import Phase, StepOutput, Strategy
+
+
+                            class Mixer(Strategy):
+                                name = "mixer"
+                                description = "an autoencoder whose loss averages over stacked members too"
+                                stackable = True
+
+                                def __init__(self, nets, options=None):
+                                    super().__init__(nets, options)
+                                    self.encoder = nets.encoder("encoder", out_dim=self.z_dim)
+                                    self.decoder = nets.decoder("decoder")
+
+                                def phases(self, steps):
+                                    return [Phase(self.name, steps, {"ae": ("encoder", "decoder")})]
+
+                                def step(self, phase, x):
+                                    z = self.encoder(x)
+                                    error = self.sum_x((x - self.decoder(z)).pow(2)).mean(-1)
+                                    spread = (z.reshape(-1, z.shape[-1]).var(0) - 1).pow(2).sum()  # over members too
+                                    loss = error + spread
+                                    return StepOutput({"ae": loss})
+                            ''')
+    site = tmp_path / "site"
+    pip_install(package, site)
+    env_cache = tmp_path / "cache"
+    args = ("compare", "--methods", "mixer", "--data", "ring", "--steps", "10", "--seeds", "2", "--n-train", "300",
+            "--device", "cpu", "--no-progress")
+    os.environ["XDG_CACHE_HOME"] = str(env_cache)
+    try:
+        done = izoo(site, *args, "--out", str(tmp_path / "out"))
+        again = izoo(site, *args, "--out", str(tmp_path / "again"))
+    finally:
+        del os.environ["XDG_CACHE_HOME"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.strip().startswith("mixer:"))
+    assert "one run at a time" in line and "differs from itself alone" in line, line
+    assert (env_cache / "inference_zoo" / "stacking_checks.json").is_file()
+    assert again.returncode == 0 and "differs from itself alone" in again.stdout
+    import json
+
+    config = json.loads((tmp_path / "out/runs/ring/mixer/seed1/config.json").read_text())
+    assert config["train"]["engine"] == "single"

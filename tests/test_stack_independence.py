@@ -90,3 +90,23 @@ def test_a_learning_rate_schedule_keeps_members_independent_and_does_decay(tmp_p
     run_group([config(1, "constant")], [tmp_path / "constant/seed1"])
     decayed, constant = _weights(tmp_path / "alone/seed1"), _weights(tmp_path / "constant/seed1")
     assert not all(torch.equal(decayed[k], constant[k]) for k in decayed)
+
+
+ISSUE_ARCH = ArchConfig(encoder_hidden=(13, 11), decoder_hidden=(130, 7), discriminator_hidden=(9, 7), maxout_pieces=3)
+
+
+@pytest.mark.parametrize("data", ["grid", "identity"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_odd_sizes_and_a_one_feature_toy_keep_members_independent(tmp_path, data, threads):
+    """-a decoder_hidden=130x7 -a encoder_hidden=13x11 -a discriminator_hidden=9x7 --batch-size 21,
+    a stack of 3 against seed 1 alone, on the grid and on the 1-D identity toy (one-feature inputs:
+    the shapes for which a batched matmul gave a member other bits in a stack of 3 than alone)."""
+    torch.set_num_threads(threads)  # the conftest fixture restores the count
+
+    def config(seed):
+        c = tiny_config("ali", data=data, seed=seed, steps=40, batch_size=21)
+        return resolve_engine(dataclasses.replace(c, arch=ISSUE_ARCH), "stacked", 2 if data == "grid" else 1)
+
+    run_group([config(s) for s in (0, 1, 2)], [tmp_path / f"stack/seed{s}" for s in (0, 1, 2)])
+    run_group([config(1)], [tmp_path / "alone/seed1"])
+    _assert_same_run(tmp_path / "alone/seed1", tmp_path / "stack/seed1")

@@ -16,13 +16,17 @@ size % (vector width) values; when the tensor, and so each of its member slices,
 16 values long, every range is too, whatever the thread count, so every value takes the vector
 path in one call or member by member, and the result is the per-member step's bit for bit
 (``tests/test_stacked.py`` checks it against the per-member step at 1, 2 and 3 threads).
-That removes most of the per-slice calls and their bookkeeping.
+That removes most of the per-slice calls and their bookkeeping. Since that rests on how torch's
+kernel splits its work, ``merged_step_is_exact`` checks it at first use in a process (per thread
+count) on probe tensors against the per-member step; on any difference every tensor is stepped
+member by member and one warning says so.
 
 Its state has torch Adam's keys and shapes over the stacked tensors, so a member's slice
 (``stacking.member_optimizer_state``) resumes in a single run's Adam.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -34,6 +38,42 @@ VECTOR_BLOCK = 16
 #: torch's fused Adam operator, which torch's own ``Adam(fused=True)`` calls (private: where a torch
 #: build lacks it, every member takes the per-member step through torch's public Adam)
 _FUSED_ADAM = getattr(torch, "_fused_adam_", None)
+
+
+#: per thread count, whether the merged step gave the per-member step's bits on the probe
+_merge_exact: dict[int, bool] = {}
+
+
+def merged_step_is_exact() -> bool:
+    """Whether, at this thread count, one fused call over a run of members gives each member the
+    bits of its own call: checked once per process and thread count on probe tensors (members of
+    16, 48 and 4,800 values, the last large enough to be split between threads; three rates over
+    four members; three steps). A failed check is said once, as a warning."""
+    threads = torch.get_num_threads()
+    if threads not in _merge_exact:
+        exact = _FUSED_ADAM is not None and _probe_merged_step()
+        _merge_exact[threads] = exact
+        if not exact and _FUSED_ADAM is not None:
+            warnings.warn(f"izoo: torch {torch.__version__}'s fused Adam at {threads} threads does not give a member "
+                          "the same bits in one call over several members as in its own call; the stacked engine "
+                          "steps every member in a call of its own (slower, same numbers)", RuntimeWarning, stacklevel=3)
+    return _merge_exact[threads]
+
+
+def _probe_merged_step() -> bool:
+    generator = torch.Generator().manual_seed(0)
+    lrs = [1e-3, 1e-3, 3e-3, 1e-3]
+    shapes = [(4, 16), (4, 3, 16), (4, 4800)]
+    tensors = [torch.randn(s, generator=generator) for s in shapes]
+    grads = [[torch.randn(s, generator=generator) for s in shapes] for _ in range(3)]
+    params = {merged: [torch.nn.Parameter(t.clone()) for t in tensors] for merged in (True, False)}
+    for merged, ps in params.items():
+        opt = MemberAdam(ps, lrs, (0.5, 0.999), kernel={"fused": True}, merge_aligned=merged)
+        for step_grads in grads:
+            for p, g in zip(ps, step_grads):
+                p.grad = g.clone()
+            opt.step(checked=True)
+    return all(torch.equal(a, b) for a, b in zip(params[True], params[False]))
 
 
 class MemberAdam(torch.optim.Adam):
@@ -72,7 +112,8 @@ class MemberAdam(torch.optim.Adam):
         return state
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - torch's signature
+    def step(self, closure=None, checked: bool = False):  # noqa: ANN001 - torch's signature
+        """``checked``: skip the merged step's check (the check's own steps)."""
         if closure is not None:
             raise ValueError("MemberAdam takes no closure")
         for group in self.param_groups:
@@ -81,7 +122,7 @@ class MemberAdam(torch.optim.Adam):
                 continue
             states = [self._state(p, bool(group["fused"] or group["capturable"])) for p in params]
             if (self.merge_aligned and group["fused"] and _FUSED_ADAM is not None
-                    and all(p.device.type == "cpu" for p in params)):
+                    and all(p.device.type == "cpu" for p in params) and (checked or merged_step_is_exact())):
                 self._fused_cpu_step(group, params, states)
             else:
                 self._per_member_step(group, params, states)

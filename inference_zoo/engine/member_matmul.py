@@ -158,6 +158,13 @@ def member_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if _SKIPS is None:  # probed once per process, outside any backward pass
         with torch.enable_grad():
             _SKIPS = _engine_skips_probe()
+    device = x.device.type
+    if torch.is_autocast_enabled(device):  # as autocast runs a matmul: in its dtype, cast differentiably
+        dtype = torch.get_autocast_dtype(device)
+        x, weight = x.to(dtype), weight.to(dtype)
+        bias = None if bias is None else bias.to(dtype)
+        with torch.autocast(device, enabled=False):
+            return member_linear(x, weight, bias)
     y = _WeightGradients.apply(x.detach(), weight, bias)
     return _InputGradient.apply(y, x, weight.detach()) if x.requires_grad else y
 

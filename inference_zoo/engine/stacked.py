@@ -20,7 +20,11 @@ step, keeping its last good checkpoint (a single run would stop there); the othe
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import json
+import os
+import platform
 from pathlib import Path
 
 import torch
@@ -58,12 +62,93 @@ def stack_key(config: RunConfig) -> str:
 
 
 def can_stack(config: RunConfig, x_dim: int) -> str | None:
-    """None if the config's strategy and architecture can be stacked, else the reason why not."""
+    """None if the config's strategy and architecture can be stacked, else the reason why not.
+
+    A plugin strategy's ``stackable = True`` is a promise the engine checks before relying on it
+    (``promise_check``)."""
     try:
         strategy = build_strategy(config, x_dim)
         stack_strategies([strategy, strategy])
     except NotStackable as exc:
         return str(exc)
+    if not type(strategy).__module__.startswith("inference_zoo."):
+        return promise_check(config)
+    return None
+
+
+#: steps of the plugin check: enough for every loss term, noise draw and Adam state to have acted
+PROMISE_STEPS = 6
+_promises: dict[str, str | None] = {}
+
+
+def _promise_key(config: RunConfig) -> str:
+    """The plugin's class and source, the settings that shape its arithmetic, the machine."""
+    from ..strategies import STRATEGIES
+
+    cls = STRATEGIES.get(config.method)
+    try:
+        source = hashlib.sha256(Path(inspect.getsourcefile(cls) or "").read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        source = "unknown"
+    d = config.to_dict()
+    d.pop("seed")
+    d.pop("variant")
+    d["train"] = {k: v for k, v in d["train"].items() if k not in ("steps", "lr", "device", "log_every",
+                                                                   "checkpoint_every", "eval_every")}
+    machine = (platform.processor() or platform.machine(), torch.__version__, torch.get_num_threads())
+    return hashlib.sha256(repr((cls.__module__, cls.__qualname__, source, sorted(d.items()), machine))
+                          .encode()).hexdigest()[:24]
+
+
+def _promise_cache() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "inference_zoo" / "stacking_checks.json"
+
+
+def promise_check(config: RunConfig) -> str | None:
+    """None when a plugin's seed trained in a stack of two equals the same seed trained alone over
+    ``PROMISE_STEPS`` steps, bit for bit; else the reason, in one line. Checked once per plugin
+    source, settings and machine (cached in ``~/.cache/inference_zoo/stacking_checks.json``)."""
+    key = _promise_key(config)
+    if key in _promises:
+        return _promises[key]
+    path = _promise_cache()
+    try:
+        cached = json.loads(path.read_text())
+        cached = cached if isinstance(cached, dict) else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        cached = {}
+    if key in cached and (cached[key] is None or isinstance(cached[key], str)):
+        _promises[key] = cached[key]
+        return cached[key]
+    reason = _check_promise(config)
+    _promises[key] = cached[key] = reason
+    try:
+        write_json(path, cached)
+    except OSError:
+        pass  # a read-only home: checked again next time, nothing lost
+    return reason
+
+
+def _check_promise(config: RunConfig) -> str | None:
+    import tempfile
+
+    train = dataclasses.replace(config.train, steps=PROMISE_STEPS, log_every=PROMISE_STEPS, eval_every=0,
+                                checkpoint_every=PROMISE_STEPS, engine="stacked", device="cpu")
+    configs = [dataclasses.replace(config, seed=s, train=train) for s in (0, 1)]
+    with tempfile.TemporaryDirectory(prefix="izoo-stack-check-") as tmp:
+        root = Path(tmp)
+        try:
+            StackedTrainer(configs, [root / "stack0", root / "stack1"], root / "shared-stack").run()
+            StackedTrainer(configs[1:], [root / "alone1"], root / "shared-alone").run()
+            stacked = torch.load(root / "stack1" / "checkpoint.pt", weights_only=True)["model"]
+            alone = torch.load(root / "alone1" / "checkpoint.pt", weights_only=True)["model"]
+        except Exception as exc:  # noqa: BLE001 - third-party code: any failure is a broken promise
+            return f"its stacked training failed a {PROMISE_STEPS}-step check: {type(exc).__name__}: {exc}"
+    differ = [k for k in alone if not torch.equal(alone[k], stacked[k])]
+    if differ:
+        return (f"stackable = True, but a seed in a stack of two differs from itself alone after "
+                f"{PROMISE_STEPS} steps ({differ[0]}{' and more' if len(differ) > 1 else ''})")
     return None
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import UserError
-from .base import member_rows
+from .base import member_apply
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
 
@@ -87,8 +87,8 @@ def _discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 
 def _softplus(logits: torch.Tensor) -> torch.Tensor:
-    """softplus of logits [n] or [K, n], each stacked member's row on its own (``member_rows``)."""
-    return F.softplus(member_rows(logits, 1))
+    """softplus of logits [n] or [K, n], each stacked member's on its own (``member_apply``)."""
+    return member_apply(F.softplus, logits, 1)
 
 
 def check_generator_loss(name: str) -> None:
@@ -99,5 +99,5 @@ def check_generator_loss(name: str) -> None:
 
 def discriminator_logs(real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
     """D's mean probability on each side: the first thing to read when a GAN misbehaves."""
-    return {"d_real": torch.sigmoid(member_rows(real.detach(), 1)).mean(-1),
-            "d_fake": torch.sigmoid(member_rows(fake.detach(), 1)).mean(-1)}
+    return {"d_real": member_apply(torch.sigmoid, real.detach(), 1).mean(-1),
+            "d_fake": member_apply(torch.sigmoid, fake.detach(), 1).mean(-1)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ class Strategy(nn.Module):
     #: True when K runs can be trained as one stacked model (``inference_zoo.engine.stacked``): all
     #: noise is drawn through ``self.noise`` or ``self.prior`` (``nets/noise.py``), losses and logs average only the batch axis
     #: (``mean(-1)`` over per-sample values), data dimensions are reduced with ``sum_x``, and
-    #: exp, log, softplus, sigmoid and other transcendental functions take ``member_rows(t, ...)``.
+    #: exp, log, softplus, sigmoid and other transcendental functions go through ``member_apply``.
     stackable: ClassVar[bool] = False
     #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
     uses_labels: ClassVar[bool] = False
@@ -169,3 +169,26 @@ def member_rows(t: torch.Tensor, item_dims: int) -> torch.Tensor:
         return t
     rows = t.reshape(t.shape[:lead].numel(), -1)
     return F.pad(rows, (0, 1))[:, :-1].view(t.shape)
+
+
+#: torch runs an elementwise kernel on one thread below this many values and splits it between
+#: threads at positions set by the whole tensor's size above (``at::internal::GRAIN_SIZE``; the
+#: kernel scan in ``engine/kernel_forms.py`` checks what rests on it)
+SERIAL_VALUES = 32768
+
+
+def member_apply(fn: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor, item_dims: int) -> torch.Tensor:
+    """``fn(t)`` for an elementwise ``fn`` (exp, softplus, sigmoid, ...), each stacked member's
+    values computed as its run alone computes them.
+
+    ``t`` is one run's tensor of ``item_dims`` dimensions with leading member axes in a stacked
+    run. Below ``SERIAL_VALUES`` values in all, ``fn`` runs once on ``member_rows`` (one thread, each
+    member's row its own loop); above, once per member, so that where torch splits the work
+    between threads depends on the member's size alone, not on K.
+    """
+    lead = t.dim() - item_dims
+    if lead <= 0:
+        return fn(t)
+    if t.numel() < SERIAL_VALUES:
+        return fn(member_rows(t, item_dims))
+    return torch.stack([fn(m) for m in t.reshape(-1, *t.shape[lead:]).unbind(0)]).view(t.shape)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..core.errors import UserError
 from ..nets import NetworkFactory
-from .base import Phase, StepOutput, Strategy, member_rows
+from .base import Phase, StepOutput, Strategy, member_apply
 from .registry import STRATEGIES
 
 
@@ -52,11 +52,11 @@ class VAE(Strategy):
 
     def step(self, phase: str, x: torch.Tensor) -> StepOutput:
         mean, log_std = self.posterior(x)
-        z = mean + member_rows(log_std, 2).exp() * self.noise.randn_like(mean)
+        z = mean + member_apply(torch.exp, log_std, 2) * self.noise.randn_like(mean)
         x_mean = self.decoder(z)
-        likelihood_std = member_rows(self.log_std, len(self.x_shape)).exp()
+        likelihood_std = member_apply(torch.exp, self.log_std, len(self.x_shape))
         nll = self.sum_x(0.5 * ((x - x_mean) / likelihood_std).pow(2) + self.log_std + 0.5 * math.log(2 * math.pi))
-        kl = 0.5 * (mean.pow(2) + member_rows(2 * log_std, 2).exp() - 1 - 2 * log_std).sum(-1)
+        kl = 0.5 * (mean.pow(2) + member_apply(torch.exp, 2 * log_std, 2) - 1 - 2 * log_std).sum(-1)
         loss = (nll + kl).mean(-1)
         return StepOutput({"elbo": loss}, {"nll": nll.mean(-1).detach(), "kl": kl.mean(-1).detach()})
 

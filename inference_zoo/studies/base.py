@@ -107,11 +107,13 @@ class Piece:
     example_config: dict[str, Any] | None = None  # one cell's resolved config, for the figures' captions
 
 
-def _cell_name(cell: Cell) -> str:
+def cell_name(cell: Cell) -> str:
+    """A cell as study.json's ``cells_from`` names it: "identity/ali/seed0"."""
     return f"{cell[0]}/{cell[1]}/seed{cell[2]}"
 
 
-def _config_digest(config: dict[str, Any]) -> str:
+def config_digest(config: dict[str, Any]) -> str:
+    """What ``cells_from`` records of a cell's config.json (the dict as saved, keys sorted)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -143,7 +145,7 @@ def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
             command = command_line(argv)
             if command not in commands:
                 commands.append(command)  # what trained the cell (its env.json)
-        provenance[cell] = {"config": _config_digest(config_dict), "commit": env.get("git_commit"),
+        provenance[cell] = {"config": config_digest(config_dict), "commit": env.get("git_commit"),
                             "machine": env.get("platform"), "stacked_with": len(stacks[-1]["seeds"])}
         config = RunConfig.from_dict(config_dict)
         example = example or config_dict
@@ -162,7 +164,7 @@ def read_published_folder(folder: Path) -> Piece:
     """A published study folder (``figures/<study>``, or a shard published on its own)."""
     record = _read_json(folder / "study.json")
     rows = _by_cell(read_rows(folder / "results.csv"))
-    provenance = {cell: record.get("cells_from", {}).get(_cell_name(cell), {}) for cell in rows}
+    provenance = {cell: record.get("cells_from", {}).get(cell_name(cell), {}) for cell in rows}
     samples = {cell: folder / "samples" / sample_name(*cell) for cell in rows
                if (folder / "samples" / sample_name(*cell)).is_file()}
     curves = _by_cell(read_curve(folder / "curves.csv")) if (folder / "curves.csv").is_file() else {}
@@ -205,7 +207,7 @@ def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece) -> No
     a, b = merged.provenance.get(cell, {}), piece.provenance.get(cell, {})
     for key, what in (("config", "configs"), ("commit", "commits")):
         if a.get(key) and b.get(key) and a[key] != b[key]:
-            raise UserError(f"cell {_cell_name(cell)} has different {what} in {first} ({a[key]}) and "
+            raise UserError(f"cell {cell_name(cell)} has different {what} in {first} ({a[key]}) and "
                             f"{piece.source} ({b[key]}); merge only one of them, or publish with --overwrite "
                             "to replace what is published")
 
@@ -214,7 +216,7 @@ def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece) -> No
 
     va, vb = values(merged.rows[cell]), values(piece.rows[cell])
     if va.keys() != vb.keys() or any(not (va[k] == vb[k] or (math.isnan(va[k]) and math.isnan(vb[k]))) for k in va):
-        raise UserError(f"cell {_cell_name(cell)} has different results in {first} and {piece.source}; "
+        raise UserError(f"cell {cell_name(cell)} has different results in {first} and {piece.source}; "
                         "merge only one of them, or publish with --overwrite to replace what is published")
 
 
@@ -257,7 +259,7 @@ def publish_pieces(study: Study, sources: list[Path], target: Path, command: str
             dropped = sorted(set(earlier.rows) - set(merged.rows))
             if dropped:
                 raise UserError(f"publishing to {target} would drop {len(dropped)} published cell(s) "
-                                f"(e.g. {_cell_name(dropped[0])}); list {target} among the folders to merge to keep "
+                                f"(e.g. {cell_name(dropped[0])}); list {target} among the folders to merge to keep "
                                 "them, or pass --overwrite to replace them")
             for cell in sorted(set(earlier.rows) & set(merged.rows)):  # a new result for a published cell
                 _check_same_cell(cell, target, earlier, merged)
@@ -292,7 +294,7 @@ def _write_published(study: Study, merged: Piece, target: Path, command: str, wa
         "command_history": history,
         "git_commit": git_commit(),  # at publishing; each cell's own commit is in cells_from
         "run_commits": sorted({str(p.get("commit")) for p in merged.provenance.values() if p.get("commit")}),
-        "cells_from": {_cell_name(cell): merged.provenance[cell] for cell in sorted(merged.provenance)},
+        "cells_from": {cell_name(cell): merged.provenance[cell] for cell in sorted(merged.provenance)},
         "wall_seconds": round(wall_seconds, 1),
         # a stacked run's train_seconds is its whole stack's: count each stack once
         "train_seconds_total": round(sum(r["value"] / stack_size.get((r["dataset"], r["method"], r["seed"]), 1)
