@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 __all__ = ["STRATEGIES", "Architecture", "Dataset", "Phase", "Results", "StepOutput", "Strategy", "UserError",
            "__version__", "adversarial_game", "compare", "export_run", "load_run", "member_apply", "member_rows",
            "read_results",
-           "study"]
+           "study", "verify"]
 _API = ("Results", "compare", "load_run", "read_results", "study")  # experiment/api.py
 
 
@@ -35,6 +35,10 @@ def __getattr__(name: str) -> Any:
         from .experiment.export import export_run
 
         return export_run
+    if name == "verify":  # izoo verify from Python
+        from .experiment.verify import verify
+
+        return verify
     if name in _API:
         from .experiment import api
 

@@ -488,12 +488,38 @@ def export(
     print(export_run(run_dir, out, format, averaged, overwrite))
 
 
+@app.command("verify")
+def verify_command(
+    folder: Path = typer.Argument(..., help="A published study folder, e.g. figures/identity_toy_converged."),
+    cells: int = typer.Option(3, help="How many cells to re-train, spread over the study's methods and seeds."),
+    seed: int = typer.Option(0, help="Seed of the choice of cells (the same seed picks the same cells)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the re-trained cells, verify.csv and verify.json "
+                                                  "(default: a temporary folder, removed)."),
+    overwrite: bool = typer.Option(False, help="Replace what --out holds."),
+    threads: str = THREADS_OPTION,
+) -> None:
+    """Re-train a few cells of a published study from their recorded configs and compare every metric
+    with the published value: identical, within the study's seed spread, or outside it (exit code 1)."""
+    from rich.console import Console
+
+    from .experiment.verify import print_verification, verify
+
+    set_threads(threads)
+    result = verify(folder, cells, seed=seed, out=out, overwrite=overwrite,
+                    log=lambda text: print(text, file=sys.stderr, flush=True))
+    print_verification(result, Console())
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``izoo`` script: one-line errors and exit code 2 for bad input."""
     from .core.threads import restore
 
     try:
-        app(args=argv, prog_name="izoo", standalone_mode=False)
+        code = app(args=argv, prog_name="izoo", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool):  # typer.Exit(code), which click returns
+            return code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:

@@ -234,15 +234,11 @@ def test_a_broken_stacking_promise_is_caught_and_the_plugin_trains_one_run_at_a_
                             ''')
     site = tmp_path / "site"
     pip_install(package, site)
-    env_cache = tmp_path / "cache"
+    env_cache = Path(os.environ["XDG_CACHE_HOME"])  # the session's own (conftest.py)
     args = ("compare", "--methods", "mixer", "--data", "ring", "--steps", "10", "--seeds", "2", "--n-train", "300",
             "--device", "cpu", "--no-progress")
-    os.environ["XDG_CACHE_HOME"] = str(env_cache)
-    try:
-        done = izoo(site, *args, "--out", str(tmp_path / "out"))
-        again = izoo(site, *args, "--out", str(tmp_path / "again"))
-    finally:
-        del os.environ["XDG_CACHE_HOME"]
+    done = izoo(site, *args, "--out", str(tmp_path / "out"))
+    again = izoo(site, *args, "--out", str(tmp_path / "again"))
     assert done.returncode == 0, done.stdout + done.stderr
     line = next(line for line in done.stdout.splitlines() if line.strip().startswith("mixer:"))
     assert "one run at a time" in line and "differs from itself alone" in line, line

@@ -179,7 +179,6 @@ class _WeightGradients(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor):
         (x,) = ctx.saved_tensors
-        grad = grad.contiguous()  # a strided view is laid out as one member alone would see it
         needs = ctx.needs_input_grad
         return (None, member_mm(grad, x.transpose(1, 2)) if needs[1] else None,
                 member_row_sums(grad) if needs[2] else None)
@@ -198,5 +197,5 @@ class _InputGradient(torch.autograd.Function):
         (weight,) = ctx.saved_tensors
         grad_x = None
         if ctx.needs_input_grad[1] and _will_need(ctx.x_node):
-            grad_x = member_mm(weight.transpose(1, 2), grad.contiguous())
+            grad_x = member_mm(weight.transpose(1, 2), grad)
         return grad, grad_x, None

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from ..nets.noise import MemberNoise, use_noise
+from .. import __version__
 from ..core.config import ENGINES, RunConfig
 from ..core.environment import environment
 from ..core.errors import UserError
@@ -96,7 +97,7 @@ def _promise_key(config: RunConfig) -> str:
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("steps", "lr", "device", "log_every",
                                                                    "checkpoint_every", "eval_every")}
     machine = (platform.processor() or platform.machine(), torch.__version__, torch.get_num_threads())
-    return hashlib.sha256(repr((cls.__module__, cls.__qualname__, source, sorted(d.items()), machine))
+    return hashlib.sha256(repr((__version__, PROMISE_STEPS, cls.__module__, cls.__qualname__, source, sorted(d.items()), machine))
                           .encode()).hexdigest()[:24]
 
 
@@ -145,7 +146,9 @@ def _check_promise(config: RunConfig) -> str | None:
             alone = torch.load(root / "alone1" / "checkpoint.pt", weights_only=True)["model"]
         except Exception as exc:  # noqa: BLE001 - third-party code: any failure is a broken promise
             return f"its stacked training failed a {PROMISE_STEPS}-step check: {type(exc).__name__}: {exc}"
-    differ = [k for k in alone if not torch.equal(alone[k], stacked[k])]
+    differ = [k for k in alone if not (alone[k].shape == stacked[k].shape and (
+        torch.equal(alone[k], stacked[k]) if not alone[k].is_floating_point()
+        else torch.allclose(alone[k], stacked[k], rtol=0.0, atol=0.0, equal_nan=True)))]
     if differ:
         return (f"stackable = True, but a seed in a stack of two differs from itself alone after "
                 f"{PROMISE_STEPS} steps ({differ[0]}{' and more' if len(differ) > 1 else ''})")
