@@ -11,7 +11,7 @@ So every member's result is *defined* as its **canonical** form: its own ``torch
 ``sum``) on its own 2-D slice, with one thread. That call has the same shape, strides and thread
 count whatever K is and however many threads the process uses, so a member's bits depend on
 neither, by construction. The batched call is only a faster way to the same bits: the first time a
-call signature (operation, shapes, strides, dtype, device, thread count) is met, both are computed
+call signature (operation, shapes, strides, alignment, dtype, device, thread count) is met, both are computed
 on the real operands and compared bit for bit; the batched call is used for that signature from
 then on only where every member's result was identical, and the canonical form otherwise. Kernel
 choices depend on shapes, strides and threads, not on the values, so a signature's verdict holds
@@ -59,7 +59,9 @@ def _canonical(fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...
 def _either(name: str, operands: tuple[torch.Tensor, ...], batched: Callable[[], torch.Tensor],
             fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...]], out_shape: tuple[int, ...]) -> torch.Tensor:
     """The canonical result, through the batched call where it was found to give the same bits."""
-    key = (name, torch.get_num_threads(), *((t.shape, t.stride(), t.dtype, t.device.type) for t in operands))
+    # with each operand's alignment (address mod 64 bytes): a BLAS may pick its path by that too
+    key = (name, torch.get_num_threads(),
+           *((t.shape, t.stride(), t.dtype, t.device.type, t.data_ptr() % 64) for t in operands))
     verdict = _verdicts.get(key)
     if verdict:
         return batched()
