@@ -33,14 +33,9 @@ def tiny_config(method: str = "ali", *, data: str = "grid", steps: int = 20, see
 
 def pytest_report_header(config):
     """The machine the suite ran on, at the top of its output (CI runs on whatever machine it gets)."""
-    import platform
+    from inference_zoo.core.environment import cpu_model
 
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
+    model = cpu_model()
     blas = "MKL" if torch.backends.mkl.is_available() else "other"
     return [f"machine: {model}; {os.cpu_count()} cores; torch {torch.__version__}, CPU capability "
             f"{torch.backends.cpu.get_cpu_capability()}, BLAS {blas}, {torch.get_num_threads()} threads by default"]

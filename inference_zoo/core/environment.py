@@ -40,6 +40,17 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows (often only "x86_64")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def command_line(argv: list[str]) -> str:
     """How a user would type the command ``argv`` ran: ``izoo ...`` for the script and for
     ``python -m inference_zoo ...`` (argv[0] is then the package's ``__main__.py``, a path of this

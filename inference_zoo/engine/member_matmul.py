@@ -96,16 +96,6 @@ def _row_sum(t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return torch.sum(t, -1, out=out)
 
 
-def member_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """K linear layers on feature-major inputs: ``weight[K, out, in] x x[K, in, n] (+ bias[K, out])``,
-    forward and backward (the input's and the weight's gradients) through the member forms above."""
-    global _SKIPS
-    if _SKIPS is None:  # probed once per process, outside any backward pass
-        with torch.enable_grad():
-            _SKIPS = _engine_skips_probe()
-    return _MemberLinear.apply(x, weight, bias)
-
-
 def _engine_skips_probe() -> bool:
     """Whether torch tells, inside a backward pass, which nodes it will not execute (a private
     call, ``torch._C._will_engine_execute_node``, checked here on a small graph before it is used:

@@ -24,7 +24,6 @@ import hashlib
 import inspect
 import json
 import os
-import platform
 from pathlib import Path
 
 import torch
@@ -32,7 +31,7 @@ import torch
 from ..nets.noise import MemberNoise, use_noise
 from .. import __version__
 from ..core.config import ENGINES, RunConfig
-from ..core.environment import environment
+from ..core.environment import cpu_model, environment
 from ..core.errors import UserError
 from ..core.fileio import write_json
 from .member_adam import MemberAdam
@@ -96,7 +95,7 @@ def _promise_key(config: RunConfig) -> str:
     d.pop("variant")
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("steps", "lr", "device", "log_every",
                                                                    "checkpoint_every", "eval_every")}
-    machine = (platform.processor() or platform.machine(), torch.__version__, torch.get_num_threads())
+    machine = (cpu_model(), torch.__version__, torch.get_num_threads())
     return hashlib.sha256(repr((__version__, PROMISE_STEPS, cls.__module__, cls.__qualname__, source, sorted(d.items()), machine))
                           .encode()).hexdigest()[:24]
 

@@ -35,7 +35,6 @@ import dataclasses
 import itertools
 import json
 import math
-import platform
 import random
 import statistics
 import tempfile
@@ -212,11 +211,12 @@ def seed_spread(rows: dict[Cell, list[dict[str, Any]]], cell: Cell, metric: str)
 
 
 def within_spread(rows: dict[Cell, list[dict[str, Any]]], cell: Cell, metric: str, value: float,
-                  published: float) -> bool:
-    """|value - published| within ``seed_spread``, or value inside the other seeds' published range."""
+                  published: float, spread: float) -> bool:
+    """|value - published| within ``spread`` (``seed_spread``), or value inside the other seeds'
+    published range."""
     others = _other_seeds(rows, cell, metric)
     in_range = len(others) > 1 and min(others) <= value <= max(others)
-    return abs(value - published) <= seed_spread(rows, cell, metric) or in_range  # NaN: neither
+    return abs(value - published) <= spread or in_range  # NaN: neither
 
 
 def compare_cell(rows: dict[Cell, list[dict[str, Any]]], cell: Cell,
@@ -236,22 +236,11 @@ def compare_cell(rows: dict[Cell, list[dict[str, Any]]], cell: Cell,
             difference, verdict = 0.0, "identical"
         else:
             difference = value - published
-            verdict = "within spread" if within_spread(rows, cell, metric, value, published) else "outside spread"
+            verdict = "within spread" if within_spread(rows, cell, metric, value, published, spread) else "outside spread"
         out.append({"cell": cell_name(cell), "metric": metric, "published": published,
                     "new": math.nan if value is None else value, "difference": difference, "spread": spread,
                     "verdict": verdict})
     return out
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # --- the whole check ---------------------------------------------------------------------------
@@ -302,7 +291,7 @@ def _run(study: Study, piece: Piece, folder: Path, chosen: list[Cell], configs: 
          keep: bool) -> Verification:
     import torch
 
-    from ..core.environment import environment, git_commit, resolve_device
+    from ..core.environment import cpu_model, environment, git_commit, resolve_device
     from .cells import prepare_output, run_cells
 
     prepare_output(out, configs, "overwrite" if overwrite else "new")
