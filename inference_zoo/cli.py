@@ -15,7 +15,7 @@ import typer
 from .core.config import coerce_value
 from .core.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Compare inference mechanisms (ALI, BiGAN, latent regressor, post-hoc, VAE).")
 _state = {"debug": False}
 # Typer >= 0.23 ships its own copy of click; find the parser's error base class either way.
@@ -67,32 +67,6 @@ def parse_seeds(text: str) -> list[int]:
     if max(seeds) >= 2**31 or len(seeds) > 100_000:
         raise UserError(limit)
     return seeds
-
-
-def parse_lrs(text: str | None) -> list[float] | None:
-    """``1e-4`` is one learning rate; ``1e-4,3e-4,1e-3`` sweeps them (each a variant of every method)."""
-    if text is None:
-        return None
-    try:
-        lrs = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"--lr must be a number or a comma list of numbers, got {text!r}") from None
-    if not lrs:
-        raise UserError("--lr is empty")
-    return lrs
-
-
-def parse_list(text: str | None, kind: type, flag: str) -> list[Any] | None:
-    """One value, or a comma list that sweeps it (each value a variant of every method)."""
-    if text is None:
-        return None
-    try:
-        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"{flag} must be a {kind.__name__} or a comma list of them, got {text!r}") from None
-    if not values:
-        raise UserError(f"{flag} is empty")
-    return values
 
 
 def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
@@ -185,38 +159,61 @@ def default_preset(data: str) -> str:
 
 
 # --- commands --------------------------------------------------------------------------------
-# options that compare and study share, declared once
-LR_OPTION = typer.Option(None, help="Adam learning rate (default: the preset's); a comma list sweeps it, e.g. "
-                         "1e-4,3e-4: each value is a variant of every method (ali@lr=0.0003), stacked with the seeds.")
-DEVICE_OPTION = typer.Option("auto", help="auto (CUDA when present), cpu or cuda.")
-ENGINE_OPTION = typer.Option("auto", help="auto, stacked (seeds of a method train as one model) or single.")
+# options that compare and study share, declared once; every setting's flag comes from its config
+# field (core/settings.py), added to both commands by ``with_settings``
 PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
-AMP_OPTION = typer.Option(False, help="bf16 autocast (changes numerics; meant for CUDA).")
 OPTION_OPTION = typer.Option([], "--option", "-o",
                              help="Strategy option: method.key=value or key=value; key=a,b,c sweeps it (a variant per value).")
-COMPILE_OPTION = typer.Option(False, "--compile", help="torch.compile the networks (fp32, rounds differently; meant for CUDA).")
 DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
-EVAL_EVERY_OPTION = typer.Option(None, help="Also evaluate every N steps of each phase into each run's curve.csv "
-                                              "(a multiple of the log interval; default: at the end only).")
-LR_SCHEDULE_OPTION = typer.Option(None, help="Learning rate over each phase: constant, linear or cosine decay "
-                                               "to lr x --lr-floor (default: the preset's, constant); a comma "
-                                               "list sweeps it.")
-LR_FLOOR_OPTION = typer.Option(None, help="With --lr-schedule: the rate at a phase's last step, as a fraction of --lr.")
-LR_DECAY_START_OPTION = typer.Option(None, help="With --lr-schedule: decay only after this fraction of a phase's "
-                                                "steps, at the full rate until then (default 0: from the first step).")
-BETA1_OPTION = typer.Option(None, help="Adam's beta1 (default: the preset's); a comma list sweeps it, e.g. 0.5,0.8 "
-                            "(each value trains as a stack of its own).")
-EMA_OPTION = typer.Option(None, help="Evaluate with an exponential moving average of the encoder's and decoder's "
-                                      "weights, this decay per step (e.g. 0.999; default: the preset's, 0 = off); "
-                                      "a comma list sweeps it.")
-TENSORBOARD_OPTION = typer.Option(False, "--tensorboard", help="Also log each run as TensorBoard events in its "
-                                  "tensorboard/ folder (pip install 'inference-zoo[tensorboard]').")
-FID_OPTION = typer.Option(None, help="Images: also report FID, in the features of these InceptionV3 weights "
-                                      "(your file, torch-fidelity's format; pip install 'inference-zoo[fid]'). "
-                                      "Nothing is downloaded.")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
+SET_OPTION = typer.Option([], "--set", "-s", help="Any setting by name: -s lr=3e-4 -s eval.n_three_sigma=5000 "
+                          "(inference_zoo.settings() lists them); a comma list sweeps a setting that can be swept.",
+                          rich_help_panel="Settings")
+SETTINGS_PANEL = "Settings (default: the preset's)"
+
+
+def with_settings(study: bool):
+    """Add a flag for every setting (``core/settings.py``) to a command: ``--lr``, ``--ema-decay``,
+    ``--amp/--no-amp``, ... with the field's help. The command receives them in ``**settings``
+    (None: not given)."""
+    import inspect
+
+    from .core.settings import all_settings
+
+    def add(command):
+        signature = inspect.signature(command)
+        params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        for s in all_settings().values():
+            if not s.flag or (study and not s.study):
+                continue
+            dashed = s.name.replace("_", "-")
+            if s.type is bool:
+                option = typer.Option(None, f"--{dashed}/--no-{dashed}", help=s.help, rich_help_panel=SETTINGS_PANEL)
+                annotation: Any = Optional[bool]
+            else:
+                metavar = {int: "INT", float: "FLOAT", tuple: "INTS"}.get(s.type, "TEXT") + ("[,...]" if s.sweep else "")
+                option = typer.Option(None, f"--{dashed}", help=s.help, metavar=metavar, rich_help_panel=SETTINGS_PANEL)
+                annotation = Optional[str]
+            params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                            annotation=annotation))
+        command.__signature__ = signature.replace(parameters=params)
+        return command
+
+    return add
+
+
+def gather_settings(flags: dict[str, Any], assignments: list[str], study: bool = False) -> dict[str, Any]:
+    """The settings given as flags and as ``--set name=value``, resolved by name (one of each)."""
+    from .core.settings import parse_assignments, resolve
+
+    given = resolve({k: v for k, v in flags.items() if v is not None}, study=study)
+    for name, value in parse_assignments(assignments, study=study).items():
+        if name in given:
+            raise UserError(f"setting {name} is given twice (--{name.replace('_', '-')} and --set)")
+        given[name] = value
+    return given
 
 
 def set_threads(text: str) -> None:
@@ -259,83 +256,56 @@ def list_command() -> None:
 
 
 @app.command()
+@with_settings(study=False)
 def compare(
     methods: str = typer.Option("ali,latent,posthoc,vae", help="Comma-separated strategy names (see izoo list)."),
     data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, digits, cifar10, ... or e.g. 'ring:modes=12,std=0.02'."),
-    preset: Optional[str] = typer.Option(None, help="quick, paper, digits, dcgan, ali32 (default: the dataset's; quick for the toys)."),
-    steps: Optional[int] = typer.Option(None, help="Training steps per phase (default: the preset's)."),
-    batch_size: Optional[int] = typer.Option(None, help="Minibatch size (default: the preset's)."),
-    lr: Optional[str] = LR_OPTION,
+    preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (izoo list; default: the dataset's, quick for the toys)."),
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
-    device: str = DEVICE_OPTION,
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
     option: list[str] = OPTION_OPTION,
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
-    n_train: int = typer.Option(100_000, help="Training-set size (ALI paper: 100,000)."),
-    amp: bool = AMP_OPTION,
-    compile: bool = COMPILE_OPTION,
-    engine: str = ENGINE_OPTION,
     resume: bool = typer.Option(False, help="Continue a stopped comparison in --out (finished runs are kept)."),
     overwrite: bool = typer.Option(False, help="Replace earlier results in --out."),
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
-    eval_every: Optional[int] = EVAL_EVERY_OPTION,
-    lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
-    lr_floor: Optional[float] = LR_FLOOR_OPTION,
-    lr_decay_start: Optional[float] = LR_DECAY_START_OPTION,
-    beta1: Optional[str] = BETA1_OPTION,
-    ema_decay: Optional[str] = EMA_OPTION,
-    tensorboard: bool = TENSORBOARD_OPTION,
-    fid_weights: Optional[Path] = FID_OPTION,
     threads: str = THREADS_OPTION,
+    set: list[str] = SET_OPTION,
+    **settings: Any,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
-    from .experiment.compare import plan_compare
-    from .experiment.display import run_study_with_display
+    from .experiment.compare import plan_compare, run_compare
+    from .experiment.display import TerminalDisplay
 
     set_threads(threads)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
-    from .engine.distributed import launched
+    given = gather_settings(settings, set)
+    engine = given.pop("engine", "auto")
+    from .engine import distributed
 
-    if launched():  # torchrun: every run trained data-parallel over the processes
+    if distributed.launched():  # torchrun: every run trained data-parallel over the processes
         if engine == "stacked":
             raise UserError("--engine stacked trains on one process; under torchrun each run is data-parallel")
         engine = "single"
     method_names = parse_methods(methods)
     set_data_location(data_root, download)
-    configs = plan_compare(
-        method_names, data, preset or default_preset(data), parse_seeds(seeds), parse_options(option, method_names),
-        steps=steps, batch_size=batch_size, lr=parse_lrs(lr), device=device, n_train=n_train, amp=amp, compile=compile,
-        arch=parse_arch(arch), engine=engine, eval_every=eval_every, lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-        lr_decay_start=lr_decay_start, beta1=parse_list(beta1, float, "--beta1"), ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard, fid_weights=fid_weights,
-    )
+    configs = plan_compare(method_names, data, preset or default_preset(data), parse_seeds(seeds),
+                           parse_options(option, method_names), arch=parse_arch(arch), engine=engine, **given)
     mode = "resume" if resume else "overwrite" if overwrite else "new"
-    from .engine import distributed
-
-    distributed.start(device)
-    if not distributed.is_writer():  # the other processes of a data-parallel job: train, print nothing
-        from .experiment.compare import run_compare
-
-        run_compare(configs, out, mode)
-        return
-    run_study_with_display(configs, out, mode, progress)
+    distributed.start(configs[0].train.device)
+    run_compare(configs, out, mode, TerminalDisplay(progress))
 
 
 @app.command()
+@with_settings(study=True)
 def study(
-    name: str = typer.Argument(..., help="Study name: mixture_coverage, identity_toy (see izoo list)."),
+    name: str = typer.Argument(..., help="Study name (see izoo list)."),
     folders: Optional[list[Path]] = typer.Argument(None, help="With --merge: run folders or published folders to merge."),
     seeds: Optional[str] = typer.Option(None, help="Seed count, list or range (default: the study's)."),
-    steps: Optional[int] = typer.Option(None, help="Steps per phase (default: the preset's)."),
     preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
-    lr: Optional[str] = LR_OPTION,
     option: list[str] = OPTION_OPTION,
-    device: str = DEVICE_OPTION,
-    engine: str = ENGINE_OPTION,
-    amp: bool = AMP_OPTION,
-    compile: bool = COMPILE_OPTION,
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
     methods: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's methods."),
     shard: Optional[str] = typer.Option(None, help="I/N: train only shard I of N (whole stacks; no locks, no shared folder)."),
@@ -355,97 +325,50 @@ def study(
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
-    eval_every: Optional[int] = EVAL_EVERY_OPTION,
-    lr_schedule: Optional[str] = LR_SCHEDULE_OPTION,
-    lr_floor: Optional[float] = LR_FLOOR_OPTION,
-    lr_decay_start: Optional[float] = LR_DECAY_START_OPTION,
-    beta1: Optional[str] = BETA1_OPTION,
-    ema_decay: Optional[str] = EMA_OPTION,
-    tensorboard: bool = TENSORBOARD_OPTION,
-    fid_weights: Optional[Path] = FID_OPTION,
     threads: str = THREADS_OPTION,
+    set: list[str] = SET_OPTION,
+    **settings: Any,
 ) -> None:
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
+    from .core.environment import command_line
     from .engine.distributed import launched
+    from .experiment.study import STUDIES, merge_study, plan_study, run_study
 
     if launched():
         raise UserError("izoo study runs its cells as separate processes (--shard, --executor); "
                         "torchrun's data-parallel runs are for izoo compare")
-    import time
-
-    from .experiment.display import run_study_with_display
-    from .studies import STUDIES, publish_pieces, study_configs
-    from .experiment.cells import parse_shard, shard_configs
-
     spec = STUDIES.get(name)
     if folders and not merge:
         raise UserError(f"unexpected argument(s) {' '.join(map(str, folders))} (folders to merge follow --merge)")
     if merge and not (publish_only and folders):
         raise UserError("--merge takes --publish-only and the folders to merge: "
                         f"izoo study {name} --publish-only --merge DIR [DIR ...]")
-    from .core.environment import command_line
-
     command = command_line(sys.argv)
-    default_target = Path("figures") / name
-    if publish is not None and publish.exists() and not publish.is_dir():
-        raise UserError(f"publish target {publish} exists and is not a folder")
     if merge:
-        target = publish or default_target
-        for path in publish_pieces(spec, list(folders), target, command, None, overwrite):
+        for path in merge_study(spec, list(folders), publish=publish, overwrite=overwrite, command=command):
             print(path)
         return
     set_threads(threads)
     set_data_location(data_root, download)
-    subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    given = gather_settings(settings, set, study=True)
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    configs = study_configs(spec, parse_seeds(seeds) if seeds else None, steps, preset, device, parse_lrs(lr), subset, engine,
-                            amp=amp, compile=compile, options=parse_options(option, method_subset or list(spec.methods)),
-                            methods=method_subset, eval_every=eval_every,
-                            lr_schedule=parse_list(lr_schedule, str, "--lr-schedule"), lr_floor=lr_floor,
-                            lr_decay_start=lr_decay_start, beta1=parse_list(beta1, float, "--beta1"), ema_decay=parse_list(ema_decay, float, "--ema-decay"), tensorboard=tensorboard,
-                            fid_weights=fid_weights)
-    if shard is not None:
-        configs = shard_configs(configs, *parse_shard(shard))
-        if not configs:
-            raise UserError(f"shard {shard} of study {name} holds no cell (fewer stack groups than shards)")
-    run_dir = out or Path("runs/studies") / name
-    t0 = time.perf_counter()
-    if executor is not None and not publish_only:
-        from .experiment.executors import JobSettings, run_on_executor
-        from .experiment.cells import prepare_output, stack_groups
+    configs = plan_study(spec, parse_seeds(seeds) if seeds else None, preset=preset,
+                         datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+                         methods=method_subset, options=parse_options(option, method_subset or list(spec.methods)),
+                         engine=given.pop("engine", "auto"), **given)
+    from .experiment.compare import run_compare
+    from .experiment.display import TerminalDisplay
+    from .experiment.executors import JobSettings
 
-        if shard is not None:
-            raise UserError("--executor shards the study itself; drop --shard")
-        prepare_output(run_dir, configs, "overwrite" if overwrite else "resume")
-        run_on_executor(configs, run_dir, executor, jobs or len(stack_groups(configs)),
-                        JobSettings(partition, time_limit, gpus_per_job, cpus_per_job, array_parallelism, threads),
-                        log=lambda text: print(text, file=sys.stderr))
-    elif not publish_only:
-        run_study_with_display(configs, run_dir, "overwrite" if overwrite else "resume", progress)
-    from .experiment.runs import is_finished
-    from .core.results import cell_dir, collect_rows, write_tables
-
-    unfinished = [] if publish_only else [c for c in configs if not is_finished(cell_dir(run_dir, c))]
-    if unfinished:
-        c = unfinished[0]
-        print(f"not published: {len(unfinished)} cell(s) unfinished (e.g. {c.data.label()}/{c.label}/seed{c.seed}, "
-              f"held by another process); when they finish: izoo study {name} --publish-only "
-              f"{'--out ' + str(run_dir) if out else ''}".rstrip(), file=sys.stderr)
-        return
-    rows = [r for r in collect_rows(run_dir) if r["study"] == name]  # every finished cell, whoever trained it
-    if not rows:
-        raise UserError(f"{run_dir} holds no finished cell of study {name}")
-    write_tables(run_dir, rows)
-    # publish where the user points; to the study's own folder only from its own run folder
-    target = publish or (default_target if out is None and shard is None else None)
-    if target is None:
-        print(f"cells in {run_dir}; publish them with: izoo study {name} --publish-only --merge {run_dir} "
-              f"[more folders] [--publish DIR]")
-        return
-    wall = None if publish_only else time.perf_counter() - t0
-    # publishing adds to what is published there; --overwrite replaces it
-    sources = [run_dir] if overwrite or not (target / "study.json").is_file() else [target, run_dir]
-    for path in publish_pieces(spec, sources, target, command, wall, overwrite):
+    result = run_study(spec, configs, out=out, publish=publish, overwrite=overwrite, publish_only=publish_only,
+                       shard=shard, executor=executor, jobs=jobs, command=command,
+                       job_settings=JobSettings(partition, time_limit, gpus_per_job, cpus_per_job, array_parallelism,
+                                                threads),
+                       train=lambda c, o, m: run_compare(c, o, m, TerminalDisplay(progress)),
+                       log=lambda text: print(text, file=sys.stderr))
+    if result.note:
+        print(result.note, file=sys.stderr if result.published is None and not result.rows else sys.stdout)
+    for path in result.written:
         print(path)
 
 

@@ -61,7 +61,7 @@ def test_study_runs_its_cells_and_publishes_where_asked(tmp_path):
 
 
 def test_mistakes_are_one_line_errors(tmp_path, compared):
-    with pytest.raises(UserError, match="unknown setting"):
+    with pytest.raises(UserError, match=r"no setting .stepz. \(did you mean steps\?\)"):
         izoo.compare(methods=["vae"], stepz=10, out=tmp_path / "x")
     with pytest.raises(UserError, match="no results table"):
         izoo.read_results(tmp_path)

@@ -16,13 +16,14 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def load_time_imports(path: Path) -> set[str]:
+def load_time_imports(path: Path, everywhere: bool = False) -> set[str]:
     """Modules of the package that importing ``path`` imports (module level only: an import inside
-    a function runs when that function does, e.g. a study planning its runs)."""
+    a function runs when that function does); ``everywhere``: the imports inside functions too."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.parse(path.read_text()).body:
+    tree = ast.parse(path.read_text())
+    for node in (ast.walk(tree) if everywhere else tree.body):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -64,6 +65,55 @@ def test_figure_code_and_tables_never_import_the_engine():
 def test_walker_sees_a_known_dependency():
     assert "inference_zoo.engine.train" in closure("inference_zoo.experiment.runs")
     assert "inference_zoo.core.results" in closure("inference_zoo.viz.curves")
+
+
+#: the package's floors, lowest first: a module imports only from its own folder or a lower floor
+#: (the package root, imported before any of its modules, is not a floor)
+FLOORS = [("core",), ("data", "metrics", "nets"), ("strategies", "viz"), ("engine", "studies"), ("experiment",),
+          ("cli",), ("__main__",)]
+
+
+def floor(module: str) -> int:
+    part = module.split(".")[1]
+    return next(i for i, names in enumerate(FLOORS) if part in names)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module's imports of the package's modules, those inside functions included."""
+    return {module_name(p): {m for m in load_time_imports(p, everywhere=True) if m not in ("inference_zoo", module_name(p))}
+            for p in PACKAGE.rglob("*.py") if module_name(p) != "inference_zoo"}
+
+
+def test_the_import_graph_has_no_cycle_counting_imports_inside_functions():
+    graph = import_graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append(" -> ".join(path[path.index(target):] + [target]))
+            elif target not in state:
+                visit(target, path + [target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, cycles
+
+
+def test_nothing_below_reaches_up_counting_imports_inside_functions():
+    upward = sorted(f"{source} -> {target}" for source, targets in import_graph().items() for target in targets
+                    if source.split(".")[1] != target.split(".")[1] and floor(target) >= floor(source))
+    assert not upward, upward
+
+
+def test_the_graph_walk_sees_imports_inside_functions():
+    graph = import_graph()
+    assert "inference_zoo.experiment.study" in graph["inference_zoo.cli"]  # imported inside the study command
+    assert "inference_zoo.engine.train" in graph["inference_zoo.experiment.export"]  # inside load_run
 
 
 def test_configs_tables_and_files_load_without_torch():

@@ -8,7 +8,7 @@ import pytest
 from inference_zoo.cli import main
 from inference_zoo.core.errors import UserError
 from inference_zoo.core.results import read_rows
-from inference_zoo.studies import STUDIES, study_configs
+from inference_zoo.experiment.study import STUDIES, plan_study
 from inference_zoo.experiment.cells import parse_shard, shard_configs, stack_groups
 
 COMMON = ["--preset", "quick", "--device", "cpu", "--no-progress"]
@@ -23,7 +23,7 @@ def _rows(folder):
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5])
 def test_shards_partition_the_study_into_whole_stacks(count):
-    configs = study_configs(STUDIES.get("mixture_coverage"), list(range(3)))
+    configs = plan_study(STUDIES.get("mixture_coverage"), list(range(3)))
     shards = [shard_configs(configs, i, count) for i in range(count)]
     labels = [(c.data.label(), c.label, c.seed) for shard in shards for c in shard]
     assert sorted(labels) == sorted((c.data.label(), c.label, c.seed) for c in configs)  # each cell once

@@ -60,11 +60,11 @@ def test_rerunning_a_finished_study_trains_nothing(tmp_path, capsys):
 
 
 def test_a_study_passes_its_numerics_options_to_every_cell():
-    from inference_zoo.studies import STUDIES, study_configs
+    from inference_zoo.experiment.study import STUDIES, plan_study
 
-    configs = study_configs(STUDIES.get("identity_toy"), [0], 5, "quick", "cpu", amp=True, compile=True)
+    configs = plan_study(STUDIES.get("identity_toy"), [0], steps=5, preset="quick", device="cpu", amp=True, compile=True)
     assert configs and all(c.train.amp and c.train.compile for c in configs)
-    assert not any(c.train.amp or c.train.compile for c in study_configs(STUDIES.get("identity_toy"), [0], 5, "quick", "cpu"))
+    assert not any(c.train.amp or c.train.compile for c in plan_study(STUDIES.get("identity_toy"), [0], steps=5, preset="quick", device="cpu"))
 
 
 def test_identity_maps_of_a_sweep_give_each_rate_its_own_pair_of_rows(tmp_path):
@@ -92,20 +92,20 @@ def test_identity_maps_of_a_sweep_give_each_rate_its_own_pair_of_rows(tmp_path):
 
 
 def test_a_study_takes_strategy_options_and_sweeps_over_its_own():
-    from inference_zoo.studies import STUDIES, study_configs
+    from inference_zoo.experiment.study import STUDIES, plan_study
 
     spec = STUDIES.get("identity_toy")
-    configs = study_configs(spec, [0, 1], steps=5, device="cpu", options={"vae": {"likelihood_std": [0.1, 0.3]}})
+    configs = plan_study(spec, [0, 1], steps=5, device="cpu", options={"vae": {"likelihood_std": [0.1, 0.3]}})
     vae = [c for c in configs if c.method == "vae"]
     assert [(c.label, c.seed, c.options["likelihood_std"]) for c in vae] == [
         ("vae@likelihood_std=0.1", 0, 0.1), ("vae@likelihood_std=0.1", 1, 0.1),
         ("vae@likelihood_std=0.3", 0, 0.3), ("vae@likelihood_std=0.3", 1, 0.3)]
     assert {c.label for c in configs if c.method != "vae"} == set(spec.methods) - {"vae"}  # the rest as before
     # a subset of the study's methods: one method's sweep alone
-    only = study_configs(spec, [0], steps=5, device="cpu", methods=["vae"], options={"vae": {"likelihood_std": [0.1, 0.3]}})
+    only = plan_study(spec, [0], steps=5, device="cpu", methods=["vae"], options={"vae": {"likelihood_std": [0.1, 0.3]}})
     assert [c.label for c in only] == ["vae@likelihood_std=0.1", "vae@likelihood_std=0.3"]
     with pytest.raises(UserError, match="study identity_toy has no method gan; valid: ali"):
-        study_configs(spec, [0], steps=5, device="cpu", methods=["gan"])
+        plan_study(spec, [0], steps=5, device="cpu", methods=["gan"])
 
 
 def test_the_identity_toy_judges_a_seed_by_the_encoders_mean_map_where_it_has_one():

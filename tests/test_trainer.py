@@ -268,10 +268,10 @@ def test_the_converged_decay_preset_reproduces_the_published_late_decay_runs():
     from pathlib import Path
 
     from inference_zoo.core.config import diff_configs, upgrade_config_dict
-    from inference_zoo.studies import STUDIES, study_configs
+    from inference_zoo.experiment.study import STUDIES, plan_study
 
     published = json.loads((Path(__file__).parents[1] / "figures/ali_grid_late_decay/study.json").read_text())
-    config = study_configs(STUDIES.get("mixture_converged"), [0], preset="converged_decay",
+    config = plan_study(STUDIES.get("mixture_converged"), [0], preset="converged_decay",
                            datasets=["grid"], methods=["ali"])[0]
     differing = diff_configs(upgrade_config_dict(published["example_config"]), config.to_dict())
     assert differing == [] and config.train.steps == 50_000 and config.train.lr_decay_start == 0.6
@@ -284,12 +284,12 @@ def test_the_converged_long_preset_reproduces_the_published_lr_sweep_at_its_best
     from pathlib import Path
 
     from inference_zoo.core.config import diff_configs, upgrade_config_dict
-    from inference_zoo.studies import STUDIES, study_configs
+    from inference_zoo.experiment.study import STUDIES, plan_study
 
     published = json.loads((Path(__file__).parents[1] / "figures/ali_grid_lr_sweep/study.json").read_text())
-    config = study_configs(STUDIES.get("mixture_converged"), [0], preset="converged_long",
+    config = plan_study(STUDIES.get("mixture_converged"), [0], preset="converged_long",
                            datasets=["grid"], methods=["ali"])[0]
-    swept = study_configs(STUDIES.get("mixture_converged"), [0], preset="converged_decay", datasets=["grid"],
+    swept = plan_study(STUDIES.get("mixture_converged"), [0], preset="converged_decay", datasets=["grid"],
                           methods=["ali"], lr=[2e-4, 3e-4])
     assert [c.variant for c in swept] == ["lr=0.0002", "lr=0.0003"]
     # the late-decay preset swept over the two rates resolves to the published configs ...

@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .errors import UserError
 
@@ -25,7 +25,25 @@ def coerce_value(value: str, default: Any, where: str) -> Any:
     try:
         return type(default)(value)
     except ValueError:
-        raise UserError(f"{where}: expected a {type(default).__name__}, got {value!r}") from None
+        kind = {int: "an integer", float: "a number"}.get(type(default), f"a {type(default).__name__}")
+        raise UserError(f"{where}: expected {kind}, got {value!r}") from None
+
+
+def setting(default: Any, help: str, *, sweep: bool = False, flag: bool = True, study: bool = True,
+            identity: bool = True, before: Any = dataclasses.MISSING) -> Any:
+    """A config field that is a user-facing setting, declared once (read by ``core/settings.py``).
+
+    ``help``: its help text everywhere. ``sweep``: a list of values sweeps it (each value a variant
+    of every method). ``flag``: it has a flag of its own on ``izoo compare`` and ``izoo study`` (every
+    setting takes ``--set name=value``). ``study``: a study accepts it (data sizes and networks are
+    the study's). ``identity``: it is part of a run's identity (a resume with another value is
+    refused; the device and the log sink are not). ``before``: the value runs saved before the field
+    existed used, filled in when such a config is read (default: the field's default).
+    """
+    metadata = {"help": help, "sweep": sweep, "flag": flag, "study": study, "identity": identity}
+    if before is not dataclasses.MISSING:
+        metadata["before"] = before
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -34,18 +52,22 @@ class DataConfig:
 
     name: str = "grid"
     options: dict[str, Any] = field(default_factory=dict)
-    n_train: int = 100_000
+    n_train: int = setting(100_000, "Training-set size (ALI paper: 100,000).", study=False)
     n_test: int = 10_000
 
     def label(self) -> str:
         """Short name for tables: the name, plus any option that differs from its default."""
-        from ..data import DATASETS  # the registry fills as the datasets import
-
-        defaults = dataclasses.asdict(DATASETS.get(self.name).Options())
+        if dataset_defaults is None:
+            raise RuntimeError("a dataset's label needs its defaults: import inference_zoo.data first")
+        defaults = dataset_defaults(self.name)
         changed = {k: v for k, v in self.options.items() if defaults.get(k) != v}
         if not changed:
             return self.name
         return self.name + ":" + ",".join(f"{k}={_short(v)}" for k, v in sorted(changed.items()))
+
+
+#: a dataset's default options by name; the data package sets it as it loads (core sits below data)
+dataset_defaults: Callable[[str], dict[str, Any]] | None = None
 
 
 #: option text longer than this is named in labels by a digest (a mixture's inline means)
@@ -75,58 +97,64 @@ class ArchConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimiser and loop settings (the trainer owns these, not the strategies)."""
+    """Optimiser and loop settings (the trainer owns these, not the strategies).
 
-    steps: int = 200_000
-    batch_size: int = 100
-    lr: float = 1e-4
-    beta1: float = 0.2  # official ALI code's "0.8" in the old (1 - beta1) convention
-    beta2: float = 0.999
-    device: str = "auto"  # auto | cpu | cuda
-    amp: bool = False  # bf16 autocast; changes numerics, so off by default
-    # torch.compile the networks while training (inference_zoo/engine/compiling.py): fp32 but fused
-    # kernels round differently, so off by default; pays compilation time, pays off on GPUs
-    compile: bool = False
-    log_every: int = 200
-    checkpoint_every: int = 5_000
-    # evaluate every this many steps of each phase (0: only at the end) into the run's curve.csv,
-    # with the final evaluation's metric code: quality against steps and wall time
-    eval_every: int = 0
-    # learning rate over each phase: "constant", or "linear" / "cosine" decay from lr to
-    # lr * lr_floor at the phase's last step (train.lr_factor)
-    lr_schedule: str = "constant"
-    lr_floor: float = 0.0
-    # the decay starts after this fraction of the phase's steps, at the full rate until then
-    # (0: from the first step); a late decay, as in warmup-stable-decay schedules
-    lr_decay_start: float = 0.0
-    # evaluate with an exponential moving average of the encoder's and decoder's weights
-    # (averaging.py; 0: off, the live weights)
-    ema_decay: float = 0.0
-    # also write the training log and the curve points as TensorBoard events in the run's
-    # tensorboard/ folder (needs the tensorboard extra); how a run is watched, not what it computes
-    tensorboard: bool = False
-    # "stacked": seeds of one method train as one stacked model (inference_zoo/engine/stacked.py), with
-    # fused Adam, one discriminator pass over real and fake pairs and one backward chain through it
-    # for both players (inference_zoo/engine/shared_backward.py); "single": one run at a time,
-    # the reference loop. Both are fp32; they agree to float tolerance, not bit for bit, so the
-    # engine is part of a run's identity. The CLI's default "auto" picks "stacked" where the
-    # strategy and architecture can be stacked (stacked.resolve_engine).
-    engine: str = "single"
+    Every field is a setting: its flag on ``izoo compare`` and ``izoo study``, its keyword in the
+    Python API, its name in ``--set`` and in a tuner's search space come from the field and its
+    ``setting`` marks (``core/settings.py``).
+    """
+
+    steps: int = setting(200_000, "Training steps per phase.")
+    batch_size: int = setting(100, "Minibatch size.")
+    lr: float = setting(1e-4, "Adam learning rate; a comma list sweeps it, e.g. 1e-4,3e-4: each value is a "
+                        "variant of every method (ali@lr=0.0003), stacked with the seeds.", sweep=True)
+    # the official ALI code's "0.8" in the old (1 - beta1) convention
+    beta1: float = setting(0.2, "Adam's beta1; a comma list sweeps it (each value trains as a stack of its own).",
+                           sweep=True)
+    beta2: float = setting(0.999, "Adam's beta2.", sweep=True, flag=False)
+    device: str = setting("auto", "auto (CUDA when present), cpu or cuda.", identity=False)
+    amp: bool = setting(False, "bf16 autocast (changes numerics; meant for CUDA).")
+    compile: bool = setting(False, "torch.compile the networks while training (engine/compiling.py): fp32, but "
+                            "fused kernels round differently; meant for CUDA.")
+    log_every: int = setting(200, "Log the losses (and check the weights) every this many steps.", flag=False)
+    checkpoint_every: int = setting(5_000, "Checkpoint every this many steps (a multiple of log_every).",
+                                    flag=False)
+    eval_every: int = setting(0, "Also evaluate every N steps of each phase into each run's curve.csv (a "
+                              "multiple of log_every; 0: at the end only).")
+    lr_schedule: str = setting("constant", "Learning rate over each phase: constant, linear or cosine decay to "
+                               "lr x lr_floor at its last step; a comma list sweeps it.", sweep=True)
+    lr_floor: float = setting(0.0, "With lr_schedule: the rate at a phase's last step, as a fraction of lr.",
+                              sweep=True)
+    lr_decay_start: float = setting(0.0, "With lr_schedule: decay only after this fraction of a phase's steps, "
+                                    "at the full rate until then (0: from the first step).", sweep=True)
+    ema_decay: float = setting(0.0, "Evaluate with an exponential moving average of the encoder's and decoder's "
+                               "weights, this decay per step (e.g. 0.999; 0: off, the live weights); a comma "
+                               "list sweeps it.", sweep=True)
+    tensorboard: bool = setting(False, "Also log each run as TensorBoard events in its tensorboard/ folder "
+                                "(pip install 'inference-zoo[tensorboard]'); how a run is watched, not what "
+                                "it computes.", identity=False)
+    # "stacked": the seeds of one method train as one stacked model (engine/stacked.py) with fused
+    # Adam, one discriminator pass over real and fake pairs and one backward chain through it for
+    # both players (engine/shared_backward.py); "single": one run at a time, the reference loop.
+    # "auto" (the command line's and the API's default) picks "stacked" where the strategy and
+    # architecture can be stacked (stacked.resolve_engine); a saved config holds what was picked.
+    engine: str = setting("single", "auto, stacked (the seeds of a method train as one model) or single.")
 
 
 @dataclass
 class EvalConfig:
     """Sample sizes of the final evaluation (anchors section 2)."""
 
-    n_three_sigma: int = 2_500  # Unrolled-GAN / VEEGAN / PacGAN metric
-    n_responsibility: int = 10_000  # ALI paper's metric
-    n_prior_match: int = 2_000  # MMD between E(x) and N(0, I)
-    # images: Inception weights (a file of the user's, read by torch-fidelity) for the Frechet
-    # Inception Distance; empty: no FID (nothing is ever downloaded)
-    fid_weights: str = ""
-    # images: also fit a linear probe on the codes of each seed's labelled subset of each of these
-    # sizes (semi-supervised baselines: ``label_probe_error_<n>``; ``data.labelled_subset``)
-    label_counts: tuple[int, ...] = ()
+    n_three_sigma: int = setting(2_500, "Samples for the 3-sigma mode metrics (Unrolled GAN, VEEGAN, PacGAN).",
+                                 flag=False)
+    n_responsibility: int = setting(10_000, "Samples for the ALI paper's responsibility metric.", flag=False)
+    n_prior_match: int = setting(2_000, "Codes for the MMD between E(x) and N(0, I).", flag=False)
+    fid_weights: str = setting("", "Images: also report FID, in the features of these InceptionV3 weights (your "
+                               "file, torch-fidelity's format; pip install 'inference-zoo[fid]'). Nothing is "
+                               "downloaded.")
+    label_counts: tuple[int, ...] = setting((), "Images: also fit a linear probe on the codes of each seed's "
+                                            "labelled subset of each of these sizes (label_probe_error_N).",
+                                            flag=False)
 
 
 @dataclass
@@ -190,31 +218,29 @@ def split_label(label: str) -> tuple[str, dict[str, str]]:
 
 
 def upgrade_config_dict(d: dict[str, Any]) -> dict[str, Any]:
-    """Fill keys added since a config was saved with the value its run actually used.
-
-    ``train.engine``: runs saved before the stacked engine existed were trained one at a time;
-    ``train.compile``: runs saved before the option existed ran eagerly; ``train.eval_every``:
-    they evaluated at the end only; ``train.lr_schedule``: their rate was constant;
-    ``train.lr_decay_start``: a schedule decayed from the first step; ``train.ema_decay``:
-    they were evaluated with their live weights; ``train.tensorboard``: they logged to
-    metrics.jsonl alone; ``eval.fid_weights``, ``eval.label_counts``: they computed no FID and no label probes; ``variant``: runs saved
-    before sweeps existed were their method's only setting.
-    """
-    if isinstance(d, dict) and "variant" not in d:
-        d = {**d, "variant": ""}
-    if isinstance(d, dict) and isinstance(d.get("eval"), dict):
-        added = {k: v for k, v in {"fid_weights": "", "label_counts": []}.items() if k not in d["eval"]}
-        if added:
-            d = {**d, "eval": {**d["eval"], **added}}
-    if isinstance(d, dict) and isinstance(d.get("train"), dict):
-        added = {k: v for k, v in {"engine": "single", "compile": False, "eval_every": 0,
-                                   "lr_schedule": "constant", "lr_floor": 0.0, "lr_decay_start": 0.0,
-                                   "ema_decay": 0.0,
-                                   "tensorboard": False}.items()
-                 if k not in d["train"]}
-        if added:
-            d = {**d, "train": {**d["train"], **added}}
+    """Fill keys added since a config was saved with the value its run actually used: a field's
+    ``before`` mark (``setting``), else its default. Every field added so far defaults to what runs
+    did before it existed (the single engine, eager networks, a constant rate, live weights, no FID,
+    no label probes, no variant)."""
+    if not isinstance(d, dict):
+        return d
+    d = {**d, **{f.name: _before(f) for f in dataclasses.fields(RunConfig)
+                 if f.name not in d and f.name not in _SECTIONS and _has_default(f)}}
+    for name, cls in _SECTIONS.items():
+        if isinstance(d.get(name), dict):
+            added = {f.name: _before(f) for f in dataclasses.fields(cls) if f.name not in d[name] and _has_default(f)}
+            if added:
+                d = {**d, name: {**d[name], **added}}
     return d
+
+
+def _has_default(f: dataclasses.Field) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def _before(f: dataclasses.Field) -> Any:
+    value = f.metadata.get("before", f.default if f.default is not dataclasses.MISSING else f.default_factory())
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
@@ -235,12 +261,9 @@ def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-_NESTED = {
-    (RunConfig, "data"): DataConfig,
-    (RunConfig, "arch"): ArchConfig,
-    (RunConfig, "train"): TrainConfig,
-    (RunConfig, "eval"): EvalConfig,
-}
+#: RunConfig's sections, each a dataclass of its own
+_SECTIONS = {"data": DataConfig, "arch": ArchConfig, "train": TrainConfig, "eval": EvalConfig}
+_NESTED = {(RunConfig, name): cls for name, cls in _SECTIONS.items()}
 
 
 def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -262,11 +285,15 @@ def refuse_changed_config(saved: dict[str, Any], config: "RunConfig", where: Any
     The device and where the log goes are not part of a run's identity: a run may resume on
     another device, with or without TensorBoard.
     """
-    differing = [k for k in diff_configs(upgrade_config_dict(saved), config.to_dict())
-                 if k not in ("train.device", "train.tensorboard")]
+    differing = [k for k in diff_configs(upgrade_config_dict(saved), config.to_dict()) if k not in _NOT_IDENTITY]
     if differing:
         raise UserError(f"{where} holds a run with a different config ({', '.join(differing)}); "
                         "use a new --out or --overwrite")
+
+
+#: settings that are not part of a run's identity (``setting(identity=False)``): train.device, train.tensorboard
+_NOT_IDENTITY = {f"{section}.{f.name}" for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls)
+                 if f.metadata.get("identity") is False}
 
 
 def _normalise(v: Any) -> Any:

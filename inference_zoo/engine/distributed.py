@@ -28,7 +28,7 @@ from torch import nn
 from ..core.errors import UserError
 from ..nets.noise import Noise, use_noise
 from ..strategies import Phase
-from .train import OneRun, Trainer
+from .layouts import OneRun, Run
 
 
 def size() -> int:
@@ -123,7 +123,7 @@ class DataParallel(OneRun):
     BatchNorm and this process's slice of the noise, trained on this process's slice of each
     global minibatch."""
 
-    def __init__(self, runs: list[Trainer], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def __init__(self, runs: list[Run], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         super().__init__(runs, phase, data)  # the generators, seeded as the one-process run's
         self.index, self.count = rank(), size()
         if self.train.batch_size % self.count:

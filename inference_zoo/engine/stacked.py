@@ -43,7 +43,8 @@ from .stacking import (NotStackable, member_optimizer_state, member_state, stack
 from ..strategies import Phase, params_of
 from ..strategies.adversarial import JointPass
 from ..core.errors import Diverged
-from .train import Evaluator, Layout, Progress, Trainer, TrainResult, build_strategy, train_runs
+from .layouts import Layout
+from .train import Evaluator, Progress, Trainer, TrainResult, build_strategy, train_runs
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.

@@ -6,7 +6,7 @@ the same forward pass (as in the ALI and BiGAN code), each group's gradient take
 parameters.
 
 ``train_runs`` trains a list of runs through their phases. How the runs share a model is its
-layout: ``OneRun`` trains one run's own strategy (the "single" engine: torch's global generator
+layout (``layouts.py``): ``OneRun`` trains one run's own strategy (the "single" engine: torch's global generator
 for noise, torch's Adam), ``stacked.Stack`` K seeds of a strategy as one model (the "stacked"
 engine). The loop itself (minibatches, updates, learning-rate schedule, weight average, logging,
 divergence checks, curve points, checkpoints, shared phases) is the same for both.
@@ -19,11 +19,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable
 
 import torch
 
 from .averaging import WeightAverage
+from . import distributed
+from .layouts import Layout, OneRun
 from .compiling import compiled_networks
 from ..core.config import RunConfig, lr_factor, validate_train
 from ..data import build_dataset, labelled_subset
@@ -31,7 +33,7 @@ from ..core.environment import resolve_device
 from ..core.errors import Diverged, UserError
 from ..nets import ARCHITECTURES, NetworkFactory
 from .run_folder import RunFolder
-from ..core.seeding import derive_seed, generator
+from ..core.seeding import generator
 from ..strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
 
 #: told (phase, step, steps of the phase, logged means) at each log step
@@ -100,8 +102,6 @@ class Trainer:
         validate_train(config.train)
         if config.train.eval_every and evaluator is None:
             raise ValueError("train.eval_every needs an evaluator for the curve points")
-        from . import distributed
-
         self.config = config
         self.processes = distributed.size()  # > 1: trained data-parallel; process 0 writes
         self.folder = RunFolder(config, run_dir, shared_dir, read_only=not distributed.is_writer())
@@ -131,9 +131,8 @@ class Trainer:
         """Train this run alone (the single engine); a divergence is raised."""
         if self.config.train.engine == "stacked":
             raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stacked.StackedTrainer")
-        from .distributed import DataParallel
-
-        outcome = train_runs([self], DataParallel if self.processes > 1 else OneRun, self.progress)[0]
+        layout = distributed.DataParallel if self.processes > 1 else OneRun
+        outcome = train_runs([self], layout, self.progress)[0]
         if isinstance(outcome, Diverged):
             raise outcome
         return outcome
@@ -187,121 +186,6 @@ class Trainer:
             self._held_out = held_out_split(self.config)
         rows = self.evaluator(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
         self.folder.add_curve_rows(rows)
-
-
-class Layout:
-    """How the runs of one training loop share a model: built per phase for runs at one step."""
-
-    stacked: ClassVar[bool]
-    model: Strategy  # what steps: one run's strategy, or K runs' stacked into one
-
-    def __init__(self, runs: list[Trainer], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        raise NotImplementedError
-
-    @staticmethod
-    def begin(runs: list[Trainer]) -> None:
-        """Once, after the runs' folders are started (a stack records its members)."""
-
-    def optimizers(self, groups: dict[str, list[torch.nn.Parameter]]) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
-
-    def resume(self, optimizers: dict[str, torch.optim.Optimizer], groups: dict[str, list[torch.nn.Parameter]],
-               average: WeightAverage | None) -> None:
-        """Restore optimiser, generator and average states from the runs' ``resume_state``."""
-        raise NotImplementedError
-
-    def set_lr_factor(self, optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
-        raise NotImplementedError
-
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next minibatch (x, labels), each run's from its own data generator."""
-        raise NotImplementedError
-
-    def after_update(self) -> None:
-        """Called after each update."""
-
-    def reduce_gradients(self, groups: dict[str, list[torch.nn.Parameter]]) -> None:
-        """Between the gradients and the optimiser steps (data-parallel runs average them)."""
-
-    def reduce_logs(self, running: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The log window's summed losses and logs, as every process should log them."""
-        return running
-
-    def finite(self, params: list[torch.nn.Parameter]) -> list[bool]:
-        """Per run: whether all of ``params`` are finite."""
-        raise NotImplementedError
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """A snapshot of the model's state that later loads do not change."""
-        raise NotImplementedError
-
-    def run_state(self, state: dict[str, torch.Tensor], j: int) -> dict[str, torch.Tensor]:
-        """Run ``j``'s part of a model state (or of the weight average's state)."""
-        raise NotImplementedError
-
-    def run_optimizer_state(self, state: dict[str, Any], group: str, j: int) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def rng_state(self, j: int) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-class OneRun(Layout):
-    """One run's own strategy: noise from torch's global generator, seeded per phase; torch's Adam."""
-
-    stacked = False
-
-    def __init__(self, runs: list[Trainer], phase: Phase, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        (self.run,) = runs
-        (self.data,) = data
-        self.model = self.run.strategy
-        self.train = self.run.config.train
-        self.data_rng = generator(self.run.config.seed, "batches", phase.name, device=self.run.device)
-        torch.manual_seed(derive_seed(self.run.config.seed, "phase", phase.name))
-
-    def optimizers(self, groups):
-        t = self.train
-        return {g: torch.optim.Adam(params, lr=t.lr, betas=(t.beta1, t.beta2), foreach=True)
-                for g, params in groups.items()}
-
-    def resume(self, optimizers, groups, average):
-        state = self.run.resume_state
-        for g, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][g])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.data_rng.set_state(state["rng"]["data"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        if average is not None:
-            average.load(state["ema"])
-
-    def set_lr_factor(self, optimizers, factor):
-        for opt in optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self.train.lr * factor
-
-    def batch(self):
-        x, y = self.data
-        idx = torch.randint(x.shape[0], (self.train.batch_size,), device=self.run.device, generator=self.data_rng)
-        return x[idx], y[idx]
-
-    def finite(self, params):
-        return [all(bool(torch.isfinite(p).all()) for p in params)]
-
-    def state(self):
-        return {key: v.detach().clone() for key, v in self.model.state_dict().items()}
-
-    def run_state(self, state, j):
-        return state
-
-    def run_optimizer_state(self, state, group, j):
-        return state
-
-    def rng_state(self, j):
-        state = {"torch": torch.get_rng_state(), "data": self.data_rng.get_state()}
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
 
 
 def train_runs(runs: list[Trainer], layout: type[Layout], progress: Progress | None = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from ..core.config import EvalConfig, RunConfig, validate_train, variant_of
+from ..core.config import DataConfig, EvalConfig, RunConfig, validate_train, variant_of
 from ..data import build_dataset, parse_data_spec
 from ..core.presets import get_preset
 from .cells import prepare_output, run_cells
@@ -19,54 +19,46 @@ from ..engine.stacked import resolve_engine
 
 
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
-                 options: dict[str, dict[str, Any]] | None = None, *, steps: int | None = None,
-                 batch_size: int | None = None, lr: float | Sequence[float] | None = None, device: str = "auto",
-                 n_train: int = 100_000, study: str = "compare", amp: bool = False,
-                 compile: bool = False, arch: dict[str, Any] | None = None, engine: str = "auto",
-                 eval_every: int | None = None, lr_schedule: str | Sequence[str] | None = None,
-                 lr_floor: float | None = None, lr_decay_start: float | None = None,
-                 ema_decay: float | Sequence[float] | None = None,
-                 beta1: float | Sequence[float] | None = None, tensorboard: bool = False,
-                 fid_weights: str | Path | None = None) -> list[RunConfig]:
+                 options: dict[str, dict[str, Any]] | None = None, *, study: str = "compare",
+                 arch: dict[str, Any] | None = None, engine: str = "auto",
+                 evaluation: dict[str, Any] | None = None, **settings: Any) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
-    ``lr``: one learning rate, or several to sweep; likewise ``beta1``, ``ema_decay``, ``lr_schedule``.
-    Each combination of swept values is a variant of the method, labelled in rows, folders and
-    figures as "method@key=value,...,lr=value" (options in name order, then the rate).
+    ``settings``: any setting by name (``core/settings.py``: ``steps``, ``lr``, ``ema_decay``,
+    ``n_train``, ``fid_weights``, ...; None: the preset's); a list sweeps a setting that can be
+    swept. Each combination of swept values is a variant of the method, labelled in rows, folders
+    and figures as "method@key=value,..." (options, then settings, each in name order).
+    ``evaluation``: ``EvalConfig`` fields a study fixes for every cell (``Study.evaluation``).
     ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
     that can be stacked (engine/stacked.py); different option values train as different stacks.
     """
+    from ..core.settings import resolve, sections_of
+
     base = get_preset(preset)
-    # training settings that take a list: each combination is a variant (named by the swept ones)
-    lists = {"beta1": beta1, "ema_decay": ema_decay, "lr": lr, "lr_schedule": lr_schedule}
-    lists = {k: ([v] if isinstance(v, (int, float, str)) else list(v)) for k, v in lists.items() if v is not None}
-    for key, values in lists.items():
-        if len(set(values)) < len(values):
-            what = "a learning rate" if key == "lr" else "a value"
-            raise UserError(f"--{key.replace('_', '-')} lists {what} twice: {', '.join(map(str, values))}")
-    overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, eval_every=eval_every,
-                                       lr_floor=lr_floor, lr_decay_start=lr_decay_start).items() if v is not None}
-    train = dataclasses.replace(base.train, device=device, amp=amp or base.train.amp,
-                                compile=compile or base.train.compile, tensorboard=tensorboard, **overrides)
+    chosen = sections_of(resolve(settings))
+    engine = chosen["train"].pop("engine", engine)  # "auto" is resolved per method below
+    # training settings given as a list: each combination is a variant (named by the swept ones)
+    lists = {k: (v if isinstance(v, list) else [v]) for k, v in sorted(chosen["train"].items())}
+    train = dataclasses.replace(base.train, **{k: v[0] for k, v in lists.items() if len(v) == 1})
+    swept = {k: v for k, v in lists.items() if len(v) > 1}
     trains, rate_settings = [], []
-    for values in itertools.product(*lists.values()):
-        chosen = dict(zip(lists, values))
-        trains.append(dataclasses.replace(train, **chosen))
-        rate_settings.append({k: (float(v) if k != "lr_schedule" else v) for k, v in chosen.items()
-                              if len(lists[k]) > 1})
+    for values in itertools.product(*swept.values()):
+        trains.append(dataclasses.replace(train, **dict(zip(swept, values))))
+        rate_settings.append(dict(zip(swept, values)))
     for t in trains:
         validate_train(t)
-    resolve_device(device)  # "cuda" without CUDA fails now, before any folder is touched
-    if tensorboard:
+    resolve_device(train.device)  # "cuda" without CUDA fails now, before any folder is touched
+    if train.tensorboard:
         from ..engine.run_folder import tensorboard_writer_class
 
         tensorboard_writer_class()  # likewise a missing tensorboard package
-    eval_config = EvalConfig()
-    if fid_weights:
+    eval_config = dataclasses.replace(EvalConfig(), **{**(evaluation or {}), **chosen["eval"]})
+    if eval_config.fid_weights:
         from .fid import check_fid_weights
 
-        eval_config = EvalConfig(fid_weights=check_fid_weights(fid_weights))
+        eval_config = dataclasses.replace(eval_config, fid_weights=check_fid_weights(eval_config.fid_weights))
+    n_train = chosen["data"].get("n_train", DataConfig.n_train)
     if n_train < 1:
         raise UserError(f"--n-train must be >= 1, got {n_train}")
     data_config = parse_data_spec(data, n_train=n_train)
@@ -104,14 +96,30 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[built_as(c)])) for c in configs]
 
 
-def run_compare(configs: list[RunConfig], out: Path, mode: str,
-                progress_for: Callable[[list[RunConfig]], Any] | None = None,
-                on_cell: Callable[..., Any] | None = None) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Train/evaluate every cell (skipping finished ones), write tables and figures."""
+def run_compare(configs: list[RunConfig], out: Path, mode: str, display: Any = None,
+                figures: bool = True) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Train and evaluate every cell (skipping finished ones) into ``out``, write the tables and
+    draw the comparison figures: what ``izoo compare``, ``inference_zoo.compare`` and every
+    process of a torchrun job run. ``mode``: new | resume | overwrite (``cells.prepare_output``).
+
+    ``display`` (e.g. ``display.TerminalDisplay``) only listens: ``start(configs)``,
+    ``progress_for(stack)``, ``on_cell(i, n, config, status)``, ``stop()``, ``finish(out, rows,
+    figures)``. ``figures``: False leaves the figures to the caller (a study publishes its own).
+    """
     from ..viz.comparison import build_comparison_figures
 
-    if distributed.is_writer():
+    writer = distributed.is_writer()
+    if writer:
         prepare_output(out, configs, mode)
     distributed.barrier()
-    rows = run_cells(configs, out, progress_for, on_cell)
-    return rows, build_comparison_figures(out) if distributed.is_writer() else []
+    if display is None or not writer:  # the other processes of a data-parallel job print nothing
+        rows = run_cells(configs, out)
+        return rows, build_comparison_figures(out) if writer and figures else []
+    display.start(configs)
+    try:
+        rows = run_cells(configs, out, display.progress_for, display.on_cell)
+    finally:
+        display.stop()
+    drawn = build_comparison_figures(out) if figures else []
+    display.finish(out, rows, drawn)
+    return rows, drawn

@@ -15,22 +15,31 @@ from ..core.results import HEADLINE_METRICS, aggregate, summary_index
 SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]
 
 
-def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_progress: bool = True) -> None:
-    from .compare import run_compare
+class TerminalDisplay:
+    """What ``run_compare`` shows in a terminal: which engine trains each method, a progress bar
+    per stack with live losses, one line per cell kept or skipped, and the results table. Only a
+    listener: ``run_compare`` does the work with or without it."""
 
-    console = Console(stderr=True)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=console,
-                   disable=not show_progress)
+    def __init__(self, show_progress: bool = True) -> None:
+        self.console = Console(stderr=True)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.console,
+                            disable=not show_progress)
 
-    def on_cell(i: int, n: int, config: RunConfig, status: str) -> None:
+    def start(self, configs: list[RunConfig]) -> None:
+        for line in engine_lines(configs):  # on stdout, with the tables: stderr keeps errors to one line
+            Console().print(line, highlight=False)
+        self.bar.start()
+
+    def on_cell(self, i: int, n: int, config: RunConfig, status: str) -> None:
         if status == "finished":
-            console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: finished earlier, kept")
+            self.console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: finished earlier, kept")
         elif status == "busy":
-            console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: being trained by another "
-                          "process, skipped (re-run later to collect it)")
+            self.console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: being trained by another "
+                               "process, skipped (re-run later to collect it)")
 
-    def progress_for(configs: list[RunConfig]):
+    def progress_for(self, configs: list[RunConfig]):
+        bar = self.bar
         task = {"id": None, "phase": None}
         seeds = list(dict.fromkeys(c.seed for c in configs))
         variants = "|".join(dict.fromkeys(c.variant for c in configs if c.variant))
@@ -48,14 +57,14 @@ def run_study_with_display(configs: list[RunConfig], out: Path, mode: str, show_
 
         return update
 
-    for line in engine_lines(configs):  # on stdout, with the tables: stderr keeps errors to one line
-        Console().print(line, highlight=False)
-    with bar:
-        rows, figures = run_compare(configs, out, mode, progress_for, on_cell)
-    print_summary(rows, Console())
-    console.print(f"results: {out / 'results.csv'}  summary: {out / 'summary.csv'}")
-    for path in figures:
-        console.print(f"figure: {path}")
+    def stop(self) -> None:
+        self.bar.stop()
+
+    def finish(self, out: Path, rows: list[dict[str, Any]], figures: list[Path]) -> None:
+        print_summary(rows, Console())
+        self.console.print(f"results: {out / 'results.csv'}  summary: {out / 'summary.csv'}")
+        for path in figures:
+            self.console.print(f"figure: {path}")
 
 
 def engine_lines(configs: list[RunConfig]) -> list[str]:

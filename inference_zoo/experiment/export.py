@@ -1,4 +1,5 @@
-"""A trained run's weights for downstream use: ``izoo export RUN_DIR --format safetensors``.
+"""A trained run for downstream use: ``load_run`` (from its run folder or an export folder) and
+``izoo export RUN_DIR --format safetensors``.
 
 An export folder holds
 
@@ -17,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.fileio import atomic_write, load_torch, read_json_object, save_torch, write_json
 
@@ -39,8 +41,6 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, format: str =
     """Write a finished run's weights and the JSON that rebuilds its networks to ``out`` (default
     ``RUN_DIR/export``); return the weights file. ``averaged``: the weight average in place of the
     live encoder and decoder where the run kept one (as its evaluation used)."""
-    from .api import load_run
-
     if format not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     run_dir = Path(run_dir)
@@ -95,4 +95,43 @@ def read_export_weights(folder: Path) -> dict[str, Any]:
     return state["model"]
 
 
-__all__ = ["FORMATS", "export_run", "is_export", "read_export_weights"]
+def load_run(run_dir: str | Path, device: str = "cpu", averaged: bool = True):
+    """A trained run's strategy in eval mode on ``device``, from its folder alone (config.json and
+    checkpoint.pt; no training data), or from an export folder (``izoo export``):
+    ``encode``, ``decode``, ``sample(n)``, ``reconstruct``.
+
+    ``averaged``: where the run kept a weight average (``ema_decay``), load the averaged encoder and
+    decoder, as its evaluation did (an export holds the weights it was exported with)."""
+    from ..core.environment import resolve_device
+    from ..engine.train import build_strategy
+
+    run_dir = Path(run_dir)
+    config = RunConfig.from_dict(read_json_object(run_dir / "config.json", "it is not a run folder of izoo"))
+    model = read_json_object(run_dir / "model.json", "train the run again") if (run_dir / "model.json").is_file() else {}
+    strategy = build_strategy(config, shapes=model or None)
+    if is_export(run_dir):
+        _load_weights(strategy, read_export_weights(run_dir), run_dir)
+    else:
+        checkpoint = load_torch(run_dir / "checkpoint.pt")
+        phases = strategy.phases(config.train.steps)
+        if checkpoint["phase"] < len(phases):
+            raise UserError(f"{run_dir} holds an unfinished run (phase {checkpoint['phase'] + 1} of {len(phases)}); "
+                            "finish it with --resume first")
+        strategy.load_state_dict(checkpoint["model"])
+        if averaged and checkpoint.get("ema"):
+            strategy.load_state_dict(checkpoint["ema"], strict=False)
+    strategy = strategy.to(resolve_device(device)).eval()
+    for p in strategy.parameters():
+        p.requires_grad_(False)
+    return strategy
+
+
+def _load_weights(strategy, state: dict, where: Path) -> None:
+    try:
+        strategy.load_state_dict(state)
+    except RuntimeError as exc:  # missing, unexpected or mis-shaped weights
+        raise UserError(f"{where}: the weights do not fit the networks its config.json builds "
+                        f"({str(exc).splitlines()[0]}); export the run again") from None
+
+
+__all__ = ["FORMATS", "export_run", "is_export", "load_run", "read_export_weights"]

@@ -3,7 +3,7 @@
 A study's definition lives in its own module here (so ``izoo study NAME`` imports only installed
 code); ``studies/<name>.py`` at the repository root is the same study as a runnable script.
 """
-from .base import STUDIES, Study, publish_pieces, publish_study, rebuild_figures, study_configs
+from .base import STUDIES, Study, publish_pieces, rebuild_figures
 from . import identity_toy, image_features, mixture_coverage, semi_supervised  # noqa: F401  (register the studies)
 
-__all__ = ["STUDIES", "Study", "publish_pieces", "publish_study", "rebuild_figures", "study_configs"]
+__all__ = ["STUDIES", "Study", "publish_pieces", "rebuild_figures"]

@@ -6,7 +6,6 @@ need) plus provenance (exact command, commit, wall time, machine) into ``figures
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -52,40 +51,6 @@ class Study:
 
 
 STUDIES: Registry[Study] = Registry("study")
-
-
-def study_configs(study: Study, seeds: list[int] | None = None, steps: int | None = None,
-                  preset: str | None = None, device: str = "auto", lr: float | list[float] | None = None,
-                  datasets: list[str] | None = None, engine: str = "auto", *, amp: bool = False,
-                  compile: bool = False, options: dict[str, dict[str, Any]] | None = None,
-                  methods: list[str] | None = None, eval_every: int | None = None,
-                  lr_schedule: str | None = None, lr_floor: float | None = None,
-                  lr_decay_start: float | None = None, ema_decay: float | None = None,
-                  beta1: float | list[float] | None = None, tensorboard: bool = False,
-                  fid_weights: str | Path | None = None) -> list[RunConfig]:
-    """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
-    processes, or to sweep one method's option); ``options`` (per method, as
-    ``compare.plan_compare`` takes them, sweeps included) override the study's own."""
-    from ..experiment.compare import plan_compare  # planning runs needs the engine; figures do not
-
-    seeds = seeds if seeds is not None else list(range(study.seeds))
-    for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
-        unknown = sorted(set(given or []) - set(valid))
-        if unknown:
-            raise UserError(f"study {study.name} has no {kind} {', '.join(unknown)}; valid: {', '.join(valid)}")
-    methods = [m for m in study.methods if m in methods] if methods else list(study.methods)
-    configs: list[RunConfig] = []
-    for data in datasets or study.datasets:
-        merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
-        configs += plan_compare(methods, data, preset or study.preset, seeds, merged,
-                                steps=steps, lr=lr, device=device, study=study.name, engine=engine,
-                                amp=amp, compile=compile, eval_every=eval_every, lr_schedule=lr_schedule,
-                                lr_floor=lr_floor, lr_decay_start=lr_decay_start, ema_decay=ema_decay, beta1=beta1,
-                                tensorboard=tensorboard,
-                                fid_weights=fid_weights)
-    if study.evaluation:
-        configs = [dataclasses.replace(c, eval=dataclasses.replace(c.eval, **study.evaluation)) for c in configs]
-    return configs
 
 
 Cell = tuple[str, str, int]  # (dataset label, method label, seed), as in a tidy row
@@ -233,12 +198,6 @@ def ordered_rows(study: Study, cells: dict[Cell, list[dict[str, Any]]]) -> list[
     return [row for cell in sorted(cells, key=key) for row in cells[cell]]
 
 
-def publish_study(study: Study, out: Path, target: Path, command: str, wall_seconds: float | None,
-                  overwrite: bool = False) -> list[Path]:
-    """Publish a study's run folder ``out`` to ``target`` (tables, the figures' arrays, provenance)."""
-    return publish_pieces(study, [out], target, command, wall_seconds, overwrite)
-
-
 def publish_pieces(study: Study, sources: list[Path], target: Path, command: str, wall_seconds: float | None,
                    overwrite: bool = False) -> list[Path]:
     """Merge run folders and published folders into one published study at ``target``; draw its figures.
@@ -341,5 +300,4 @@ def load_published_samples(folder: Path, dataset: str, method: str, seed: int) -
     return load_arrays(path)
 
 
-__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_pieces", "publish_study",
-           "rebuild_figures", "study_configs"]
+__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_pieces", "rebuild_figures"]

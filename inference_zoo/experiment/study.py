@@ -1,0 +1,137 @@
+"""``izoo study`` and ``inference_zoo.study``: one path, holding every rule.
+
+``plan_study`` turns a registered study (``studies/``) into its cells; ``run_study`` trains the
+unfinished ones (in process, in a shard, or as scheduler jobs) and publishes: where (the study's
+own ``figures/NAME`` only from its own run folder), adding to what is published there unless
+``overwrite``, and never while cells are still held by other processes. The command line and the
+Python API both call these, so they behave the same by construction.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.config import RunConfig
+from ..core.errors import UserError
+from ..core.results import cell_dir, collect_rows, write_tables
+from ..studies import STUDIES, Study, publish_pieces
+from .cells import parse_shard, prepare_output, run_cells, shard_configs, stack_groups
+from .compare import plan_compare
+from .runs import is_finished
+
+
+def plan_study(study: Study, seeds: list[int] | None = None, *, preset: str | None = None,
+               datasets: list[str] | None = None, methods: list[str] | None = None,
+               options: dict[str, dict[str, Any]] | None = None, engine: str = "auto",
+               **settings: Any) -> list[RunConfig]:
+    """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
+    processes, or to sweep one method's option); ``options`` (per method, as ``plan_compare``
+    takes them, sweeps included) override the study's own; ``settings`` any setting a study takes
+    (``core/settings.py``), by name."""
+    seeds = seeds if seeds is not None else list(range(study.seeds))
+    for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
+        unknown = sorted(set(given or []) - set(valid))
+        if unknown:
+            raise UserError(f"study {study.name} has no {kind} {', '.join(unknown)}; valid: {', '.join(valid)}")
+    from ..core.settings import lookup
+
+    for name in settings:
+        lookup(name, study=True)  # a study's data sizes are its own
+    methods = [m for m in study.methods if m in methods] if methods else list(study.methods)
+    merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
+    configs: list[RunConfig] = []
+    for data in datasets or study.datasets:
+        configs += plan_compare(methods, data, preset or study.preset, seeds, merged, study=study.name,
+                                engine=engine, evaluation=study.evaluation, **settings)
+    return configs
+
+
+@dataclass
+class StudyRun:
+    """What ``run_study`` did: the run folder, the study's rows there, where it published (None:
+    not published, ``note`` says why) and what it wrote."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    published: Path | None
+    written: list[Path]
+    note: str = ""
+
+
+def default_run_folder(name: str) -> Path:
+    return Path("runs/studies") / name
+
+
+def run_study(study: Study, configs: list[RunConfig], *, out: Path | None = None, publish: Path | None = None,
+              overwrite: bool = False, publish_only: bool = False, shard: str | None = None,
+              executor: str | None = None, jobs: int | None = None, job_settings: Any = None, command: str = "",
+              train: Callable[[list[RunConfig], Path, str], Any] | None = None,
+              log: Callable[[str], Any] = lambda text: None) -> StudyRun:
+    """Train the unfinished cells of ``configs`` into ``out`` (default runs/studies/NAME), then
+    publish every finished cell of the study there.
+
+    Publishing goes where ``publish`` points; without it, to ``figures/NAME`` only from the study's
+    own run folder (no ``out``, no ``shard``). It adds to what is published there (``overwrite``
+    replaces it), and waits while any cell is unfinished (held by another process).
+    ``publish_only`` trains nothing. ``train`` trains the cells in process (default: without a
+    display; the command line passes its own); ``executor`` ("local", "slurm") runs them as
+    scheduler jobs instead.
+    """
+    if publish is not None and publish.exists() and not publish.is_dir():
+        raise UserError(f"publish target {publish} exists and is not a folder")
+    run_dir = out or default_run_folder(study.name)
+    if shard is not None:
+        if executor is not None:
+            raise UserError("--executor shards the study itself; drop --shard")
+        configs = shard_configs(configs, *parse_shard(shard))
+        if not configs:
+            raise UserError(f"shard {shard} of study {study.name} holds no cell (fewer stack groups than shards)")
+    mode = "overwrite" if overwrite else "resume"
+    t0 = time.perf_counter()
+    if publish_only:
+        pass
+    elif executor is not None:
+        from .executors import JobSettings, run_on_executor
+
+        prepare_output(run_dir, configs, mode)
+        run_on_executor(configs, run_dir, executor, jobs or len(stack_groups(configs)),
+                        job_settings or JobSettings(), log=log)
+    else:
+        (train or _train_quietly)(configs, run_dir, mode)
+    unfinished = [] if publish_only else [c for c in configs if not is_finished(cell_dir(run_dir, c))]
+    if unfinished:
+        c = unfinished[0]
+        return StudyRun(run_dir, [], None, [], f"not published: {len(unfinished)} cell(s) unfinished (e.g. "
+                        f"{c.data.label()}/{c.label}/seed{c.seed}, held by another process); when they finish: "
+                        f"izoo study {study.name} --publish-only {'--out ' + str(run_dir) if out else ''}".rstrip())
+    rows = [r for r in collect_rows(run_dir) if r["study"] == study.name]  # every finished cell, whoever trained it
+    if not rows:
+        raise UserError(f"{run_dir} holds no finished cell of study {study.name}")
+    write_tables(run_dir, rows)
+    target = publish or (Path("figures") / study.name if out is None and shard is None else None)
+    if target is None:
+        return StudyRun(run_dir, rows, None, [], f"cells in {run_dir}; publish them with: izoo study {study.name} "
+                        f"--publish-only --merge {run_dir} [more folders] [--publish DIR]")
+    wall = None if publish_only else time.perf_counter() - t0
+    # publishing adds to what is published there; overwrite replaces it
+    sources = [run_dir] if overwrite or not (target / "study.json").is_file() else [target, run_dir]
+    return StudyRun(run_dir, rows, target, publish_pieces(study, sources, target, command, wall, overwrite))
+
+
+def merge_study(study: Study, folders: list[Path], *, publish: Path | None = None, overwrite: bool = False,
+                command: str = "") -> list[Path]:
+    """Publish the finished cells of several run folders and published folders, merged, to
+    ``publish`` (default figures/NAME); list the target among ``folders`` to keep what it holds."""
+    if publish is not None and publish.exists() and not publish.is_dir():
+        raise UserError(f"publish target {publish} exists and is not a folder")
+    return publish_pieces(study, list(folders), publish or Path("figures") / study.name, command, None, overwrite)
+
+
+def _train_quietly(configs: list[RunConfig], out: Path, mode: str) -> None:
+    prepare_output(out, configs, mode)
+    run_cells(configs, out)
+
+
+__all__ = ["STUDIES", "StudyRun", "default_run_folder", "merge_study", "plan_study", "run_study"]
