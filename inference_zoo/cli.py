@@ -373,6 +373,39 @@ def study(
 
 
 @app.command()
+@with_settings(study=False)
+def tune(
+    methods: str = typer.Option("ali", help="Comma-separated strategy names: each is searched with the same budget."),
+    data: str = typer.Option("grid", help="Dataset spec, as izoo compare takes it."),
+    budget: int = typer.Option(..., help="Run-steps per method (steps x phases x seeds summed over its trials)."),
+    objective: str = typer.Option("modes_3sigma", help="The metric to optimise (lower is better for errors, "
+                                                        "distances and MSEs, higher for the rest)."),
+    preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (default: the dataset's)."),
+    seeds: int = typer.Option(1, help="Tuning seeds per trial (seeds 1000, 1001, ...: never a comparison's)."),
+    batch: int = typer.Option(4, help="Trials asked and trained at once (those differing only in lr share a stack)."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL shared by workers (default: sqlite in --out)."),
+    out: Path = typer.Option(Path("runs/tune"), help="Output folder: trial runs, trials.csv and best.json per method."),
+    option: list[str] = OPTION_OPTION,
+    threads: str = THREADS_OPTION,
+    set: list[str] = SET_OPTION,
+    **settings: Any,
+) -> None:
+    """Search each method's recipe (training settings and its own options) with an equal budget of run-steps."""
+    from .experiment.tune import tune as run_tune
+
+    set_threads(threads)
+    given = gather_settings(settings, set)
+    engine = given.pop("engine", "auto")
+    method_names = parse_methods(methods)
+    results = run_tune(method_names, data, preset or default_preset(data), budget=budget, seeds=seeds, batch=batch,
+                       objective=objective, storage=storage, out=out, options=parse_options(option, method_names),
+                       engine=engine, log=lambda text: print(text, file=sys.stderr, flush=True), **given)
+    for r in results:
+        print(f"{r.method}@{r.data}: best {objective} {r.best_value:.4g} after {r.trials} trials: "
+              + ", ".join(f"{k}={v}" for k, v in sorted(r.best_params.items())) + f"  ({r.folder / 'best.json'})")
+
+
+@app.command()
 def figures(
     path: Path = typer.Argument(Path("figures"), help="figures/ (every published study) or an izoo compare folder."),
     seed: Optional[int] = typer.Option(None, help="For a compare folder: the seed to draw (default: the lowest)."),

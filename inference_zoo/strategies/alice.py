@@ -29,6 +29,8 @@ class ALICE(ALI):
     description = "ALICE: ALI + cycle_weight x cycle consistency on x (l2, l1, or adversarial D(x, x'))"
     stackable = True
 
+    search_space = {"cycle_weight": ("log", 0.1, 10.0)}
+
     @dataclass
     class Options:
         generator_loss: str = "nonsaturating"

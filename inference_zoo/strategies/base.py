@@ -67,6 +67,9 @@ class Strategy(nn.Module):
     stackable: ClassVar[bool] = False
     #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
     uses_labels: ClassVar[bool] = False
+    #: the strategy's own options a tuner searches by default (``experiment/tune.py``): name ->
+    #: ("log", low, high) | ("float", low, high) | ("int", low, high) | ("choice", [values])
+    search_space: ClassVar[dict[str, tuple]] = {}
     #: How the discriminator sees both sides, for ``adversarial.adversarial_game(..., self.joint_pass)``:
     #: None (two passes, the reference) unless the engine sets an ``adversarial.JointPass``
     joint_pass: Any = None

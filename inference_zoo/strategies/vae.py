@@ -26,6 +26,8 @@ class VAE(Strategy):
     description = "VAE: Gaussian encoder, reparameterised, ELBO (Gaussian p(x|z), std 0.05)"
     stackable = True
 
+    search_space = {"likelihood_std": ("log", 0.01, 0.5)}
+
     @dataclass
     class Options:
         likelihood_std: float = 0.05  # 0: learned per dimension

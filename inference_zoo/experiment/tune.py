@@ -1,0 +1,244 @@
+"""``izoo tune``: each strategy's recipe searched with the same budget of run-steps, on Optuna.
+
+Optuna (a well-kept hyper-parameter search library: samplers, a shared storage that several
+workers use at once, its own study format) holds the search; izoo trains the trials. Per method
+and dataset one Optuna study, named "method@data", asks ``batch`` trials at a time; their runs
+train together through ``run_cells``, so trials that differ only in what a stack can hold (the
+learning rate) share one stacked model. A trial's value is its objective metric's mean over the
+tuning seeds (``TUNING_SEED`` on, never the seeds a comparison publishes); a diverged or
+non-finite trial fails.
+
+The budget is counted in run-steps (steps x phases x tuning seeds per trial) and is the same for
+every method: a two-phase strategy (latent, posthoc) gets half as many trials at the same steps.
+Workers on one storage share the budget: each asks only while the study holds fewer trials than
+the budget allows, and Optuna numbers the trials, so no trial is asked twice.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.config import RunConfig
+from ..core.errors import UserError
+from ..core.fileio import atomic_write, write_json
+from ..core.results import safe_name
+from .cells import prepare_output, run_cells
+from .compare import plan_compare
+
+#: tuning trains on seeds from here on; comparisons and fresh re-runs use 0, 1, 2, ...
+TUNING_SEED = 1000
+#: training settings every strategy's search covers by default (a strategy adds its own options)
+TRAIN_SPACE: dict[str, tuple] = {
+    "lr": ("log", 5e-5, 3e-3),
+    "beta1": ("choice", [0.0, 0.2, 0.5, 0.8]),
+    "ema_decay": ("choice", [0.0, 0.99, 0.999]),
+    "lr_schedule": ("choice", ["constant", "linear"]),
+    "lr_decay_start": ("choice", [0.0, 0.5, 0.8]),
+}
+#: metrics where less is better (the rest: more is better)
+LOWER_IS_BETTER = ("reverse_kl", "recon_mse", "recon_mse_z1", "latent_recovery_mse", "prior_mmd",
+                   "recon_mse_mean_code", "classifier_error", "supervised_error", "fid", "kid")
+KINDS = ("log", "float", "int", "choice")
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise UserError("izoo tune runs on Optuna: pip install 'inference-zoo[tune]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def direction_of(metric: str) -> str:
+    return "minimize" if metric in LOWER_IS_BETTER or metric.startswith("label_probe_error") else "maximize"
+
+
+def check_space(space: dict[str, tuple], method: str) -> None:
+    """A search space: names of settings or of the method's options, each a known kind of range."""
+    from ..core.settings import lookup
+    from ..strategies import STRATEGIES
+
+    options = {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
+    for name, spec in space.items():
+        if name not in options:
+            lookup(name)  # a setting, or one line naming the nearest
+        if not isinstance(spec, (tuple, list)) or not spec or spec[0] not in KINDS:
+            raise UserError(f"search space {name}: expected (kind, ...) with kind one of {', '.join(KINDS)}, got {spec!r}")
+        kind = spec[0]
+        if kind == "choice":
+            if len(spec) != 2 or not isinstance(spec[1], (list, tuple)) or not spec[1]:
+                raise UserError(f"search space {name}: ('choice', [values]) needs a non-empty list")
+        elif len(spec) != 3 or not all(isinstance(v, (int, float)) for v in spec[1:]) or not spec[1] < spec[2] \
+                or (kind == "log" and spec[1] <= 0):
+            raise UserError(f"search space {name}: ({kind!r}, low, high) needs low < high{' and low > 0' if kind == 'log' else ''}")
+
+
+def default_space(method: str) -> dict[str, tuple]:
+    from ..strategies import STRATEGIES
+
+    return {**TRAIN_SPACE, **STRATEGIES.get(method).search_space}
+
+
+def suggest(trial: Any, space: dict[str, tuple]) -> dict[str, Any]:
+    out = {}
+    for name, spec in space.items():
+        kind = spec[0]
+        if kind == "choice":
+            out[name] = trial.suggest_categorical(name, list(spec[1]))
+        elif kind == "int":
+            out[name] = trial.suggest_int(name, int(spec[1]), int(spec[2]))
+        else:
+            out[name] = trial.suggest_float(name, float(spec[1]), float(spec[2]), log=kind == "log")
+    return out
+
+
+@dataclass
+class TuneResult:
+    """One method's search on one dataset: its best recipe and where its history lies."""
+
+    method: str
+    data: str
+    trials: int
+    best_value: float
+    best_params: dict[str, Any]
+    folder: Path
+
+
+def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int = 1, batch: int = 4,
+         objective: str = "modes_3sigma", storage: str | None = None, out: Path = Path("runs/tune"),
+         space: dict[str, dict[str, tuple]] | None = None, options: dict[str, dict[str, Any]] | None = None,
+         engine: str = "auto", log: Callable[[str], Any] = lambda text: None, **settings: Any) -> list[TuneResult]:
+    """Search each method's recipe on ``data`` with ``budget`` run-steps; ``settings`` fix what is
+    not searched (``steps`` included); ``space`` overrides a method's default space (per method).
+    Every bad input is refused before anything trains."""
+    from ..core.results import HEADLINE_METRICS
+    from ..core.settings import did_you_mean
+
+    optuna = _optuna()
+    if budget < 1 or seeds < 1 or batch < 1:
+        raise UserError("--budget, --seeds and --batch must be >= 1")
+    if objective not in HEADLINE_METRICS and not objective.startswith("label_probe_error_"):
+        raise UserError(f"--objective {objective!r} is not a metric{did_you_mean(objective, HEADLINE_METRICS)}; "
+                        f"metrics: {', '.join(HEADLINE_METRICS)}")
+    spaces = {m: (space or {}).get(m, default_space(m)) for m in methods}
+    for method, chosen in spaces.items():
+        check_space(chosen, method)
+    tuning_seeds = list(range(TUNING_SEED, TUNING_SEED + seeds))
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{(out / 'tuning.db').resolve()}"
+    results = []
+    for method in methods:
+        probe = plan_compare([method], data, preset, tuning_seeds[:1], options, engine=engine, **settings)[0]
+        per_trial = run_steps(probe) * seeds
+        allowed = budget // per_trial
+        if allowed < 1:
+            raise UserError(f"--budget {budget} run-steps buys no trial of {method} ({per_trial} run-steps each: "
+                            f"{probe.train.steps} steps x phases x {seeds} seed(s))")
+        study = _study(optuna, url, f"{method}@{data}", direction_of(objective))
+        folder = out / safe_name(f"{method}@{data}")
+        while len(study.trials) < allowed:
+            asked = [study.ask() for _ in range(min(batch, allowed - len(study.trials)))]
+            for trial in [t for t in asked if t.number >= allowed]:  # another worker asked first
+                trial.set_user_attr("skipped", "over the budget")
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            asked = [t for t in asked if t.number < allowed]
+            if not asked:
+                break
+            configs = {}
+            for trial in asked:
+                params = suggest(trial, spaces[method])
+                given = {k: v for k, v in params.items() if k not in _option_names(method)}
+                chosen = {**(options or {}).get(method, {}), **{k: v for k, v in params.items() if k not in given}}
+                planned = plan_compare([method], data, preset, tuning_seeds, {method: chosen}, engine=engine,
+                                       **{**settings, **given})
+                configs[trial.number] = [dataclasses.replace(c, variant=f"trial={trial.number}") for c in planned]
+            log(f"{method}@{data}: trials {', '.join(map(str, configs))} of {allowed}")
+            prepare_output(folder, [c for cs in configs.values() for c in cs], "resume")
+            rows = run_cells([c for cs in configs.values() for c in cs], folder)
+            for trial in asked:
+                value = _objective(rows, f"{method}@trial={trial.number}", objective)
+                if math.isfinite(value):
+                    study.tell(trial, value)
+                else:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        write_history(study, folder / "trials.csv")
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not done:
+            raise UserError(f"no trial of {method} on {data} finished (all diverged or gave no {objective})")
+        best = study.best_trial
+        write_json(folder / "best.json", {"method": method, "data": data, "objective": objective,
+                                          "direction": direction_of(objective), "value": best.value,
+                                          "params": best.params, "trial": best.number, "trials": len(study.trials),
+                                          "budget_run_steps": budget, "run_steps_per_trial": per_trial,
+                                          "tuning_seeds": tuning_seeds, "fixed_settings": _plain(settings)})
+        results.append(TuneResult(method, data, len(study.trials), best.value, best.params, folder))
+    return results
+
+
+def run_steps(config: RunConfig) -> int:
+    """The run-steps one run of ``config`` trains: its steps per phase x its phases."""
+    from ..data import build_dataset
+    from ..engine.train import build_strategy
+
+    return config.train.steps * len(build_strategy(config, build_dataset(config.data).x_dim).phases(config.train.steps))
+
+
+def _option_names(method: str) -> set[str]:
+    from ..strategies import STRATEGIES
+
+    return {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
+
+
+def _study(optuna: Any, url: str, name: str, direction: str, tries: int = 5) -> Any:
+    import time
+
+    for attempt in range(tries):
+        try:
+            return optuna.create_study(study_name=name, storage=url, direction=direction, load_if_exists=True,
+                                       sampler=optuna.samplers.TPESampler(seed=0))
+        except Exception as exc:  # noqa: BLE001 - sqlalchemy and optuna raise many kinds for a bad storage
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "already exists" in first and attempt + 1 < tries:  # two workers created the tables at once
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise UserError(f"cannot open the tuning storage {url}: {first}") from None
+
+
+def _objective(rows: list[dict[str, Any]], label: str, metric: str) -> float:
+    values = [r["value"] for r in rows if r["method"] == label and r["metric"] == metric]
+    diverged = any(r["value"] for r in rows if r["method"] == label and r["metric"] == "diverged")
+    if not values or diverged:
+        return math.nan
+    return sum(values) / len(values)
+
+
+def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.items() if v is not None}
+
+
+def write_history(study: Any, path: Path) -> None:
+    """Every trial of the study as tidy rows: trial, state, value, then one column per parameter."""
+    names = sorted({p for t in study.trials for p in t.params})
+    lines = [["trial", "state", "value", *names]]
+    for t in study.trials:
+        lines.append([t.number, t.state.name, "" if t.value is None else repr(float(t.value)),
+                      *(t.params.get(n, "") for n in names)])
+
+    def write(f) -> None:
+        text = "\n".join(",".join(str(v) for v in line) for line in lines) + "\n"
+        f.write(text.encode())
+
+    atomic_write(path, write)
+
+
+def read_history(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+__all__ = ["TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "read_history", "tune"]

@@ -1,0 +1,90 @@
+"""izoo tune: an equal run-step budget per method, histories kept, workers sharing one storage,
+and bad input refused in one line before anything trains."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("optuna")
+
+import inference_zoo as izoo  # noqa: E402
+from inference_zoo.cli import main  # noqa: E402
+from inference_zoo.core.errors import UserError  # noqa: E402
+from inference_zoo.experiment.tune import TUNING_SEED, read_history  # noqa: E402
+
+TINY = ["--data", "grid", "--preset", "quick", "--steps", "20", "--threads", "1", "--set", "log_every=10",
+        "--set", "checkpoint_every=20"]
+
+
+def test_each_method_gets_the_same_run_step_budget_and_a_history(tmp_path, capsys):
+    out = tmp_path / "t"
+    assert main(["tune", "--methods", "vae,latent", "--budget", "80", "--batch", "2", "--out", str(out), *TINY]) == 0
+    vae, latent = (json.loads((out / f"{m}@grid/best.json").read_text()) for m in ("vae", "latent"))
+    # 20 steps x 1 phase -> 4 trials of vae; latent trains two phases -> 2 trials of 40 run-steps
+    assert (vae["trials"], vae["run_steps_per_trial"]) == (4, 20)
+    assert (latent["trials"], latent["run_steps_per_trial"]) == (2, 40)
+    history = read_history(out / "vae@grid/trials.csv")
+    assert [h["trial"] for h in history] == ["0", "1", "2", "3"] and {h["state"] for h in history} == {"COMPLETE"}
+    assert {"lr", "beta1", "likelihood_std"} <= set(history[0])  # training settings and the VAE's own option
+    best = min(history, key=lambda h: -float(h["value"]))  # modes: more is better
+    assert float(best["value"]) == vae["value"]
+    config = json.loads((out / f"vae@grid/runs/grid/vae@trial={best['trial']}/seed{TUNING_SEED}/config.json").read_text())
+    assert config["train"]["lr"] == vae["params"]["lr"] and config["options"]["likelihood_std"] == vae["params"]["likelihood_std"]
+    assert "vae@grid: best modes_3sigma" in capsys.readouterr().out
+    # a second call on the same storage finds the budget spent and trains nothing more
+    assert main(["tune", "--methods", "vae", "--budget", "80", "--out", str(out), *TINY]) == 0
+    assert len(read_history(out / "vae@grid/trials.csv")) == 4
+
+
+def test_two_workers_share_one_study_and_never_train_a_trial_twice(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "inference_zoo", "tune", "--methods", "vae", "--budget", "120", "--batch", "1",
+               "--storage", storage, *TINY]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [subprocess.Popen(command + ["--out", str(tmp_path / f"w{i}")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=600)
+        assert w.returncode == 0, err
+    trained = [p.parent.parent.name for i in range(2) for p in (tmp_path / f"w{i}/vae@grid/runs/grid").glob("*/seed*/results.csv")]
+    assert len(trained) == len(set(trained)) == 6  # every trial once, across both workers
+    import optuna
+
+    study = optuna.load_study(study_name="vae@grid", storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.number for t in complete) == list(range(6))
+
+
+def test_the_python_api_takes_a_space_of_its_own(tmp_path):
+    results = izoo.tune(["vae"], "grid", budget=40, preset="quick", steps=20, out=tmp_path / "t", log_every=10,
+                        checkpoint_every=20, space={"vae": {"lr": ("choice", [1e-3]), "likelihood_std": ("log", 0.05, 0.2)}})
+    (result,) = results
+    assert result.trials == 2 and result.best_params["lr"] == 1e-3 and 0.05 <= result.best_params["likelihood_std"] <= 0.2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--budget", "10"], "buys no trial of vae"),
+    (["--budget", "0"], "must be >= 1"),
+    (["--budget", "100", "--objective", "modes"], "did you mean modes_3sigma?"),
+    (["--budget", "100", "--storage", "nosuch://x"], "cannot open the tuning storage"),
+    (["--budget", "100", "--set", "lr_flor=0.1"], "did you mean lr_floor?"),
+])
+def test_bad_input_is_one_line_before_training(argv, message, tmp_path, capsys):
+    assert main(["tune", "--methods", "vae", "--out", str(tmp_path / "t"), *TINY, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("izoo: error: ") and err.count("\n") == 1 and message in err, err
+    assert not list((tmp_path / "t").rglob("results.csv"))
+
+
+def test_a_bad_search_space_is_refused():
+    from inference_zoo.experiment.tune import check_space
+
+    for space, message in [({"lr": ("log", 0, 1)}, "low > 0"), ({"lr": ("uniform", 0, 1)}, "kind one of"),
+                           ({"lrr": ("log", 1e-4, 1e-3)}, "did you mean lr"), ({"beta1": ("choice", [])}, "non-empty")]:
+        with pytest.raises(UserError, match=message):
+            check_space(space, "vae")
