@@ -383,6 +383,8 @@ def tune(
     preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (default: the dataset's)."),
     seeds: int = typer.Option(1, help="Tuning seeds per trial (seeds 1000, 1001, ...: never a comparison's)."),
     batch: int = typer.Option(4, help="Trials asked and trained at once (those differing only in lr share a stack)."),
+    fresh_seeds: int = typer.Option(0, help="Then train each best recipe on seeds 0..N-1, never seen by tuning "
+                                            "(METHOD@DATA/fresh: the numbers to report)."),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL shared by workers (default: sqlite in --out)."),
     out: Path = typer.Option(Path("runs/tune"), help="Output folder: trial runs, trials.csv and best.json per method."),
     option: list[str] = OPTION_OPTION,
@@ -399,10 +401,13 @@ def tune(
     method_names = parse_methods(methods)
     results = run_tune(method_names, data, preset or default_preset(data), budget=budget, seeds=seeds, batch=batch,
                        objective=objective, storage=storage, out=out, options=parse_options(option, method_names),
-                       engine=engine, log=lambda text: print(text, file=sys.stderr, flush=True), **given)
+                       engine=engine, fresh_seeds=fresh_seeds,
+                       log=lambda text: print(text, file=sys.stderr, flush=True), **given)
     for r in results:
         print(f"{r.method}@{r.data}: best {objective} {r.best_value:.4g} after {r.trials} trials: "
               + ", ".join(f"{k}={v}" for k, v in sorted(r.best_params.items())) + f"  ({r.folder / 'best.json'})")
+        if r.fresh is not None:
+            print(f"  on fresh seeds: {r.fresh / 'summary.csv'}")
 
 
 @app.command()

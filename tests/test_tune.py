@@ -60,11 +60,15 @@ def test_two_workers_share_one_study_and_never_train_a_trial_twice(tmp_path):
     assert sorted(t.number for t in complete) == list(range(6))
 
 
-def test_the_python_api_takes_a_space_of_its_own(tmp_path):
-    results = izoo.tune(["vae"], "grid", budget=40, preset="quick", steps=20, out=tmp_path / "t", log_every=10,
-                        checkpoint_every=20, space={"vae": {"lr": ("choice", [1e-3]), "likelihood_std": ("log", 0.05, 0.2)}})
-    (result,) = results
+def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh_seeds(tmp_path):
+    space = {"vae": {"lr": ("choice", [1e-3]), "likelihood_std": ("log", 0.05, 0.2)}}
+    (result,) = izoo.tune(["vae"], "grid", budget=40, preset="quick", steps=20, out=tmp_path / "t", log_every=10,
+                          checkpoint_every=20, space=space, fresh_seeds=2)
     assert result.trials == 2 and result.best_params["lr"] == 1e-3 and 0.05 <= result.best_params["likelihood_std"] <= 0.2
+    rows = izoo.read_results(result.fresh)
+    assert set(rows["seed"]) == {0, 1} and set(rows["method"]) == {"vae@tuned"}
+    config = json.loads((result.fresh / "runs/grid/vae@tuned/seed1/config.json").read_text())
+    assert config["options"]["likelihood_std"] == result.best_params["likelihood_std"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -110,7 +110,8 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
 def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, objective: str = "modes_3sigma",
          preset: str | None = None, seeds: int = 1, batch: int = 4, storage: str | None = None,
          out: str | Path = "runs/tune", space: dict[str, dict[str, tuple]] | None = None,
-         options: dict[str, dict[str, Any]] | None = None, engine: str = "auto", **settings: Any):
+         options: dict[str, dict[str, Any]] | None = None, engine: str = "auto", fresh_seeds: int = 0,
+         **settings: Any):
     """Search each method's recipe with ``budget`` run-steps, as ``izoo tune``; ``space``: per
     method, name -> ("log"|"float"|"int", low, high) or ("choice", [values]) in place of its
     default space (``experiment.tune.default_space``). Returns each method's ``TuneResult``."""
@@ -120,7 +121,8 @@ def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, 
     methods = [methods] if isinstance(methods, str) else list(methods)
     preset = preset or DATASETS.get(data.partition(":")[0]).default_preset
     return run_tune(methods, data, preset, budget=budget, seeds=seeds, batch=batch, objective=objective,
-                    storage=storage, out=Path(out), space=space, options=options, engine=engine, **settings)
+                    storage=storage, out=Path(out), space=space, options=options, engine=engine,
+                    fresh_seeds=fresh_seeds, **settings)
 
 
 def run_compare_with(configs: list, out: Path, mode: str, display: Any) -> None:

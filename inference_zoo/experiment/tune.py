@@ -25,7 +25,7 @@ from typing import Any, Callable
 from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.fileio import atomic_write, write_json
-from ..core.results import safe_name
+from ..core.results import safe_name, write_tables
 from .cells import prepare_output, run_cells
 from .compare import plan_compare
 
@@ -107,21 +107,25 @@ class TuneResult:
     best_value: float
     best_params: dict[str, Any]
     folder: Path
+    fresh: Path | None = None  # the best recipe's runs on fresh seeds, when asked for
 
 
 def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int = 1, batch: int = 4,
          objective: str = "modes_3sigma", storage: str | None = None, out: Path = Path("runs/tune"),
          space: dict[str, dict[str, tuple]] | None = None, options: dict[str, dict[str, Any]] | None = None,
-         engine: str = "auto", log: Callable[[str], Any] = lambda text: None, **settings: Any) -> list[TuneResult]:
+         engine: str = "auto", fresh_seeds: int = 0, log: Callable[[str], Any] = lambda text: None,
+         **settings: Any) -> list[TuneResult]:
     """Search each method's recipe on ``data`` with ``budget`` run-steps; ``settings`` fix what is
     not searched (``steps`` included); ``space`` overrides a method's default space (per method).
-    Every bad input is refused before anything trains."""
+    ``fresh_seeds``: then train each best recipe on seeds 0 .. fresh_seeds - 1, which tuning never
+    saw, into ``METHOD@DATA/fresh`` (its rows are the numbers to report). Every bad input is
+    refused before anything trains."""
     from ..core.results import HEADLINE_METRICS
     from ..core.settings import did_you_mean
 
     optuna = _optuna()
-    if budget < 1 or seeds < 1 or batch < 1:
-        raise UserError("--budget, --seeds and --batch must be >= 1")
+    if budget < 1 or seeds < 1 or batch < 1 or fresh_seeds < 0 or fresh_seeds > TUNING_SEED:
+        raise UserError(f"--budget, --seeds and --batch must be >= 1 and --fresh-seeds from 0 to {TUNING_SEED}")
     if objective not in HEADLINE_METRICS and not objective.startswith("label_probe_error_"):
         raise UserError(f"--objective {objective!r} is not a metric{did_you_mean(objective, HEADLINE_METRICS)}; "
                         f"metrics: {', '.join(HEADLINE_METRICS)}")
@@ -151,11 +155,8 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                 break
             configs = {}
             for trial in asked:
-                params = suggest(trial, spaces[method])
-                given = {k: v for k, v in params.items() if k not in _option_names(method)}
-                chosen = {**(options or {}).get(method, {}), **{k: v for k, v in params.items() if k not in given}}
-                planned = plan_compare([method], data, preset, tuning_seeds, {method: chosen}, engine=engine,
-                                       **{**settings, **given})
+                planned = _plan_trial(method, data, preset, tuning_seeds, suggest(trial, spaces[method]), options,
+                                      engine, settings)
                 configs[trial.number] = [dataclasses.replace(c, variant=f"trial={trial.number}") for c in planned]
             log(f"{method}@{data}: trials {', '.join(map(str, configs))} of {allowed}")
             prepare_output(folder, [c for cs in configs.values() for c in cs], "resume")
@@ -176,8 +177,25 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                                           "params": best.params, "trial": best.number, "trials": len(study.trials),
                                           "budget_run_steps": budget, "run_steps_per_trial": per_trial,
                                           "tuning_seeds": tuning_seeds, "fixed_settings": _plain(settings)})
-        results.append(TuneResult(method, data, len(study.trials), best.value, best.params, folder))
+        fresh = None
+        if fresh_seeds:
+            fresh = folder / "fresh"
+            planned = _plan_trial(method, data, preset, list(range(fresh_seeds)), best.params, options, engine, settings)
+            configs_fresh = [dataclasses.replace(c, variant="tuned") for c in planned]
+            log(f"{method}@{data}: the best recipe (trial {best.number}) on fresh seeds 0-{fresh_seeds - 1}")
+            prepare_output(fresh, configs_fresh, "resume")
+            write_tables(fresh, run_cells(configs_fresh, fresh))
+        results.append(TuneResult(method, data, len(study.trials), best.value, best.params, folder, fresh))
     return results
+
+
+def _plan_trial(method: str, data: str, preset: str, seeds: list[int], params: dict[str, Any],
+                options: dict[str, dict[str, Any]] | None, engine: str, settings: dict[str, Any]) -> list[RunConfig]:
+    """A trial's runs: its parameters split into the strategy's options and settings."""
+    names = _option_names(method)
+    chosen = {**(options or {}).get(method, {}), **{k: v for k, v in params.items() if k in names}}
+    given = {k: v for k, v in params.items() if k not in names}
+    return plan_compare([method], data, preset, seeds, {method: chosen}, engine=engine, **{**settings, **given})
 
 
 def run_steps(config: RunConfig) -> int:
