@@ -77,6 +77,8 @@ def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh
     (["--budget", "100", "--objective", "modes"], "did you mean modes_3sigma?"),
     (["--budget", "100", "--storage", "nosuch://x"], "cannot open the tuning storage"),
     (["--budget", "100", "--set", "lr_flor=0.1"], "did you mean lr_floor?"),
+    (["--budget", "100", "--lr", "1e-4,1e-3"], "lr is given as a sweep"),
+    (["--budget", "100", "-o", "likelihood_std=0.1,0.2"], "vae.likelihood_std is given as a sweep"),
 ])
 def test_bad_input_is_one_line_before_training(argv, message, tmp_path, capsys):
     assert main(["tune", "--methods", "vae", "--out", str(tmp_path / "t"), *TINY, *argv]) == 2

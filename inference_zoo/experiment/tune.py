@@ -129,6 +129,13 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
     if objective not in HEADLINE_METRICS and not objective.startswith("label_probe_error_"):
         raise UserError(f"--objective {objective!r} is not a metric{did_you_mean(objective, HEADLINE_METRICS)}; "
                         f"metrics: {', '.join(HEADLINE_METRICS)}")
+    from ..core.settings import resolve
+
+    swept = [k for k, v in resolve(settings).items() if isinstance(v, list) and len(v) > 1]
+    swept += [f"{m}.{k}" for m, given in (options or {}).items() for k, v in given.items() if isinstance(v, list)]
+    if swept:
+        raise UserError(f"izoo tune fixes what it does not search to one value; {', '.join(swept)} is given as a "
+                        "sweep (searching is the tuner's job: put it in the search space)")
     spaces = {m: (space or {}).get(m, default_space(m)) for m in methods}
     for method, chosen in spaces.items():
         check_space(chosen, method)
