@@ -60,6 +60,42 @@ def test_two_workers_share_one_study_and_never_train_a_trial_twice(tmp_path):
     assert sorted(t.number for t in complete) == list(range(6))
 
 
+def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path):
+    import signal
+    import time
+
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    command = [sys.executable, "-m", "inference_zoo", "tune", "--methods", "vae", "--budget", "1200", "--batch", "1",
+               "--storage", storage, "--out", str(tmp_path / "t"), "--data", "grid", "--preset", "quick",
+               "--steps", "400", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = None
+    deadline = time.monotonic() + 120
+    while running is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            study = optuna.load_study(study_name="vae@grid", storage=storage)
+        except Exception:  # noqa: BLE001 - not created yet
+            continue
+        running = next((t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING and t.params), None)
+    assert running is not None, "the first worker never had a running trial"
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"trial {running.number}'s worker (process {first.pid}) is gone" in done.stderr
+    study = optuna.load_study(study_name="vae@grid", storage=storage)
+    killed = study.trials[running.number]
+    assert killed.state == optuna.trial.TrialState.FAIL
+    again = [t for t in study.trials if t.user_attrs.get("requeued_from") == running.number]
+    assert len(again) == 1 and again[0].state == optuna.trial.TrialState.COMPLETE and again[0].params == running.params
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3  # the budget: 1200 run-steps of 400-step trials, the killed one not counted
+
+
 def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh_seeds(tmp_path):
     space = {"vae": {"lr": ("choice", [1e-3]), "likelihood_std": ("log", 0.05, 0.2)}}
     (result,) = izoo.tune(["vae"], "grid", budget=40, preset="quick", steps=20, out=tmp_path / "t", log_every=10,

@@ -152,12 +152,19 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                             f"{probe.train.steps} steps x phases x {seeds} seed(s))")
         study = _study(optuna, url, f"{method}@{data}", direction_of(objective))
         folder = out / safe_name(f"{method}@{data}")
-        while len(study.trials) < allowed:
-            asked = [study.ask() for _ in range(min(batch, allowed - len(study.trials)))]
-            for trial in [t for t in asked if t.number >= allowed]:  # another worker asked first
-                trial.set_user_attr("skipped", "over the budget")
+        while True:
+            requeue_orphans(optuna, study, log)
+            left = allowed - budget_used(study)
+            if left < 1:
+                break
+            asked = [study.ask() for _ in range(min(batch, left))]
+            for trial in asked:
+                trial.set_user_attr("worker", worker_id())
+            over = asked[max(0, allowed - budget_used(study) + len(asked)):]  # another worker asked first
+            for trial in over:
+                _not_counted(study, trial.number)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            asked = [t for t in asked if t.number < allowed]
+            asked = asked[:len(asked) - len(over)]
             if not asked:
                 break
             configs = {}
@@ -194,6 +201,51 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
             write_tables(fresh, run_cells(configs_fresh, fresh))
         results.append(TuneResult(method, data, len(study.trials), best.value, best.params, folder, fresh))
     return results
+
+
+def worker_id() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _not_counted(study: Any, number: int) -> None:
+    study.set_user_attr("not_counted", sorted({*study.user_attrs.get("not_counted", []), number}))
+
+
+def budget_used(study: Any) -> int:
+    """Trials that count against the budget: all but those re-queued or asked over the budget."""
+    return len(study.trials) - len(study.user_attrs.get("not_counted", []))
+
+
+def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any]) -> None:
+    """A running trial whose worker died on this machine (its process is gone) fails, and its
+    parameters are queued again, so the next ask trains them; it does not count against the
+    budget. Workers on other machines cannot be seen from here: their trials wait."""
+    import socket
+
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if owner != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        _not_counted(study, trial.number)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+        log(f"{study.study_name}: trial {trial.number}'s worker (process {pid}) is gone; its parameters are queued again")
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _plan_trial(method: str, data: str, preset: str, seeds: list[int], params: dict[str, Any],
