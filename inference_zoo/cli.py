@@ -412,7 +412,8 @@ def tune(
 
 @app.command()
 def figures(
-    path: Path = typer.Argument(Path("figures"), help="figures/ (every published study) or an izoo compare folder."),
+    path: Path = typer.Argument(Path("figures"), help="figures/ (every published study), an izoo compare folder "
+                                                     "or an izoo tune folder."),
     seed: Optional[int] = typer.Option(None, help="For a compare folder: the seed to draw (default: the lowest)."),
     format: str = typer.Option("png", "--format", help="png, pdf or svg (written beside the others; byte-stable)."),
 ) -> None:
@@ -420,12 +421,15 @@ def figures(
     from .studies import rebuild_figures
     from .viz.comparison import build_comparison_figures
     from .viz.style import FORMATS, figure_format
+    from .viz.tuning import plot_history, tuning_folders
 
     if format not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     with figure_format(format):
         if (path / "results.csv").is_file() and (path / "runs").is_dir():
             written = build_comparison_figures(path, seed)
+        elif path.is_dir() and tuning_folders(path):
+            written = [plot_history(folder) for folder in tuning_folders(path)]
         elif path.is_dir():
             written = rebuild_figures(path)
         else:

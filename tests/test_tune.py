@@ -36,6 +36,10 @@ def test_each_method_gets_the_same_run_step_budget_and_a_history(tmp_path, capsy
     config = json.loads((out / f"vae@grid/runs/grid/vae@trial={best['trial']}/seed{TUNING_SEED}/config.json").read_text())
     assert config["train"]["lr"] == vae["params"]["lr"] and config["options"]["likelihood_std"] == vae["params"]["likelihood_std"]
     assert "vae@grid: best modes_3sigma" in capsys.readouterr().out
+    # the history's figure, redrawn byte for byte from trials.csv and best.json
+    drawn = (out / "vae@grid/history.png").read_bytes()
+    (out / "vae@grid/history.png").unlink()
+    assert main(["figures", str(out)]) == 0 and (out / "vae@grid/history.png").read_bytes() == drawn
     # a second call on the same storage finds the budget spent and trains nothing more
     assert main(["tune", "--methods", "vae", "--budget", "80", "--out", str(out), *TINY]) == 0
     assert len(read_history(out / "vae@grid/trials.csv")) == 4

@@ -191,6 +191,9 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                                           "params": best.params, "trial": best.number, "trials": len(study.trials),
                                           "budget_run_steps": budget, "run_steps_per_trial": per_trial,
                                           "tuning_seeds": tuning_seeds, "fixed_settings": _plain(settings)})
+        from ..viz.tuning import plot_history
+
+        plot_history(folder)
         fresh = None
         if fresh_seeds:
             fresh = folder / "fresh"
