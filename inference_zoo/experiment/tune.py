@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from ..core.config import RunConfig
 from ..core.errors import UserError
-from ..core.fileio import atomic_write, write_json
+from ..core.fileio import write_csv, write_json
 from ..core.results import safe_name, write_tables
 from .cells import prepare_output, run_cells
 from .compare import plan_compare
@@ -61,9 +61,8 @@ def direction_of(metric: str) -> str:
 def check_space(space: dict[str, tuple], method: str) -> None:
     """A search space: names of settings or of the method's options, each a known kind of range."""
     from ..core.settings import lookup
-    from ..strategies import STRATEGIES
 
-    options = {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
+    options = _option_names(method)
     for name, spec in space.items():
         if name not in options:
             lookup(name)  # a setting, or one line naming the nearest
@@ -304,16 +303,9 @@ def _plain(settings: dict[str, Any]) -> dict[str, Any]:
 def write_history(study: Any, path: Path) -> None:
     """Every trial of the study as tidy rows: trial, state, value, then one column per parameter."""
     names = sorted({p for t in study.trials for p in t.params})
-    lines = [["trial", "state", "value", *names]]
-    for t in study.trials:
-        lines.append([t.number, t.state.name, "" if t.value is None else repr(float(t.value)),
-                      *(t.params.get(n, "") for n in names)])
-
-    def write(f) -> None:
-        text = "\n".join(",".join(str(v) for v in line) for line in lines) + "\n"
-        f.write(text.encode())
-
-    atomic_write(path, write)
+    rows = [{"trial": t.number, "state": t.state.name, "value": "" if t.value is None else repr(float(t.value)),
+             **t.params} for t in study.trials]
+    write_csv(path, rows, ["trial", "state", "value", *names])
 
 
 def read_history(path: Path) -> list[dict[str, str]]:

@@ -6,10 +6,10 @@ Drawn from ``trials.csv`` and ``best.json`` alone, so ``izoo figures`` redraws i
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
+from ..core.fileio import read_json_object
 from .style import plt, save_figure
 
 
@@ -17,7 +17,7 @@ def plot_history(folder: Path) -> Path:
     """``folder/history.png`` from ``folder/trials.csv`` and ``folder/best.json``."""
     with open(folder / "trials.csv", newline="") as f:
         trials = list(csv.DictReader(f))
-    best = json.loads((folder / "best.json").read_text())
+    best = read_json_object(folder / "best.json", "run izoo tune again")
     lower = best.get("direction") == "minimize"
     done = [(int(t["trial"]), float(t["value"])) for t in trials if t["state"] == "COMPLETE" and t["value"]]
     failed = [int(t["trial"]) for t in trials if t["state"] != "COMPLETE"]
