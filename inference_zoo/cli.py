@@ -379,7 +379,8 @@ def tune(
     data: str = typer.Option("grid", help="Dataset spec, as izoo compare takes it."),
     budget: int = typer.Option(..., help="Run-steps per method (steps x phases x seeds summed over its trials)."),
     objective: str = typer.Option("modes_3sigma", help="The metric to optimise (lower is better for errors, "
-                                                        "distances and MSEs, higher for the rest)."),
+                                                        "distances and MSEs, higher for the rest), or a sum such as "
+                                                        "modes_3sigma+hq_fraction (modes first, the share breaks ties)."),
     preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (default: the dataset's)."),
     seeds: int = typer.Option(1, help="Tuning seeds per trial (seeds 1000, 1001, ...: never a comparison's)."),
     batch: int = typer.Option(4, help="Trials asked and trained at once (those differing only in lr share a stack)."),

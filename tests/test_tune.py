@@ -3,6 +3,7 @@ and bad input refused in one line before anything trains."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -115,6 +116,8 @@ def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh
     (["--budget", "10"], "buys no trial of vae"),
     (["--budget", "0"], "must be >= 1"),
     (["--budget", "100", "--objective", "modes"], "did you mean modes_3sigma?"),
+    (["--budget", "100", "--objective", "modes_3sigma+hq_fractoin"], "did you mean hq_fraction?"),
+    (["--budget", "100", "--objective", "modes_3sigma+reverse_kl"], "improve in the same direction"),
     (["--budget", "100", "--storage", "nosuch://x"], "cannot open the tuning storage"),
     (["--budget", "100", "--set", "lr_flor=0.1"], "did you mean lr_floor?"),
     (["--budget", "100", "--lr", "1e-4,1e-3"], "lr is given as a sweep"),
@@ -134,3 +137,17 @@ def test_a_bad_search_space_is_refused():
                            ({"lrr": ("log", 1e-4, 1e-3)}, "did you mean lr"), ({"beta1": ("choice", [])}, "non-empty")]:
         with pytest.raises(UserError, match=message):
             check_space(space, "vae")
+
+
+def test_an_objective_sums_each_metrics_mean_over_the_seeds_and_a_diverged_trial_has_none():
+    from inference_zoo.experiment.tune import _objective, direction_of
+
+    rows = [{"method": "ali@trial=3", "metric": m, "value": v} for m, v in
+            [("modes_3sigma", 8.0), ("modes_3sigma", 7.0), ("hq_fraction", 0.5), ("hq_fraction", 0.75),
+             ("diverged", 0.0), ("diverged", 0.0)]]
+    assert _objective(rows, "ali@trial=3", "modes_3sigma+hq_fraction") == 7.5 + 0.625
+    assert _objective(rows, "ali@trial=3", "modes_3sigma") == 7.5
+    assert math.isnan(_objective(rows, "ali@trial=3", "modes_3sigma+reverse_kl"))  # a metric missing
+    assert direction_of("modes_3sigma+hq_fraction") == "maximize" and direction_of("reverse_kl") == "minimize"
+    rows.append({"method": "ali@trial=3", "metric": "diverged", "value": 1.0})
+    assert math.isnan(_objective(rows, "ali@trial=3", "modes_3sigma"))

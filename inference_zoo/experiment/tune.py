@@ -54,7 +54,14 @@ def _optuna() -> Any:
     return optuna
 
 
-def direction_of(metric: str) -> str:
+def metrics_of(objective: str) -> list[str]:
+    """An objective is one metric or a sum of metrics: ``modes_3sigma+hq_fraction`` counts whole
+    modes first and lets the high-quality share (0 to 1) break ties between equal counts."""
+    return [m.strip() for m in objective.split("+")]
+
+
+def direction_of(objective: str) -> str:
+    metric = metrics_of(objective)[0]
     return "minimize" if metric in LOWER_IS_BETTER or metric.startswith("label_probe_error") else "maximize"
 
 
@@ -125,9 +132,12 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
     optuna = _optuna()
     if budget < 1 or seeds < 1 or batch < 1 or fresh_seeds < 0 or fresh_seeds > TUNING_SEED:
         raise UserError(f"--budget, --seeds and --batch must be >= 1 and --fresh-seeds from 0 to {TUNING_SEED}")
-    if objective not in HEADLINE_METRICS and not objective.startswith("label_probe_error_"):
-        raise UserError(f"--objective {objective!r} is not a metric{did_you_mean(objective, HEADLINE_METRICS)}; "
-                        f"metrics: {', '.join(HEADLINE_METRICS)}")
+    for metric in metrics_of(objective):
+        if metric not in HEADLINE_METRICS and not metric.startswith("label_probe_error_"):
+            raise UserError(f"--objective {metric!r} is not a metric{did_you_mean(metric, HEADLINE_METRICS)}; "
+                            f"metrics: {', '.join(HEADLINE_METRICS)}")
+    if len({direction_of(m) for m in metrics_of(objective)}) > 1:
+        raise UserError(f"--objective {objective}: a sum needs metrics that improve in the same direction")
     from ..core.settings import resolve
 
     swept = [k for k, v in resolve(settings).items() if isinstance(v, list) and len(v) > 1]
@@ -288,12 +298,18 @@ def _study(optuna: Any, url: str, name: str, direction: str, tries: int = 5) -> 
             raise UserError(f"cannot open the tuning storage {url}: {first}") from None
 
 
-def _objective(rows: list[dict[str, Any]], label: str, metric: str) -> float:
-    values = [r["value"] for r in rows if r["method"] == label and r["metric"] == metric]
-    diverged = any(r["value"] for r in rows if r["method"] == label and r["metric"] == "diverged")
-    if not values or diverged:
+def _objective(rows: list[dict[str, Any]], label: str, objective: str) -> float:
+    """The objective's value for one trial: each metric's mean over the trial's seeds, summed; NaN
+    where a run diverged or a metric is missing."""
+    if any(r["value"] for r in rows if r["method"] == label and r["metric"] == "diverged"):
         return math.nan
-    return sum(values) / len(values)
+    total = 0.0
+    for metric in metrics_of(objective):
+        values = [r["value"] for r in rows if r["method"] == label and r["metric"] == metric]
+        if not values:
+            return math.nan
+        total += sum(values) / len(values)
+    return total
 
 
 def _plain(settings: dict[str, Any]) -> dict[str, Any]:
