@@ -38,6 +38,30 @@ def test_a_batched_matmul_is_used_only_where_it_gave_every_member_its_one_thread
     assert torch.equal(member_matmul.member_mm(a, b), canonical)
 
 
+def test_a_verdict_is_not_fooled_by_operands_whose_products_agree_by_chance(monkeypatch):
+    """The first call of a signature may carry zeros (a dead unit's gradient) on which any two
+    kernels agree; the verdict is taken on random operands of that signature instead, so a batched
+    kernel that rounds differently is never adopted from such a call."""
+    real_bmm = torch.bmm
+    monkeypatch.setattr(member_matmul, "_verdicts", {})
+    monkeypatch.setattr(torch, "bmm", lambda x, y: real_bmm(x, y) * (1 + 2 ** -20))  # agrees on zeros only
+    zeros = torch.zeros(3, 5, 7)
+    b = torch.randn(3, 7, 4)
+    assert torch.equal(member_matmul.member_mm(zeros, b), torch.zeros(3, 5, 4))
+    assert list(member_matmul.verdicts().values()) == [False]
+    a = torch.randn(3, 5, 7)
+    assert torch.equal(member_matmul.member_mm(a, b), torch.stack([torch.mm(a[k], b[k]) for k in range(3)]))
+
+
+def test_a_probe_has_its_operands_shape_strides_and_alignment():
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(40, 9)
+    for t in (base[1:, 2:7].t(), base.view(4, 10, 9)[:, 3:], base.view(-1)[5:].view(5, 71)[:, :70].unsqueeze(-1)):
+        probe = member_matmul._probe(t, g)
+        assert (probe.shape, probe.stride(), probe.data_ptr() % 64) == (t.shape, t.stride(), t.data_ptr() % 64)
+        assert probe.abs().min() > 0 or probe.std() > 0.5  # random values, not zeros
+
+
 def test_the_merged_adam_step_is_checked_once_per_thread_count_and_falls_back_with_one_warning(monkeypatch):
     monkeypatch.setattr(member_adam, "_merge_exact", {})
     assert member_adam.merged_step_is_exact()  # torch's kernel as it is: the merge is exact

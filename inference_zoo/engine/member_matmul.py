@@ -11,17 +11,20 @@ So every member's result is *defined* as its **canonical** form: its own ``torch
 ``sum``) on its own 2-D slice, with one thread. That call has the same shape, strides and thread
 count whatever K is and however many threads the process uses, so a member's bits depend on
 neither, by construction. The batched call is only a faster way to the same bits: the first time a
-call signature (operation, shapes, strides, alignment, dtype, device, thread count) is met, both are computed
-on the real operands and compared bit for bit; the batched call is used for that signature from
-then on only where every member's result was identical, and the canonical form otherwise. Kernel
-choices depend on shapes, strides and threads, not on the values, so a signature's verdict holds
-for every later call. ``verdicts()`` tells which signatures take which path (the speed benchmark
-records it) and ``tests/test_kernel_forms.py`` checks the canonical forms themselves on the
+call signature (operation, shapes, strides, alignment, dtype, device, thread count) is met, both
+are computed on the real operands and on random operands of that signature (the real ones alone
+can fool it: zeros, or a few exactly representable values, get equal bits from kernels that round
+differently) and compared bit for bit; the batched call is used for that signature from then on
+only where every member's result was identical, and the canonical form otherwise. Kernel choices
+depend on shapes, strides and threads, not on the values, so a signature's verdict holds for every
+later call. ``verdicts()`` tells which signatures take which path (the speed benchmark records it)
+and ``tests/test_kernel_forms.py`` checks the canonical forms themselves on the
 machine it runs on (any K, offset in memory and thread count).
 """
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -56,40 +59,67 @@ def _canonical(fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...
     return out
 
 
-def _either(name: str, operands: tuple[torch.Tensor, ...], batched: Callable[[], torch.Tensor],
-            fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...]], out_shape: tuple[int, ...]) -> torch.Tensor:
+def _probe(t: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random values in a fresh tensor of ``t``'s shape, strides, dtype, device and alignment."""
+    itemsize = t.element_size()
+    span = 1 + sum((n - 1) * st for n, st in zip(t.shape, t.stride()) if n > 0)
+    buffer = torch.randn(span + 64 // itemsize, generator=g).to(dtype=t.dtype, device=t.device)
+    shift = (t.data_ptr() - buffer.data_ptr()) % 64
+    return buffer.as_strided(t.shape, t.stride(), shift // itemsize if shift % itemsize == 0 else 0)
+
+
+def _members(operands: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
+    return list(zip(*(t.unbind(0) for t in operands)))
+
+
+def _either(name: str, operands: tuple[torch.Tensor, ...], batched: Callable[..., torch.Tensor],
+            fn: Callable[..., Any], out_shape: tuple[int, ...]) -> torch.Tensor:
     """The canonical result, through the batched call where it was found to give the same bits."""
     # with each operand's alignment (address mod 64 bytes): a BLAS may pick its path by that too
     key = (name, torch.get_num_threads(),
            *((t.shape, t.stride(), t.dtype, t.device.type, t.data_ptr() % 64) for t in operands))
     verdict = _verdicts.get(key)
-    if verdict:
-        return batched()
     with torch.no_grad():
-        out = _canonical(fn, members, operands[0].new_empty(out_shape))
+        if verdict:
+            return batched(*operands)
+        out = _canonical(fn, _members(operands), operands[0].new_empty(out_shape))
         if verdict is None:
-            _verdicts[key] = torch.equal(batched(), out)
+            _verdicts[key] = torch.equal(batched(*operands), out) and _agree_on_probes(operands, batched, fn, out_shape)
     return out
+
+
+#: outputs compared on random operands before a batched call is trusted (small products are probed
+#: repeatedly: two kernels that round differently agree on a few values quite often)
+PROBE_VALUES = 4096
+
+
+def _agree_on_probes(operands: tuple[torch.Tensor, ...], batched: Callable[..., torch.Tensor],
+                     fn: Callable[..., Any], out_shape: tuple[int, ...]) -> bool:
+    g = torch.Generator().manual_seed(0)
+    size = max(1, math.prod(out_shape))
+    for _ in range(min(64, -(-PROBE_VALUES // size))):
+        probes = tuple(_probe(t, g) for t in operands)
+        if not torch.equal(batched(*probes), _canonical(fn, _members(probes), probes[0].new_empty(out_shape))):
+            return False
+    return True
 
 
 def member_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[K, m, q] x [K, q, p] -> [K, m, p]``: member k's product as its own one-thread ``mm``."""
-    return _either("mm", (a, b), lambda: torch.bmm(a, b), torch.mm, list(zip(a.unbind(0), b.unbind(0))),
-                   (a.shape[0], a.shape[1], b.shape[2]))
+    return _either("mm", (a, b), torch.bmm, torch.mm, (a.shape[0], a.shape[1], b.shape[2]))
 
 
 def member_addmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``bias[K, m] + a[K, m, q] x b[K, q, p] -> [K, m, p]`` (bias along the columns), member k's as
     its own one-thread ``addmm``."""
     column = bias.unsqueeze(-1)
-    return _either("addmm", (column, a, b), lambda: torch.baddbmm(column, a, b), torch.addmm,
-                   list(zip(column.unbind(0), a.unbind(0), b.unbind(0))), (a.shape[0], a.shape[1], b.shape[2]))
+    return _either("addmm", (column, a, b), torch.baddbmm, torch.addmm, (a.shape[0], a.shape[1], b.shape[2]))
 
 
 def member_row_sums(t: torch.Tensor) -> torch.Tensor:
     """``[K, m, p] -> [K, m]``, sums along the last axis, member k's as its own one-thread sum (a
     reduction's threading depends on its whole size)."""
-    return _either("sum", (t,), lambda: t.sum(-1), _row_sum, [(tk,) for tk in t.unbind(0)], tuple(t.shape[:2]))
+    return _either("sum", (t,), lambda t: t.sum(-1), _row_sum, tuple(t.shape[:2]))
 
 
 def _row_sum(t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
