@@ -386,6 +386,10 @@ def tune(
     batch: int = typer.Option(4, help="Trials asked and trained at once (those differing only in lr share a stack)."),
     fresh_seeds: int = typer.Option(0, help="Then train each best recipe on seeds 0..N-1, never seen by tuning "
                                             "(METHOD@DATA/fresh: the numbers to report)."),
+    pruner: str = typer.Option("median", help="Stop trials that fall behind at a curve point: none, median (behind "
+                                              "the median of earlier trials there) or halving (successive halving)."),
+    curve_points: int = typer.Option(4, help="Curve points per phase at which trials are judged (sets eval_every "
+                                             "unless given)."),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL shared by workers (default: sqlite in --out)."),
     out: Path = typer.Option(Path("runs/tune"), help="Output folder: trial runs, trials.csv and best.json per method."),
     option: list[str] = OPTION_OPTION,
@@ -402,7 +406,7 @@ def tune(
     method_names = parse_methods(methods)
     results = run_tune(method_names, data, preset or default_preset(data), budget=budget, seeds=seeds, batch=batch,
                        objective=objective, storage=storage, out=out, options=parse_options(option, method_names),
-                       engine=engine, fresh_seeds=fresh_seeds,
+                       engine=engine, fresh_seeds=fresh_seeds, pruner=pruner, curve_points=curve_points,
                        log=lambda text: print(text, file=sys.stderr, flush=True), **given)
     for r in results:
         print(f"{r.method}@{r.data}: best {objective} {r.best_value:.4g} after {r.trials} trials: "

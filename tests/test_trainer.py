@@ -297,3 +297,37 @@ def test_the_converged_long_preset_reproduces_the_published_lr_sweep_at_its_best
     # ... and converged_long to its lr 3e-4 cells, named without a variant
     assert diff_configs(swept[1].to_dict(), config.to_dict()) == ["variant"]
     assert config.train.lr == 3e-4 and config.train.steps == 50_000 and config.train.lr_decay_start == 0.6
+
+
+@pytest.mark.parametrize("engine", ["single", "stacked"])
+def test_a_run_its_watcher_stops_at_a_curve_point_leaves_its_stack_mates_unchanged(tmp_path, engine):
+    """A watcher (a tuner's pruner) stops seed 1 at its first curve point: seed 1 records the
+    run-steps it trained and no metrics; seeds 0 and 2 end with the weights they get unwatched."""
+    from inference_zoo.core.results import read_curve, read_rows
+    from inference_zoo.experiment.runs import run_group
+    from inference_zoo.engine.stacked import resolve_engine
+
+    class StopSeedOne:
+        def __init__(self):
+            self.seen = []
+
+        def report(self, config, rows):
+            self.seen.append((config.seed, rows[0]["phase"], rows[0]["step"]))
+
+        def stopped(self, config):
+            return config.seed == 1
+
+    configs = [resolve_engine(tiny_config("latent", seed=s, steps=20, eval_every=10), engine, 3) for s in (0, 1, 2)]
+    run_group(configs, [tmp_path / f"plain{s}" for s in range(3)], tmp_path / "plain-shared")
+    watcher = StopSeedOne()
+    rows = run_group(configs, [tmp_path / f"watched{s}" for s in range(3)], tmp_path / "watched-shared", watcher=watcher)
+    assert {(r["metric"], r["value"]) for r in rows[1]} == {("diverged", 0.0), ("stopped", 1.0), ("trained_run_steps", 10.0)}
+    assert "stopped at step 10 of phase 'gan'" in (tmp_path / "watched1/stopped.txt").read_text()
+    assert sorted({(r["phase"], r["step"]) for r in read_curve(tmp_path / "watched1/curve.csv")}) == [("gan", 10)]
+    assert (1, "gan", 10) in watcher.seen and (1, "gan", 20) not in watcher.seen
+    for s in (0, 2):
+        a = torch.load(tmp_path / f"plain{s}/checkpoint.pt", weights_only=True)["model"]
+        b = torch.load(tmp_path / f"watched{s}/checkpoint.pt", weights_only=True)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert [r for r in read_rows(tmp_path / f"plain{s}/results.csv") if "seconds" not in r["metric"]] == \
+            [r for r in rows[s] if "seconds" not in r["metric"]]

@@ -18,8 +18,8 @@ from inference_zoo.cli import main  # noqa: E402
 from inference_zoo.core.errors import UserError  # noqa: E402
 from inference_zoo.experiment.tune import TUNING_SEED, read_history  # noqa: E402
 
-TINY = ["--data", "grid", "--preset", "quick", "--steps", "20", "--threads", "1", "--set", "log_every=10",
-        "--set", "checkpoint_every=20"]
+TINY = ["--data", "grid", "--preset", "quick", "--steps", "20", "--threads", "1", "--pruner", "none",
+        "--set", "log_every=10", "--set", "checkpoint_every=20"]
 
 
 def test_each_method_gets_the_same_run_step_budget_and_a_history(tmp_path, capsys):
@@ -74,7 +74,7 @@ def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     command = [sys.executable, "-m", "inference_zoo", "tune", "--methods", "vae", "--budget", "1200", "--batch", "1",
                "--storage", storage, "--out", str(tmp_path / "t"), "--data", "grid", "--preset", "quick",
-               "--steps", "400", "--threads", "1"]
+               "--steps", "400", "--threads", "1", "--pruner", "none"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     running = None
@@ -151,3 +151,26 @@ def test_an_objective_sums_each_metrics_mean_over_the_seeds_and_a_diverged_trial
     assert direction_of("modes_3sigma+hq_fraction") == "maximize" and direction_of("reverse_kl") == "minimize"
     rows.append({"method": "ali@trial=3", "metric": "diverged", "value": 1.0})
     assert math.isnan(_objective(rows, "ali@trial=3", "modes_3sigma"))
+
+
+def test_a_pruned_trial_stops_at_a_curve_point_and_counts_only_what_it_trained(tmp_path):
+    """The median pruner on a continuous objective: trials behind the median at the first of two
+    curve points stop there, record half a trial's run-steps, and leave budget for more trials."""
+    out = tmp_path / "t"
+    argv = [a for a in TINY if a not in ("--pruner", "none")]
+    assert main(["tune", "--methods", "vae", "--budget", "200", "--batch", "1", "--objective", "recon_mse",
+                 "--curve-points", "2", "--out", str(out), *argv]) == 0
+    history = read_history(out / "vae@grid/trials.csv")
+    pruned = [h for h in history if h["state"] == "PRUNED"]
+    assert pruned and len(history) > 200 // 20  # stopped trials left room for more
+    import optuna
+
+    study = optuna.load_study(study_name="vae@grid", storage=f"sqlite:///{out / 'tuning.db'}")
+    spent = {t.number: t.user_attrs["run_steps"] for t in study.trials}
+    assert all(spent[int(h["trial"])] == 10 for h in pruned) and sum(spent.values()) <= 200
+    assert all(spent[int(h["trial"])] == 20 for h in history if h["state"] == "COMPLETE")
+    first = study.trials[0]  # the preset's own recipe is the first trial
+    assert first.user_attrs.get("preset_recipe") and first.params["lr"] == 1e-3 and first.params["beta1"] == 0.5
+    for h in pruned:
+        folder = out / f"vae@grid/runs/grid/vae@trial={h['trial']}/seed{TUNING_SEED}"
+        assert (folder / "stopped.txt").is_file() and not (folder / "samples.npz").exists()

@@ -1,4 +1,5 @@
-"""The two ways a run stops early: a user's mistake (one line, exit 2) and a diverged run."""
+"""The ways a run stops early: a user's mistake (one line, exit 2), a diverged run, and a run
+stopped at a curve point by whoever watches it (a tuner's pruner)."""
 from __future__ import annotations
 
 
@@ -13,3 +14,13 @@ class Diverged(RuntimeError):
     @classmethod
     def non_finite(cls, label: str, seed: int, what: list[str], where: str) -> Diverged:
         return cls(f"{label} seed {seed}: non-finite {', '.join(what)} {where}")
+
+
+class Stopped(RuntimeError):
+    """Stopped at a curve point by the run's watcher (``engine.train.Watcher``, e.g. a tuner
+    pruning a trial that falls behind): it keeps its curve and last checkpoint; ``run_steps`` is
+    what it trained."""
+
+    def __init__(self, message: str, run_steps: int) -> None:
+        super().__init__(message)
+        self.run_steps = run_steps

@@ -42,9 +42,9 @@ from .stacking import (NotStackable, member_optimizer_state, member_state, stack
                        stacked_optimizer_state, stacked_state)
 from ..strategies import Phase, params_of
 from ..strategies.adversarial import JointPass
-from ..core.errors import Diverged
+from ..core.errors import Diverged, Stopped
 from .layouts import Layout
-from .train import Evaluator, Progress, Trainer, TrainResult, build_strategy, train_runs
+from .train import Evaluator, Progress, Trainer, TrainResult, Watcher, build_strategy, train_runs
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.
@@ -265,7 +265,8 @@ class StackedTrainer:
     as one stack."""
 
     def __init__(self, configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
-                 progress: Progress | None = None, evaluator: Evaluator | None = None) -> None:
+                 progress: Progress | None = None, evaluator: Evaluator | None = None,
+                 watcher: Watcher | None = None) -> None:
         if len({stack_key(c) for c in configs}) != 1:
             raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
         if any(c.train.engine != "stacked" for c in configs):
@@ -274,11 +275,12 @@ class StackedTrainer:
 
         if size() > 1:
             raise UserError("the stacked engine trains on one process; a data-parallel run needs --engine single")
-        self.trainers = [Trainer(c, d, shared_dir, evaluator=evaluator) for c, d in zip(configs, run_dirs)]
+        self.trainers = [Trainer(c, d, shared_dir, evaluator=evaluator, watcher=watcher) for c, d in zip(configs, run_dirs)]
         self.progress = progress
 
-    def run(self) -> list[TrainResult | Diverged]:
-        """Train every member; return each one's TrainResult, or the Diverged that stopped it."""
+    def run(self) -> list[TrainResult | Diverged | Stopped]:
+        """Train every member; return each one's TrainResult, or the Diverged or Stopped that
+        ended it early."""
         return train_runs(self.trainers, Stack, self.progress)
 
 

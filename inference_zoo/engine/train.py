@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -30,7 +30,7 @@ from .compiling import compiled_networks
 from ..core.config import RunConfig, lr_factor, validate_train
 from ..data import build_dataset, labelled_subset
 from ..core.environment import resolve_device
-from ..core.errors import Diverged, UserError
+from ..core.errors import Diverged, Stopped, UserError
 from ..nets import ARCHITECTURES, NetworkFactory
 from .run_folder import RunFolder
 from ..core.seeding import generator
@@ -40,6 +40,15 @@ from ..strategies import STRATEGIES, Phase, StepOutput, Strategy, params_of
 Progress = Callable[[str, int, int, dict[str, float]], None]
 #: (strategy, config, dataset, held-out (x, labels), phase, step, seconds) -> tidy curve rows
 Evaluator = Callable[[Strategy, RunConfig, Any, tuple[torch.Tensor, torch.Tensor], str, int, float], list[dict[str, Any]]]
+
+
+class Watcher(Protocol):
+    """Watches runs' curves: told each curve point's rows, asked after every run of a stack has
+    reported at that point whether a run should stop there (a tuner's pruner)."""
+
+    def report(self, config: RunConfig, rows: list[dict[str, Any]]) -> None: ...
+
+    def stopped(self, config: RunConfig) -> bool: ...
 
 
 def build_strategy(config: RunConfig, x_dim: int | None = None, *, shapes: dict[str, Any] | None = None) -> Strategy:
@@ -96,9 +105,11 @@ class Trainer:
     its training stands. ``run()`` trains it alone; ``stacked.StackedTrainer`` trains several."""
 
     def __init__(self, config: RunConfig, run_dir: str | Path, shared_dir: str | Path | None = None,
-                 progress: Progress | None = None, evaluator: Evaluator | None = None) -> None:
+                 progress: Progress | None = None, evaluator: Evaluator | None = None,
+                 watcher: Watcher | None = None) -> None:
         """``evaluator`` computes the metrics of the curve points (``train.eval_every``); the
-        experiment layer passes its final evaluation (``experiment.evaluate.curve_rows``)."""
+        experiment layer passes its final evaluation (``experiment.evaluate.curve_rows``).
+        ``watcher`` sees those rows and may stop the run at a curve point."""
         validate_train(config.train)
         if config.train.eval_every and evaluator is None:
             raise ValueError("train.eval_every needs an evaluator for the curve points")
@@ -107,6 +118,7 @@ class Trainer:
         self.folder = RunFolder(config, run_dir, shared_dir, read_only=not distributed.is_writer())
         self.progress = progress
         self.evaluator = evaluator
+        self.watcher = watcher
         self.device = resolve_device(config.train.device)
         self.dataset = build_dataset(config.data)
         self.strategy = build_strategy(config, self.dataset.x_dim).to(self.device)
@@ -118,6 +130,7 @@ class Trainer:
         self.resume_state: dict[str, Any] | None = None
         self.reused: list[str] = []  # shared phases loaded instead of trained
         self.diverged: Diverged | None = None
+        self.stopped: Stopped | None = None  # by the watcher, at a curve point
         self.averaged: dict[str, torch.Tensor] | None = None  # the last phase's weight average (ema_decay)
         self._seconds_before = 0.0  # training time of earlier processes (from the checkpoint)
         self._held_out: tuple[torch.Tensor, torch.Tensor] | None = None  # built at the first curve point
@@ -128,12 +141,12 @@ class Trainer:
         return self.folder.path
 
     def run(self) -> TrainResult:
-        """Train this run alone (the single engine); a divergence is raised."""
+        """Train this run alone (the single engine); a divergence or a stop is raised."""
         if self.config.train.engine == "stacked":
             raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stacked.StackedTrainer")
         layout = distributed.DataParallel if self.processes > 1 else OneRun
         outcome = train_runs([self], layout, self.progress)[0]
-        if isinstance(outcome, Diverged):
+        if isinstance(outcome, (Diverged, Stopped)):
             raise outcome
         return outcome
 
@@ -186,12 +199,17 @@ class Trainer:
             self._held_out = held_out_split(self.config)
         rows = self.evaluator(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
         self.folder.add_curve_rows(rows)
+        if self.watcher is not None:
+            self.watcher.report(self.config, rows)
+
+    def ended(self) -> bool:
+        return self.diverged is not None or self.stopped is not None
 
 
 def train_runs(runs: list[Trainer], layout: type[Layout], progress: Progress | None = None
-               ) -> list[TrainResult | Diverged]:
-    """Train every run through its phases; return each one's TrainResult, or the Diverged that
-    stopped it (the others go on; it keeps its last good checkpoint)."""
+               ) -> list[TrainResult | Diverged | Stopped]:
+    """Train every run through its phases; return each one's TrainResult, or the Diverged or
+    Stopped that ended it early (the others go on; it keeps its last good checkpoint)."""
     for run in runs:
         run.begin()
     layout.begin(runs)
@@ -202,7 +220,7 @@ def train_runs(runs: list[Trainer], layout: type[Layout], progress: Progress | N
     for index, phase in enumerate(runs[0].strategy.phases(runs[0].config.train.steps)):
         todo = []
         for i, run in enumerate(runs):
-            if run.diverged is not None or run.start_phase > index:
+            if run.ended() or run.start_phase > index:
                 continue
             if run.start_step == 0 and run.reuse_shared(index, phase):
                 run.reused.append(phase.name)
@@ -215,21 +233,21 @@ def train_runs(runs: list[Trainer], layout: type[Layout], progress: Progress | N
             _train_phase(index, phase, [runs[i] for i in group], [data[i] for i in group], layout, progress)
         for i in todo:
             run = runs[i]
-            if run.diverged is None:
+            if not run.ended():
                 run.save_shared(phase)
             run.start_phase, run.start_step, run.resume_state = index + 1, 0, None
     seconds = time.perf_counter() - t0
-    return [run.diverged or TrainResult(run.strategy, seconds, run.reused, run.averaged) for run in runs]
+    return [run.diverged or run.stopped or TrainResult(run.strategy, seconds, run.reused, run.averaged) for run in runs]
 
 
 def _train_phase(index: int, phase: Phase, runs: list[Trainer], data: list[tuple[torch.Tensor, torch.Tensor]],
                  layout: type[Layout], progress: Progress | None) -> None:
-    """Train ``runs`` through one phase; a divergence goes on without the diverged runs."""
+    """Train ``runs`` through one phase; a divergence or a stop goes on without those runs."""
     while runs:
-        diverged, finished = _train_group(index, phase, runs, data, layout, progress)
+        ended, finished = _train_group(index, phase, runs, data, layout, progress)
         if finished:
             return
-        keep = [i for i in range(len(runs)) if i not in diverged]
+        keep = [i for i in range(len(runs)) if i not in ended]
         runs, data = [runs[i] for i in keep], [data[i] for i in keep]
 
 
@@ -237,8 +255,8 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
                  layout_cls: type[Layout], progress: Progress | None) -> tuple[list[int], bool]:
     """Train from the runs' common step; stop at the phase end or when runs diverge.
 
-    Returns (positions of the diverged runs, whether the phase is finished). Diverged runs keep
-    their last checkpoint; the others' ``start_step``/``resume_state`` say where to go on from.
+    Returns (positions of the diverged or stopped runs, whether the phase is finished). Those
+    keep their last checkpoint; the others' ``start_step``/``resume_state`` say where to go on from.
     """
     cfg = runs[0].config.train
     device = runs[0].device
@@ -323,6 +341,8 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
                 if done % cfg.checkpoint_every == 0:
                     run.checkpoint(index, done, run_opt, rng, ema=ema)
                 run.start_step, run.resume_state = done, {"optimizers": run_opt, "rng": rng, "ema": ema}
+            if curve_point and not finished:
+                diverged += _stopped_by_watchers(index, phase, done, runs, diverged)
             if diverged:
                 break
     for name in phase.frozen:
@@ -346,6 +366,19 @@ def _check_finite(phase: Phase, step: int, runs: list[Trainer], means: dict[str,
         c = runs[j].config
         runs[j].diverged = Diverged.non_finite(c.label, c.seed, what, f"in phase {phase.name!r} by step {step}")
     return sorted(bad)
+
+
+def _stopped_by_watchers(index: int, phase: Phase, done: int, runs: list[Trainer], diverged: list[int]) -> list[int]:
+    """Positions of the runs their watchers stop at this curve point; marks them stopped."""
+    out = []
+    for j, run in enumerate(runs):
+        if j in diverged or run.watcher is None or not run.watcher.stopped(run.config):
+            continue
+        before = sum(p.steps for p in run.strategy.phases(run.config.train.steps)[:index])
+        c = run.config
+        run.stopped = Stopped(f"{c.label} seed {c.seed}: stopped at step {done} of phase {phase.name!r}", before + done)
+        out.append(j)
+    return out
 
 
 def eval_due(train: Any, done: int, phase_steps: int) -> bool:

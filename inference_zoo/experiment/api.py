@@ -111,7 +111,7 @@ def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, 
          preset: str | None = None, seeds: int = 1, batch: int = 4, storage: str | None = None,
          out: str | Path = "runs/tune", space: dict[str, dict[str, tuple]] | None = None,
          options: dict[str, dict[str, Any]] | None = None, engine: str = "auto", fresh_seeds: int = 0,
-         **settings: Any):
+         pruner: str = "median", curve_points: int = 4, **settings: Any):
     """Search each method's recipe with ``budget`` run-steps, as ``izoo tune``; ``space``: per
     method, name -> ("log"|"float"|"int", low, high) or ("choice", [values]) in place of its
     default space (``experiment.tune.default_space``). Returns each method's ``TuneResult``."""
@@ -122,7 +122,7 @@ def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, 
     preset = preset or DATASETS.get(data.partition(":")[0]).default_preset
     return run_tune(methods, data, preset, budget=budget, seeds=seeds, batch=batch, objective=objective,
                     storage=storage, out=Path(out), space=space, options=options, engine=engine,
-                    fresh_seeds=fresh_seeds, **settings)
+                    fresh_seeds=fresh_seeds, pruner=pruner, curve_points=curve_points, **settings)
 
 
 def run_compare_with(configs: list, out: Path, mode: str, display: Any) -> None:

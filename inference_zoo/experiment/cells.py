@@ -20,6 +20,7 @@ from ..core.results import cell_dir, write_tables
 from .runs import check_same_config, is_finished, run_group, run_one
 from ..engine import distributed
 from ..engine.stacked import MAX_MEMBERS, stack_key
+from ..engine.train import Watcher
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")
 #: figures izoo compare draws into an output folder (viz/comparison.py, image_figures.py, sweep_figure.py)
@@ -108,14 +109,15 @@ def remove_stale_lock(directory: Path) -> None:
 
 
 def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | None = None,
-              on_cell: OnCell | None = None) -> list[dict[str, Any]]:
+              on_cell: OnCell | None = None, watcher: Watcher | None = None) -> list[dict[str, Any]]:
     """Run every cell not yet finished and not held by another process; return the rows we have.
 
     Cells of the stacked engine that differ only in their seed (or learning rate) train together as
     one stack.
     ``on_cell(i, n, config, status)`` is told "finished" (kept from earlier), "busy" (another
     process holds it; its rows are missing here until a later run collects them) or "run";
-    ``progress_for(configs)`` gives the progress callback of the cells trained together.
+    ``progress_for(configs)`` gives the progress callback of the cells trained together;
+    ``watcher`` may stop runs at their curve points (``engine.train.Watcher``).
     """
     rows_of: dict[int, list[dict[str, Any]]] = {}
     together = distributed.size() > 1  # the processes of a data-parallel job train each cell together
@@ -142,7 +144,7 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
                 chosen = [configs[i] for i in mine]
                 progress = progress_for(chosen) if progress_for is not None else None
                 for i, cell_rows in zip(mine, run_group(chosen, [cell_dir(out, c) for c in chosen],
-                                                       out / "shared", progress)):
+                                                       out / "shared", progress, watcher)):
                     rows_of[i] = cell_rows
     rows = [row for i in sorted(rows_of) for row in rows_of[i]]
     distributed.barrier()

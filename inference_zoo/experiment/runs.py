@@ -17,8 +17,8 @@ from ..data import build_dataset
 from .evaluate import curve_rows, evaluate, tidy_rows
 from ..core.fileio import read_json_object, save_arrays, write_text
 from ..core.results import read_rows, write_rows
-from ..core.errors import Diverged
-from ..engine.train import Progress, Trainer, TrainResult, evaluated_strategy, held_out_split
+from ..core.errors import Diverged, Stopped
+from ..engine.train import Progress, Trainer, TrainResult, Watcher, evaluated_strategy, held_out_split
 from ..engine import distributed
 from ..engine.stacked import StackedTrainer
 
@@ -44,8 +44,10 @@ def run_one(config: RunConfig, run_dir: str | Path, shared_dir: str | Path | Non
 
 
 def run_group(configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: str | Path | None = None,
-              progress: Progress | None = None) -> list[list[dict[str, Any]]]:
-    """Rows of each run; unfinished stacked-engine runs train as one stack, others one by one."""
+              progress: Progress | None = None, watcher: Watcher | None = None) -> list[list[dict[str, Any]]]:
+    """Rows of each run; unfinished stacked-engine runs train as one stack, others one by one.
+    A run its ``watcher`` stops at a curve point gets the rows ``stopped`` = 1 and
+    ``trained_run_steps``."""
     run_dirs = [Path(d) for d in run_dirs]
     for config, run_dir in zip(configs, run_dirs):
         check_same_config(run_dir, config)
@@ -55,28 +57,34 @@ def run_group(configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: 
     stacked = [i for i in todo if configs[i].train.engine == "stacked"]
     if stacked:
         outcomes = StackedTrainer([configs[i] for i in stacked], [run_dirs[i] for i in stacked],
-                                  shared_dir, progress, evaluator=curve_rows).run()
+                                  shared_dir, progress, evaluator=curve_rows, watcher=watcher).run()
         for i, outcome in zip(stacked, outcomes):
             rows[i] = _finish(configs[i], run_dirs[i], outcome)
     for i in todo:
         if i not in rows:
-            rows[i] = _finish(configs[i], run_dirs[i], _train_single(configs[i], run_dirs[i], shared_dir, progress))
+            rows[i] = _finish(configs[i], run_dirs[i], _train_single(configs[i], run_dirs[i], shared_dir, progress,
+                                                                     watcher))
     return [rows[i] for i in range(len(configs))]
 
 
 def _train_single(config: RunConfig, run_dir: Path, shared_dir: str | Path | None,
-                  progress: Progress | None) -> TrainResult | Diverged:
+                  progress: Progress | None, watcher: Watcher | None) -> TrainResult | Diverged | Stopped:
     try:
-        return Trainer(config, run_dir, shared_dir, progress, evaluator=curve_rows).run()
-    except Diverged as exc:
+        return Trainer(config, run_dir, shared_dir, progress, evaluator=curve_rows, watcher=watcher).run()
+    except (Diverged, Stopped) as exc:
         return exc
 
 
-def _finish(config: RunConfig, run_dir: Path, outcome: TrainResult | Diverged) -> list[dict[str, Any]]:
-    """Evaluate a trained run and write its samples and rows (or record its divergence); in a
-    data-parallel run, process 0 alone."""
+def _finish(config: RunConfig, run_dir: Path, outcome: TrainResult | Diverged | Stopped) -> list[dict[str, Any]]:
+    """Evaluate a trained run and write its samples and rows (or record its divergence or stop);
+    in a data-parallel run, process 0 alone."""
     if not distributed.is_writer():
         return []
+    if isinstance(outcome, Stopped):
+        rows = tidy_rows(config, {"diverged": 0.0, "stopped": 1.0, "trained_run_steps": float(outcome.run_steps)})
+        write_text(run_dir / "stopped.txt", str(outcome) + "\n")
+        write_rows(run_dir / "results.csv", rows)
+        return rows
     try:
         if isinstance(outcome, Diverged):
             raise outcome

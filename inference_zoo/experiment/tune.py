@@ -119,19 +119,24 @@ class TuneResult:
 def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int = 1, batch: int = 4,
          objective: str = "modes_3sigma", storage: str | None = None, out: Path = Path("runs/tune"),
          space: dict[str, dict[str, tuple]] | None = None, options: dict[str, dict[str, Any]] | None = None,
-         engine: str = "auto", fresh_seeds: int = 0, log: Callable[[str], Any] = lambda text: None,
-         **settings: Any) -> list[TuneResult]:
+         engine: str = "auto", fresh_seeds: int = 0, pruner: str = "median", curve_points: int = 4,
+         log: Callable[[str], Any] = lambda text: None, **settings: Any) -> list[TuneResult]:
     """Search each method's recipe on ``data`` with ``budget`` run-steps; ``settings`` fix what is
     not searched (``steps`` included); ``space`` overrides a method's default space (per method).
-    ``fresh_seeds``: then train each best recipe on seeds 0 .. fresh_seeds - 1, which tuning never
-    saw, into ``METHOD@DATA/fresh`` (its rows are the numbers to report). Every bad input is
-    refused before anything trains."""
+    ``pruner`` (none, median or halving) stops trials that fall behind at one of ``curve_points``
+    evaluations per phase; a stopped trial counts the run-steps it trained. ``fresh_seeds``: then
+    train each best recipe on seeds 0 .. fresh_seeds - 1, which tuning never saw, into
+    ``METHOD@DATA/fresh`` (its rows are the numbers to report). Every bad input is refused before
+    anything trains."""
     from ..core.results import HEADLINE_METRICS
     from ..core.settings import did_you_mean
 
     optuna = _optuna()
-    if budget < 1 or seeds < 1 or batch < 1 or fresh_seeds < 0 or fresh_seeds > TUNING_SEED:
-        raise UserError(f"--budget, --seeds and --batch must be >= 1 and --fresh-seeds from 0 to {TUNING_SEED}")
+    if budget < 1 or seeds < 1 or batch < 1 or curve_points < 1 or fresh_seeds < 0 or fresh_seeds > TUNING_SEED:
+        raise UserError(f"--budget, --seeds, --batch and --curve-points must be >= 1 and --fresh-seeds from 0 to "
+                        f"{TUNING_SEED}")
+    if pruner not in PRUNERS:
+        raise UserError(f"--pruner {pruner!r}: valid: {', '.join(PRUNERS)}{did_you_mean(pruner, list(PRUNERS))}")
     for metric in metrics_of(objective):
         if metric not in HEADLINE_METRICS and not metric.startswith("label_probe_error_"):
             raise UserError(f"--objective {metric!r} is not a metric{did_you_mean(metric, HEADLINE_METRICS)}; "
@@ -152,24 +157,28 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'tuning.db').resolve()}"
     results = []
+    if pruner != "none" and "eval_every" not in settings:
+        probe = plan_compare([methods[0]], data, preset, tuning_seeds[:1], options, engine=engine, **settings)[0]
+        settings = {**settings, "eval_every": curve_every(probe.train.steps, probe.train.log_every, curve_points)}
     for method in methods:
         probe = plan_compare([method], data, preset, tuning_seeds[:1], options, engine=engine, **settings)[0]
         per_trial = run_steps(probe) * seeds
-        allowed = budget // per_trial
-        if allowed < 1:
+        if budget < per_trial:
             raise UserError(f"--budget {budget} run-steps buys no trial of {method} ({per_trial} run-steps each: "
                             f"{probe.train.steps} steps x phases x {seeds} seed(s))")
-        study = _study(optuna, url, f"{method}@{data}", direction_of(objective))
+        study = _study(optuna, url, f"{method}@{data}", direction_of(objective), pruner, batch)
+        enqueue_preset_recipe(study, probe, spaces[method])
         folder = out / safe_name(f"{method}@{data}")
         while True:
             requeue_orphans(optuna, study, log)
-            left = allowed - budget_used(study)
+            left = (budget - budget_used(study, per_trial)) // per_trial
             if left < 1:
                 break
             asked = [study.ask() for _ in range(min(batch, left))]
             for trial in asked:
                 trial.set_user_attr("worker", worker_id())
-            over = asked[max(0, allowed - budget_used(study) + len(asked)):]  # another worker asked first
+            excess = budget_used(study, per_trial) - budget  # another worker asked at the same time
+            over = asked[len(asked) - min(len(asked), max(0, -(-excess // per_trial))):]
             for trial in over:
                 _not_counted(study, trial.number)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -181,11 +190,21 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                 planned = _plan_trial(method, data, preset, tuning_seeds, suggest(trial, spaces[method]), options,
                                       engine, settings)
                 configs[trial.number] = [dataclasses.replace(c, variant=f"trial={trial.number}") for c in planned]
-            log(f"{method}@{data}: trials {', '.join(map(str, configs))} of {allowed}")
+            log(f"{method}@{data}: trials {', '.join(map(str, configs))} "
+                f"({budget - budget_used(study, per_trial)} of {budget} run-steps left after them)")
             prepare_output(folder, [c for cs in configs.values() for c in cs], "resume")
-            rows = run_cells([c for cs in configs.values() for c in cs], folder)
+            watcher = TrialWatcher({f"{method}@trial={t.number}": t for t in asked}, objective, seeds)
+            rows = run_cells([c for cs in configs.values() for c in cs], folder,
+                             watcher=watcher if pruner != "none" else None)
             for trial in asked:
-                value = _objective(rows, f"{method}@trial={trial.number}", objective)
+                label = f"{method}@trial={trial.number}"
+                trained = [r["value"] for r in rows if r["method"] == label and r["metric"] == "trained_run_steps"]
+                if trained:  # stopped at a curve point: what it trained counts
+                    trial.set_user_attr("run_steps", int(sum(trained)))
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    continue
+                trial.set_user_attr("run_steps", per_trial)
+                value = _objective(rows, label, objective)
                 if math.isfinite(value):
                     study.tell(trial, value)
                 else:
@@ -226,9 +245,61 @@ def _not_counted(study: Any, number: int) -> None:
     study.set_user_attr("not_counted", sorted({*study.user_attrs.get("not_counted", []), number}))
 
 
-def budget_used(study: Any) -> int:
-    """Trials that count against the budget: all but those re-queued or asked over the budget."""
-    return len(study.trials) - len(study.user_attrs.get("not_counted", []))
+def budget_used(study: Any, per_trial: int) -> int:
+    """Run-steps spent or promised: each trial's trained run-steps once told (a pruned trial's are
+    fewer), ``per_trial`` while it runs; re-queued trials and trials asked over the budget aside."""
+    skip = set(study.user_attrs.get("not_counted", []))
+    return sum(int(t.user_attrs.get("run_steps", per_trial)) for t in study.trials if t.number not in skip)
+
+
+def curve_every(steps: int, log_every: int, points: int) -> int:
+    """``eval_every`` for about ``points`` curve points per phase: a multiple of ``log_every``."""
+    return max(log_every, steps // points // log_every * log_every)
+
+
+def enqueue_preset_recipe(study: Any, config: RunConfig, space: dict[str, tuple]) -> None:
+    """A new study's first trial is the preset's own recipe (its values of the searched names that
+    lie in the space), so the history shows what the search gained over it."""
+    if study.trials or study.user_attrs.get("preset_enqueued"):
+        return
+    study.set_user_attr("preset_enqueued", True)
+    values = {**dataclasses.asdict(config.train), **config.options}
+    params = {}
+    for name, spec in space.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if spec[0] == "choice" and value in list(spec[1]) or spec[0] != "choice" and spec[1] <= value <= spec[2]:
+            params[name] = value
+    study.enqueue_trial(params, user_attrs={"preset_recipe": True})
+
+
+class TrialWatcher:
+    """The engine's watcher for a batch of trials: each curve point's objective, averaged over a
+    trial's seeds once all have reported it, goes to the trial (``trial.report``); the study's
+    pruner then says whether the trial stops there."""
+
+    def __init__(self, trials: dict[str, Any], objective: str, seeds: int) -> None:
+        self.trials, self.objective, self.seeds = trials, objective, seeds
+        self.points: dict[tuple[str, int], list[float]] = {}
+        self.count: dict[tuple[str, int], int] = {}  # curve points seen per run (label, seed)
+        self.prune: dict[str, bool] = {}
+
+    def report(self, config: RunConfig, rows: list[dict[str, Any]]) -> None:
+        trial = self.trials.get(config.label)
+        if trial is None:
+            return
+        k = self.count[config.label, config.seed] = self.count.get((config.label, config.seed), 0) + 1
+        values = self.points.setdefault((config.label, k), [])
+        values.append(_objective(rows, config.label, self.objective))
+        if len(values) == self.seeds:
+            mean = sum(values) / len(values)
+            if math.isfinite(mean):
+                trial.report(mean, k)
+                self.prune[config.label] = trial.should_prune()
+
+    def stopped(self, config: RunConfig) -> bool:
+        return self.prune.get(config.label, False)
 
 
 def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any]) -> None:
@@ -283,13 +354,27 @@ def _option_names(method: str) -> set[str]:
     return {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
 
 
-def _study(optuna: Any, url: str, name: str, direction: str, tries: int = 5) -> Any:
+#: Optuna's pruners by name: each stops a trial whose curve falls behind the trials before it
+PRUNERS = ("none", "median", "halving")
+
+
+def _pruner(optuna: Any, name: str, batch: int) -> Any:
+    if name == "median":  # behind the median of earlier trials at the same curve point; never the first batch
+        return optuna.pruners.MedianPruner(n_startup_trials=batch, n_warmup_steps=0)
+    if name == "halving":  # asynchronous successive halving: a third goes on at each rung
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def _study(optuna: Any, url: str, name: str, direction: str, pruner: str = "none", batch: int = 4,
+           tries: int = 5) -> Any:
     import time
 
     for attempt in range(tries):
         try:
             return optuna.create_study(study_name=name, storage=url, direction=direction, load_if_exists=True,
-                                       sampler=optuna.samplers.TPESampler(seed=0))
+                                       sampler=optuna.samplers.TPESampler(seed=0),
+                                       pruner=_pruner(optuna, pruner, batch))
         except Exception as exc:  # noqa: BLE001 - sqlalchemy and optuna raise many kinds for a bad storage
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if "already exists" in first and attempt + 1 < tries:  # two workers created the tables at once
@@ -329,4 +414,4 @@ def read_history(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-__all__ = ["TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "read_history", "tune"]
+__all__ = ["PRUNERS", "TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "read_history", "tune"]
