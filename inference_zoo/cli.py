@@ -390,6 +390,9 @@ def tune(
                                               "the median of earlier trials there) or halving (successive halving)."),
     curve_points: int = typer.Option(4, help="Curve points per phase at which trials are judged (sets eval_every "
                                              "unless given)."),
+    publish: Optional[Path] = typer.Option(None, help="Then publish the histories and the fresh seeds' rows into "
+                                                      "this folder (e.g. figures/tuned_quick), adding to what it holds."),
+    overwrite: bool = typer.Option(False, help="With --publish: replace cells or histories it holds with others."),
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL shared by workers (default: sqlite in --out)."),
     out: Path = typer.Option(Path("runs/tune"), help="Output folder: trial runs, trials.csv and best.json per method."),
     option: list[str] = OPTION_OPTION,
@@ -413,6 +416,11 @@ def tune(
               + ", ".join(f"{k}={v}" for k, v in sorted(r.best_params.items())) + f"  ({r.folder / 'best.json'})")
         if r.fresh is not None:
             print(f"  on fresh seeds: {r.fresh / 'summary.csv'}")
+    if publish is not None:
+        from .experiment.tune import publish_tuning
+
+        for path in publish_tuning([out], publish, overwrite):
+            print(path)
 
 
 @app.command()

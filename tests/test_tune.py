@@ -174,3 +174,31 @@ def test_a_pruned_trial_stops_at_a_curve_point_and_counts_only_what_it_trained(t
     for h in pruned:
         folder = out / f"vae@grid/runs/grid/vae@trial={h['trial']}/seed{TUNING_SEED}"
         assert (folder / "stopped.txt").is_file() and not (folder / "samples.npz").exists()
+
+
+def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_and_never_replaced_silently(tmp_path, capsys):
+    out, pub = tmp_path / "t", tmp_path / "figures/tuned"
+    argv = ["tune", "--methods", "vae", "--budget", "40", "--batch", "2", "--fresh-seeds", "2", "--out", str(out), *TINY]
+    assert main([*argv, "--publish", str(pub)]) == 0
+    from inference_zoo.core.results import read_rows
+
+    rows = read_rows(pub / "results.csv")
+    assert {(r["method"], r["seed"]) for r in rows} == {(f"vae@{k}", s) for k in ("tuned", "preset") for s in (0, 1)}
+    record = json.loads((pub / "tuning.json").read_text())["methods"]["vae@grid"]
+    assert record["fresh_seeds"] == [0, 1] and record["best"]["method"] == "vae" and record["commands"]
+    table = (pub / "results_table.md").read_text()
+    assert "| vae | preset |" in table and "| vae | tuned |" in table
+    drawn = {p: p.read_bytes() for p in [pub / "tuned-grid.png", pub / "tuning/vae@grid/history.png", pub / "results_table.md"]}
+    for p in drawn:
+        p.unlink()
+    capsys.readouterr()
+    assert main(["figures", str(tmp_path / "figures")]) == 0  # every published folder, tuning ones included
+    assert all(p.read_bytes() == data for p, data in drawn.items())
+    before = (pub / "results.csv").read_bytes()
+    assert main([*argv, "--publish", str(pub)]) == 0 and (pub / "results.csv").read_bytes() == before  # same again
+    other = tmp_path / "t2"  # other fresh results for the same cells (another preset step count)
+    again = ["tune", "--methods", "vae", "--budget", "42", "--batch", "2", "--fresh-seeds", "2", "--out", str(other),
+             *TINY[:TINY.index("--steps")], "--steps", "21", *TINY[TINY.index("--steps") + 2:]]
+    capsys.readouterr()
+    assert main([*again, "--publish", str(pub)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (pub / "results.csv").read_bytes() == before

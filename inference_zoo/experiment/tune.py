@@ -25,7 +25,8 @@ from typing import Any, Callable
 from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.fileio import write_csv, write_json
-from ..core.results import safe_name, write_tables
+from ..core.environment import command_line
+from ..core.results import safe_name, write_rows, write_tables
 from .cells import prepare_output, run_cells
 from .compare import plan_compare
 
@@ -225,13 +226,83 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
         fresh = None
         if fresh_seeds:
             fresh = folder / "fresh"
-            planned = _plan_trial(method, data, preset, list(range(fresh_seeds)), best.params, options, engine, settings)
-            configs_fresh = [dataclasses.replace(c, variant="tuned") for c in planned]
-            log(f"{method}@{data}: the best recipe (trial {best.number}) on fresh seeds 0-{fresh_seeds - 1}")
+            seeds_fresh = list(range(fresh_seeds))
+            planned = _plan_trial(method, data, preset, seeds_fresh, best.params, options, engine, settings)
+            control = plan_compare([method], data, preset, seeds_fresh, options, engine=engine, **settings)
+            configs_fresh = ([dataclasses.replace(c, variant="tuned") for c in planned]
+                             + [dataclasses.replace(c, variant="preset") for c in control])
+            log(f"{method}@{data}: the best recipe (trial {best.number}) and the preset's on fresh seeds "
+                f"0-{fresh_seeds - 1}")
             prepare_output(fresh, configs_fresh, "resume")
             write_tables(fresh, run_cells(configs_fresh, fresh))
         results.append(TuneResult(method, data, len(study.trials), best.value, best.params, folder, fresh))
     return results
+
+
+def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
+    """Publish ``izoo tune`` folders into ``target`` (``figures/<name>``): each method's history
+    (``tuning/METHOD@DATA/trials.csv``, ``best.json``), every fresh-seed row (tuned and preset
+    recipes) in one tidy ``results.csv`` and ``summary.csv``, and ``tuning.json`` (commands,
+    commits, machines). Publishing into a folder that holds other cells adds to it; a cell or a
+    history it holds with other content is replaced only with ``overwrite``. Returns the figures."""
+    from ..core.fileio import atomic_write, read_json_object
+    from ..core.results import read_rows, write_summary
+    from ..viz.tuning import draw_tuning_folder, tuning_folders
+
+    folders = [f for source in sources for f in tuning_folders(source)]
+    if not folders:
+        raise UserError(f"no izoo tune folder (METHOD@DATA/trials.csv and best.json) in {', '.join(map(str, sources))}")
+    record_path = target / "tuning.json"
+    record = read_json_object(record_path, "restore it from git or publish again with --overwrite") \
+        if record_path.is_file() else {}
+    old_rows = read_rows(target / "results.csv") if (target / "results.csv").is_file() else []
+    new_rows: list[dict[str, Any]] = []
+    histories = {}
+    for folder in folders:
+        name = folder.name
+        fresh = folder / "fresh"
+        rows = read_rows(fresh / "results.csv") if (fresh / "results.csv").is_file() else []
+        new_rows += rows
+        histories[name] = folder
+        envs = [read_json_object(p, "run the fresh seeds again") for p in sorted(fresh.glob("runs/*/*/seed*/env.json"))]
+        best = read_json_object(folder / "best.json", "run izoo tune again")
+        record.setdefault("methods", {})[name] = {"best": best, "commits": sorted({str(e.get("git_commit")) for e in envs}),
+                                   "machines": sorted({str(e.get("platform")) for e in envs}),
+                                   "commands": sorted({command_line(e["argv"]) for e in envs
+                                                       if isinstance(e.get("argv"), list)}),
+                                   "fresh_seeds": sorted({r["seed"] for r in rows})}
+    cells_new = {_cell(r) for r in new_rows}
+    kept = [r for r in old_rows if _cell(r) not in cells_new]
+    replaced = [r for r in old_rows if _cell(r) in cells_new]
+    if replaced and not overwrite and _comparable(replaced) != _comparable(
+            [r for r in new_rows if _cell(r) in {_cell(o) for o in replaced}]):
+        raise UserError(f"{target} holds other results for cells of these folders; publish with --overwrite to replace them")
+    for name, folder in histories.items():
+        dest = target / "tuning" / name
+        for file in ("trials.csv", "best.json"):
+            if (dest / file).is_file() and (dest / file).read_bytes() != (folder / file).read_bytes() and not overwrite:
+                raise UserError(f"{dest / file} holds another tuning history; publish with --overwrite to replace it")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, folder in histories.items():
+        dest = target / "tuning" / name
+        for file in ("trials.csv", "best.json"):
+            data = (folder / file).read_bytes()
+            atomic_write(dest / file, lambda f: f.write(data))
+    rows = sorted(kept + new_rows, key=_cell)
+    write_rows(target / "results.csv", rows)
+    write_summary(target / "summary.csv", rows)
+    write_json(record_path, record)
+    return draw_tuning_folder(target)
+
+
+def _cell(row: dict[str, Any]) -> tuple[str, str, int]:
+    return row["dataset"], row["method"], row["seed"]
+
+
+def _comparable(rows: list[dict[str, Any]]) -> list[tuple]:
+    """A cell's rows without their timings (which differ between any two runs of it)."""
+    return sorted((_cell(r), r["metric"], repr(float(r["value"]))) for r in rows  # repr: NaN equals NaN
+                  if r["metric"] not in ("train_seconds", "eval_seconds"))
 
 
 def worker_id() -> str:
@@ -414,4 +485,5 @@ def read_history(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-__all__ = ["PRUNERS", "TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "read_history", "tune"]
+__all__ = ["PRUNERS", "TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "publish_tuning", "read_history",
+           "tune"]

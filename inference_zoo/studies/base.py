@@ -281,10 +281,15 @@ def study_figures(study: Study, folder: Path) -> list[Path]:
 
 def rebuild_figures(root: Path) -> list[Path]:
     """Redraw the figures of every published study folder under ``root`` (no training)."""
+    from ..viz.tuning import draw_tuning_folder
+
     written: list[Path] = []
     folders = sorted(p.parent for p in root.glob("*/study.json"))
-    if not folders:
+    tunings = sorted(p.parent for p in root.glob("*/tuning.json"))
+    if not folders and not tunings:
         raise UserError(f"no published study under {root} (expected {root}/<study>/study.json)")
+    for folder in tunings:  # published by izoo tune --publish
+        written += draw_tuning_folder(folder)
     for folder in folders:
         record = read_json_object(folder / "study.json", "restore it from git or re-publish the study")
         if not isinstance(record.get("study"), str):
