@@ -1,5 +1,5 @@
 """The stacked engine's Adam step: torch's fused Adam over whole stacked tensors against the
-per-member Adam (``inference_zoo/engine/member_adam.py``), which steps each member as its run alone
+per-member Adam (``inference_zoo/engine/stack/adam.py``), which steps each member as its run alone
 would so that members do not depend on their stack-mates, with and without its merged calls for
 aligned tensors.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from inference_zoo.core.config import RunConfig
-from inference_zoo.engine.member_adam import MemberAdam
-from inference_zoo.engine.stacking import stack_strategies
+from inference_zoo.engine.stack.adam import MemberAdam
+from inference_zoo.engine.stack.layers import stack_strategies
 from inference_zoo.engine.train import build_strategy
 
 

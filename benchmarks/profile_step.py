@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import ARCH, _config, ali_flops_per_step, matmul_peak, plain_reference  # noqa: E402
 
 from inference_zoo.core.environment import environment  # noqa: E402
-from inference_zoo.engine.stacked import StackedTrainer  # noqa: E402
+from inference_zoo.engine.stack.engine import StackedTrainer  # noqa: E402
 
 #: operator name fragments -> bucket, first match wins
 BUCKETS = (

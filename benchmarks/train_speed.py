@@ -4,15 +4,15 @@ Run as ``python benchmarks/train_speed.py [--steps N] [--batch-sizes 100,1000] [
 [--compile] [--lr-sweep] [--batched-forms]``.
 In one process it measures (a) a plain single-run ALI loop written here, the way a paper's release
 would write it, (b) izoo's single engine (the reference loop of ``train.py``), (c) izoo's stacked
-engine (``engine/stacked.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
+engine (``engine/stack/engine.py``) with K = 1, 4, 16 seeds in one stack (with ``--compile`` also the largest
 stack with ``train.compile``, with ``--lr-sweep`` also the largest stack with one learning rate per
 member, with ``--batched-forms`` also the largest stack with the batched ``bmm`` matmuls the
-engine used before its one-call-per-member forms, ``engine/member_matmul.py``: the price of
+engine used before its one-call-per-member forms, ``engine/stack/matmul.py``: the price of
 stack independence on every CPU), and a fp32 matmul peak measured at the start of every round. It prints run-steps
 per second (K runs x steps / seconds), the ratio of each to (a) and the achieved matmul FLOP/s as
 a share of that round's peak (medians over rounds), and writes ``benchmarks/results/train_speed.json``.
 The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
-the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/engine/shared_backward.py``).
+the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/engine/stack/backward.py``).
 Ratios, not absolute times, are what carry across machines.
 """
 from __future__ import annotations
@@ -33,9 +33,11 @@ from torch import nn
 from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec
 from inference_zoo.nets import ArchConfig
-from inference_zoo.engine import member_matmul, shared_backward, stacking
+from inference_zoo.engine.stack import matmul as member_matmul
+from inference_zoo.engine.stack import backward as shared_backward
+from inference_zoo.engine.stack import layers as stacking
 from inference_zoo.engine.train import Trainer
-from inference_zoo.engine.stacked import StackedTrainer
+from inference_zoo.engine.stack.engine import StackedTrainer
 
 ARCH = ArchConfig()  # the paper's toy networks: encoder 2x400, decoder 4x400, maxout D 3x200x5
 
@@ -156,7 +158,7 @@ def izoo_stacked(steps: int, batch: int, members: int, compile_: bool = False, l
                  device: str = "cpu", amp: bool = False) -> float:
     """(c) izoo's stacked engine, ``members`` seeds in one stack; returns run-steps per second.
     ``compile_``: with ``train.compile`` (its compilation is paid in the warm-up run);
-    ``lr_sweep``: each member with its own learning rate (``member_adam.py`` instead of fused Adam)."""
+    ``lr_sweep``: each member with its own learning rate (``engine/stack/adam.py`` instead of fused Adam)."""
     def seconds(n: int) -> float:
         configs = [_config(n, batch, "stacked", seed, compile_, 1e-4 * (1 + seed if lr_sweep else 1), device, amp)
                    for seed in range(members)]

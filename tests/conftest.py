@@ -9,7 +9,7 @@ import tempfile
 # derived files cached under the data folder (the image metrics' feature network) go to a folder
 # of this test session, never into the checkout; set before inference_zoo reads it
 os.environ["IZOO_DATA_ROOT"] = tempfile.mkdtemp(prefix="izoo-data-")
-# and the stacking checks' verdicts (engine/stacked.py) to a cache of this session's own
+# and the stacking checks' verdicts (engine/stack/engine.py) to a cache of this session's own
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="izoo-cache-")
 
 import pytest  # noqa: E402

@@ -11,7 +11,7 @@ from torch import nn
 from conftest import stopped_after_updates, tiny_config
 from inference_zoo.engine.averaging import WeightAverage
 from inference_zoo.experiment.runs import run_group
-from inference_zoo.engine.stacked import resolve_engine
+from inference_zoo.engine.stack.engine import resolve_engine
 
 
 class Toy(nn.Module):

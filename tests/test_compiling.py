@@ -11,7 +11,7 @@ from inference_zoo.core.config import RunConfig
 from inference_zoo.core.errors import UserError
 from inference_zoo.experiment.runs import run_group
 from inference_zoo.engine.train import build_strategy
-from inference_zoo.engine.stacked import resolve_engine
+from inference_zoo.engine.stack.engine import resolve_engine
 
 
 def test_the_layer_stacks_of_each_network_are_found_once():

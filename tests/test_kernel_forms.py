@@ -1,6 +1,6 @@
 """The kernel forms the stacked engine computes a member's numbers with give that member the same
 bits whatever its stack (member 1 of 3, at an offset in memory, against itself alone) and at one
-and two threads, on the machine the suite runs on (``inference_zoo/engine/kernel_forms.py``); the
+and two threads, on the machine the suite runs on (``inference_zoo/engine/stack/kernel_forms.py``); the
 engine's checks of what rests on torch's internals fall back, and say so, where they fail."""
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import warnings
 
 import torch
 
-from inference_zoo.engine import kernel_forms, member_adam, member_matmul
+from inference_zoo.engine.stack import kernel_forms
+from inference_zoo.engine.stack import adam as member_adam
+from inference_zoo.engine.stack import matmul as member_matmul
 
 
 def test_every_engine_form_gives_a_member_the_same_bits_in_any_stack_and_at_any_thread_count():

@@ -19,7 +19,7 @@ import inference_zoo
 from conftest import tiny_config
 from inference_zoo.experiment.runs import run_group
 from inference_zoo.strategies import STRATEGIES
-from inference_zoo.engine.stacked import resolve_engine
+from inference_zoo.engine.stack.engine import resolve_engine
 
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu")
 PACKAGE = str(Path(inference_zoo.__file__).parent)

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from inference_zoo import metrics as M
 from inference_zoo.cli import main
 from inference_zoo.data import build_dataset, parse_data_spec
-from inference_zoo.experiment import feature_net as F
+from inference_zoo.evaluation import feature_net as F
 
 
 def test_polynomial_mmd_hand():
@@ -132,7 +132,7 @@ def inception_weights(tmp_path_factory):
 
 
 def test_fid_with_the_users_inception_weights(inception_weights, tmp_path, capsys):
-    from inference_zoo.experiment.fid import inception_fid
+    from inference_zoo.evaluation.fid import inception_fid
 
     x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     assert inception_fid(str(inception_weights), x, x) == pytest.approx(0.0, abs=1e-3)

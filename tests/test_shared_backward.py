@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from inference_zoo.nets.mlp import MaxoutDiscriminator, init_weights
-from inference_zoo.engine.shared_backward import both_players_logits
-from inference_zoo.engine.stacking import stack_strategies
+from inference_zoo.engine.stack.backward import both_players_logits
+from inference_zoo.engine.stack.layers import stack_strategies
 from inference_zoo.strategies.adversarial import JointPass, adversarial_game
 
 
@@ -93,7 +93,7 @@ def test_shared_chain_does_three_quarters_of_autograds_discriminator_flops():
     fake = (torch.randn(1, 50, 2, requires_grad=True), torch.randn(1, 50, 2))
     counted = {}
     for name, both_players in [("autograd", None), ("shared", both_players_logits)]:
-        # the first call of each matmul signature also runs its canonical form (member_matmul.py)
+        # the first call of each matmul signature also runs its canonical form (engine/stack/matmul.py)
         gradients(d, real, fake, "nonsaturating", both_players)
         with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
             gradients(d, real, fake, "nonsaturating", both_players)

@@ -16,7 +16,7 @@ import torch
 from conftest import tiny_config
 from inference_zoo.nets import ArchConfig
 from inference_zoo.experiment.runs import run_group
-from inference_zoo.engine.stacked import resolve_engine
+from inference_zoo.engine.stack.engine import resolve_engine
 
 ODD_ARCH = ArchConfig(encoder_hidden=(13, 11), decoder_hidden=(13, 11), discriminator_hidden=(9, 7), maxout_pieces=3)
 

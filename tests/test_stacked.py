@@ -11,14 +11,14 @@ from conftest import tiny_config
 from inference_zoo.nets.mlp import Maxout
 from inference_zoo.experiment.runs import run_group
 from inference_zoo.core.config import RunConfig
-from inference_zoo.engine.member_adam import MemberAdam
-from inference_zoo.engine.stacking import (LAYER_STACKERS, FeatureMajorSequential, NotStackable, member_optimizer_state,
+from inference_zoo.engine.stack.adam import MemberAdam
+from inference_zoo.engine.stack.layers import (LAYER_STACKERS, FeatureMajorSequential, NotStackable, member_optimizer_state,
                                     member_state, stack_strategies, stacked_state)
 from inference_zoo.experiment.cells import stack_groups
 from inference_zoo.strategies import STRATEGIES
 from inference_zoo.strategies.ali import ALI
 from inference_zoo.engine.train import build_strategy
-from inference_zoo.engine.stacked import resolve_engine
+from inference_zoo.engine.stack.engine import resolve_engine
 
 
 def stacked(config):

@@ -12,7 +12,7 @@ from conftest import tiny_config
 from inference_zoo.core import threads
 from inference_zoo.nets import ArchConfig
 from inference_zoo.experiment.runs import run_group
-from inference_zoo.engine.stacked import resolve_engine
+from inference_zoo.engine.stack.engine import resolve_engine
 
 
 @pytest.mark.parametrize("text, expected", [("auto", "auto"), ("ALL", "all"), ("3", 3), (" 1 ", 1)])

@@ -163,7 +163,7 @@ def test_non_finite_outputs_at_evaluation_count_as_divergence(tmp_path, monkeypa
 def test_curve_points_change_no_training_number(tmp_path, engine):
     from inference_zoo.core.results import read_curve
     from inference_zoo.experiment.runs import run_group
-    from inference_zoo.engine.stacked import resolve_engine
+    from inference_zoo.engine.stack.engine import resolve_engine
 
     def configs(eval_every):
         out = [tiny_config("latent", seed=s, steps=20, eval_every=eval_every) for s in (0, 1)]
@@ -219,7 +219,7 @@ def test_a_late_decaying_run_matches_the_constant_run_until_the_decay_starts(tmp
     """So a long run with a late decay extends the constant run's curve and isolates the decay
     (checked on the stacked engine, which the converged studies use)."""
     from inference_zoo.core.results import read_curve
-    from inference_zoo.engine.stacked import resolve_engine
+    from inference_zoo.engine.stack.engine import resolve_engine
     from inference_zoo.experiment.runs import run_group
 
     settings = {"late": dict(lr_schedule="linear", lr_decay_start=0.5), "constant": {}}
@@ -305,7 +305,7 @@ def test_a_run_its_watcher_stops_at_a_curve_point_leaves_its_stack_mates_unchang
     run-steps it trained and no metrics; seeds 0 and 2 end with the weights they get unwatched."""
     from inference_zoo.core.results import read_curve, read_rows
     from inference_zoo.experiment.runs import run_group
-    from inference_zoo.engine.stacked import resolve_engine
+    from inference_zoo.engine.stack.engine import resolve_engine
 
     class StopSeedOne:
         def __init__(self):

@@ -133,9 +133,9 @@ class TrainConfig:
     tensorboard: bool = setting(False, "Also log each run as TensorBoard events in its tensorboard/ folder "
                                 "(pip install 'inference-zoo[tensorboard]'); how a run is watched, not what "
                                 "it computes.", identity=False)
-    # "stacked": the seeds of one method train as one stacked model (engine/stacked.py) with fused
+    # "stacked": the seeds of one method train as one stacked model (engine/stack/engine.py) with fused
     # Adam, one discriminator pass over real and fake pairs and one backward chain through it for
-    # both players (engine/shared_backward.py); "single": one run at a time, the reference loop.
+    # both players (engine/stack/backward.py); "single": one run at a time, the reference loop.
     # "auto" (the command line's and the API's default) picks "stacked" where the strategy and
     # architecture can be stacked (stacked.resolve_engine); a saved config holds what was picked.
     engine: str = setting("single", "auto, stacked (the seeds of a method train as one model) or single.")

@@ -2,7 +2,7 @@
 
 Why only the networks: they are pure tensor functions, so compiling them needs no graph breaks,
 while the strategy code around them draws noise from per-run generators and, in the stacked
-engine, runs the discriminator through a custom autograd Function (``shared_backward.py``).
+engine, runs the discriminator through a custom autograd Function (``stack/backward.py``).
 Each outermost ``nn.Sequential`` is compiled in place (``nn.Module.compile``), so state-dict keys,
 checkpoints and the stacked engine's member mapping are unchanged. Compiled kernels are fp32 but
 fuse and reorder operations, so a run rounds differently: the option is off by default and part of

@@ -143,7 +143,7 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train this run alone (the single engine); a divergence or a stop is raised."""
         if self.config.train.engine == "stacked":
-            raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stacked.StackedTrainer")
+            raise ValueError("a stacked-engine config is trained by inference_zoo.engine.stack.engine.StackedTrainer")
         layout = distributed.DataParallel if self.processes > 1 else OneRun
         outcome = train_runs([self], layout, self.progress)[0]
         if isinstance(outcome, (Diverged, Stopped)):

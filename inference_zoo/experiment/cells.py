@@ -19,7 +19,7 @@ from ..core.errors import UserError
 from ..core.results import cell_dir, write_tables
 from .runs import check_same_config, is_finished, run_group, run_one
 from ..engine import distributed
-from ..engine.stacked import MAX_MEMBERS, stack_key
+from ..engine.stack.engine import MAX_MEMBERS, stack_key
 from ..engine.train import Watcher
 
 OWNED = ("runs", "shared", "results.csv", "summary.csv")

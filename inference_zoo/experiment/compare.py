@@ -15,7 +15,7 @@ from ..core.errors import UserError
 from ..strategies import STRATEGIES
 from ..engine.train import build_strategy, resolve_options
 from ..engine import distributed
-from ..engine.stacked import resolve_engine
+from ..engine.stack.engine import resolve_engine
 
 
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
@@ -31,7 +31,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     and figures as "method@key=value,..." (options, then settings, each in name order).
     ``evaluation``: ``EvalConfig`` fields a study fixes for every cell (``Study.evaluation``).
     ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
-    that can be stacked (engine/stacked.py); different option values train as different stacks.
+    that can be stacked (engine/stack/engine.py); different option values train as different stacks.
     """
     from ..core.settings import resolve, sections_of
 
@@ -55,7 +55,7 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
         tensorboard_writer_class()  # likewise a missing tensorboard package
     eval_config = dataclasses.replace(EvalConfig(), **{**(evaluation or {}), **chosen["eval"]})
     if eval_config.fid_weights:
-        from .fid import check_fid_weights
+        from ..evaluation.fid import check_fid_weights
 
         eval_config = dataclasses.replace(eval_config, fid_weights=check_fid_weights(eval_config.fid_weights))
     n_train = chosen["data"].get("n_train", DataConfig.n_train)

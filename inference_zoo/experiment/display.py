@@ -70,7 +70,7 @@ class TerminalDisplay:
 def engine_lines(configs: list[RunConfig]) -> list[str]:
     """Which engine trains each method, and for one run at a time, why (plugins want to know)."""
     from ..data import build_dataset
-    from ..engine.stacked import can_stack
+    from ..engine.stack.engine import can_stack
 
     lines = []
     for method in dict.fromkeys(c.method for c in configs):

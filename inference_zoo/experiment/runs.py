@@ -14,13 +14,13 @@ from typing import Any
 
 from ..core.config import RunConfig, refuse_changed_config
 from ..data import build_dataset
-from .evaluate import curve_rows, evaluate, tidy_rows
+from ..evaluation.evaluate import curve_rows, evaluate, tidy_rows
 from ..core.fileio import read_json_object, save_arrays, write_text
 from ..core.results import read_rows, write_rows
 from ..core.errors import Diverged, Stopped
 from ..engine.train import Progress, Trainer, TrainResult, Watcher, evaluated_strategy, held_out_split
 from ..engine import distributed
-from ..engine.stacked import StackedTrainer
+from ..engine.stack.engine import StackedTrainer
 
 
 

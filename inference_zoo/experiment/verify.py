@@ -170,7 +170,7 @@ def cell_config(study: Study, example: RunConfig, cell: Cell, digest: str | None
 def _default_engine(config: RunConfig) -> RunConfig:
     """Without a recorded digest to go by: the example's engine where the cell's method can use it."""
     from ..data import build_dataset
-    from ..engine.stacked import resolve_engine
+    from ..engine.stack.engine import resolve_engine
 
     requested = "auto" if config.train.engine == "stacked" else config.train.engine
     return resolve_engine(config, requested, build_dataset(config.data).x_dim)

@@ -3,7 +3,7 @@
 Why: FID needs Inception weights that this toolkit never downloads (and on 8x8 digits Inception
 features would mean little). These metrics are computed on the features of any fixed network;
 the experiment layer uses a small classifier trained once on the dataset's training split
-(``experiment/feature_net.py``). Their values are comparable between runs scored with the same
+(``evaluation/feature_net.py``). Their values are comparable between runs scored with the same
 feature network only: never with published FID/KID numbers, which use Inception features.
 
 * ``kid``: Kernel Inception Distance (Binkowski et al. 2018), the unbiased estimate of the

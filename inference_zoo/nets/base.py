@@ -18,7 +18,7 @@ from ..core.registry import Registry, check_plugin_class
 from ..core.seeding import derive_seed
 
 
-# What the stacked engine (engine/stacking.py, engine/shared_backward.py) asks of a network,
+# What the stacked engine (engine/stack/layers.py, engine/stack/backward.py) asks of a network,
 # as class attributes, so that it never needs to know an architecture's classes:
 # - ``stack_children = True``: the module's own forward works unchanged with a leading member
 #   axis (it concatenates on the last axis and reads the batch size as ``x.shape[-2]``) and it

@@ -24,7 +24,7 @@ class JointPass:
     """The engine's choice to run both sides through D as one batch (concatenated along
     ``batch_axis``: 1 in a stacked run), with ``both_players(discriminator, inputs)`` giving
     (logits for D's loss, logits for the generator side's loss) in one go where it returns a pair
-    (``engine/shared_backward.py``)."""
+    (``engine/stack/backward.py``)."""
 
     batch_axis: int
     both_players: Callable | None = None
@@ -40,7 +40,7 @@ def adversarial_game(discriminator: Callable[..., torch.Tensor], real: tuple[tor
     By default two passes through D (the reference loop). Strategies pass their ``joint_pass``
     attribute, which the engine sets: then both sides go through D as one batch, and its
     ``both_players`` function, where it applies, gives each loss its own logits so one backward
-    chain serves both (``engine/shared_backward.py``).
+    chain serves both (``engine/stack/backward.py``).
     Only valid for discriminators without batch statistics (ours: maxout MLPs), and only if, as
     ``train.update`` does, D's loss is differentiated for D's parameters alone and the generator
     side's loss for the other players' alone.

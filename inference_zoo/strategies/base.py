@@ -60,7 +60,7 @@ class Strategy(nn.Module):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    #: True when K runs can be trained as one stacked model (``inference_zoo.engine.stacked``): all
+    #: True when K runs can be trained as one stacked model (``inference_zoo.engine.stack.engine``): all
     #: noise is drawn through ``self.noise`` or ``self.prior`` (``nets/noise.py``), losses and logs average only the batch axis
     #: (``mean(-1)`` over per-sample values), data dimensions are reduced with ``sum_x``, and
     #: exp, log, softplus, sigmoid and other transcendental functions go through ``member_apply``.
@@ -176,7 +176,7 @@ def member_rows(t: torch.Tensor, item_dims: int) -> torch.Tensor:
 
 #: torch runs an elementwise kernel on one thread below this many values and splits it between
 #: threads at positions set by the whole tensor's size above (``at::internal::GRAIN_SIZE``; the
-#: kernel scan in ``engine/kernel_forms.py`` checks what rests on it)
+#: kernel scan in ``engine/stack/kernel_forms.py`` checks what rests on it)
 SERIAL_VALUES = 32768
 
 

@@ -1,7 +1,7 @@
 """Does a stacked member get the same bits from each kernel form the engine uses, whatever its
 stack and thread count? A scan of this machine's kernels.
 
-Run: ``python -m inference_zoo.engine.kernel_forms [--threads 1,2]``
+Run: ``python -m inference_zoo.engine.stack.kernel_forms [--threads 1,2]``
 
 For each form the stacked engine computes a member's numbers with (its matmuls, row sums,
 BatchNorm, the transcendental functions through ``member_apply``, Adam's merged step) and for each shape of
@@ -11,7 +11,7 @@ allocation), at every thread count asked for, and with itself at one thread. The
 must differ on no shape (``tests/test_kernel_forms.py`` asserts it on the machine the suite runs
 on); the plain batched ``bmm`` forms are scanned beside them for information: on many CPUs they
 differ on some shapes, which is why the engine does not rely on them unchecked
-(``member_matmul.py``).
+(``matmul.py``).
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from typing import Callable
 
 import torch
 
-from ..strategies.base import member_apply
-from .member_adam import MemberAdam
-from .member_matmul import member_addmm, member_mm, member_row_sums
-from .stacking import StackedBatchNorm1d
+from ...strategies.base import member_apply
+from .adam import MemberAdam
+from .matmul import member_addmm, member_mm, member_row_sums
+from .layers import StackedBatchNorm1d
 
 WIDTHS = (1, 2, 3, 7, 13, 16, 130, 400)
 BATCHES = (1, 21, 100)

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nets.mlp import Maxout
-from .member_matmul import member_linear
-from ..strategies import Strategy
+from ...nets.mlp import Maxout
+from .matmul import member_linear
+from ...strategies import Strategy
 
 
 class NotStackable(Exception):

@@ -5,11 +5,11 @@ Each member is the run it replaces: its own initial weights (built by its own ``
 training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
 the single engine seeds the global one), its own BatchNorm statistics, Adam state and learning
 rate. Only the arithmetic is shared: batched matmuls, torch's Adam over each member's
-slice at its own rate (``member_adam.py``), one discriminator pass over real and
+slice at its own rate (``adam.py``), one discriminator pass over real and
 fake pairs, and one backward chain through that discriminator for both players' losses
-(``shared_backward.py``). A member's numbers do not depend on its stack-mates: they equal the
+(``backward.py``). A member's numbers do not depend on its stack-mates: they equal the
 same seed trained alone in this engine bit for bit (``tests/test_stack_independence.py``; what
-it takes is in ``strategies.base.member_rows`` and ``member_adam.py``). They match the single
+it takes is in ``strategies.base.member_rows`` and ``adam.py``). They match the single
 engine's to float tolerance only, since the shared chain sums in another order.
 
 Each member keeps a normal run folder: its checkpoint holds the member's own state dict (loadable
@@ -28,23 +28,23 @@ from pathlib import Path
 
 import torch
 
-from ..nets.noise import MemberNoise, use_noise
-from .. import __version__
-from ..core.config import ENGINES, RunConfig
-from ..core.environment import cpu_model, environment
-from ..core.errors import UserError
-from ..core.fileio import write_json
-from .member_adam import MemberAdam
-from ..core.seeding import derive_seed, generator
-from ..core.threads import follow_free_cores
-from .shared_backward import both_players_logits
-from .stacking import (NotStackable, member_optimizer_state, member_state, stack_strategies,
+from ...nets.noise import MemberNoise, use_noise
+from ... import __version__
+from ...core.config import ENGINES, RunConfig
+from ...core.environment import cpu_model, environment
+from ...core.errors import UserError
+from ...core.fileio import write_json
+from .adam import MemberAdam
+from ...core.seeding import derive_seed, generator
+from ...core.threads import follow_free_cores
+from .backward import both_players_logits
+from .layers import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state, stacked_state)
-from ..strategies import Phase, params_of
-from ..strategies.adversarial import JointPass
-from ..core.errors import Diverged, Stopped
-from .layouts import Layout
-from .train import Evaluator, Progress, Trainer, TrainResult, Watcher, build_strategy, train_runs
+from ...strategies import Phase, params_of
+from ...strategies.adversarial import JointPass
+from ...core.errors import Diverged, Stopped
+from ..layouts import Layout
+from ..train import Evaluator, Progress, Trainer, TrainResult, Watcher, build_strategy, train_runs
 
 #: Members above this share no speed-up on small models (the matmuls are already large) and only
 #: add memory; a larger group is trained as several stacks.
@@ -53,7 +53,7 @@ MAX_MEMBERS = 32
 
 def stack_key(config: RunConfig) -> str:
     """Runs with equal keys can share a stack: everything but the seed, the learning rate (each
-    member steps with its own, ``member_adam.py``), the variant naming it and the device is equal."""
+    member steps with its own, ``adam.py``), the variant naming it and the device is equal."""
     d = config.to_dict()
     d.pop("seed")
     d.pop("variant")
@@ -84,7 +84,7 @@ _promises: dict[str, str | None] = {}
 
 def _promise_key(config: RunConfig) -> str:
     """The plugin's class and source, the settings that shape its arithmetic, the machine."""
-    from ..strategies import STRATEGIES
+    from ...strategies import STRATEGIES
 
     cls = STRATEGIES.get(config.method)
     try:
@@ -271,7 +271,7 @@ class StackedTrainer:
             raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
         if any(c.train.engine != "stacked" for c in configs):
             raise ValueError("StackedTrainer trains engine='stacked' configs")
-        from .distributed import size
+        from ..distributed import size
 
         if size() > 1:
             raise UserError("the stacked engine trains on one process; a data-parallel run needs --engine single")

@@ -17,7 +17,7 @@ from ..data import Dataset
 from ..core.seeding import derive_seed, generator
 from ..strategies import Strategy
 from .feature_net import sample_quality
-from .semi_supervised import label_probe_errors, supervised_error
+from .label_baselines import label_probe_errors, supervised_error
 
 #: images: labelled training images whose codes fit the feature probes; interpolation pairs and
 #: steps (odd, so the middle frame is the midpoint); images kept in samples.npz for the figures
@@ -141,7 +141,7 @@ def evaluate(strategy: Strategy, dataset: Dataset, x_test: torch.Tensor, labels:
             from .fid import inception_fid
 
             m["fid"] = inception_fid(config.eval.fid_weights, x_test, torch.as_tensor(a["x_generated"]))
-        # semi-supervised baselines on the seed's labelled subsets (experiment/semi_supervised.py)
+        # semi-supervised baselines on the seed's labelled subsets (evaluation/label_baselines.py)
         if hasattr(strategy, "classify"):
             if final:
                 m["supervised_error"] = supervised_error(strategy, config, x_test, labels)

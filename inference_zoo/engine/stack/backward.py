@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from .member_matmul import member_addmm, member_mm, member_row_sums
-from .stacking import FeatureMajorSequential, StackedLinear, StackedMaxout
+from .matmul import member_addmm, member_mm, member_row_sums
+from .layers import FeatureMajorSequential, StackedLinear, StackedMaxout
 
 
 def both_players_logits(discriminator: torch.nn.Module,
