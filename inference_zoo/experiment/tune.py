@@ -219,7 +219,8 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                                           "direction": direction_of(objective), "value": best.value,
                                           "params": best.params, "trial": best.number, "trials": len(study.trials),
                                           "budget_run_steps": budget, "run_steps_per_trial": per_trial,
-                                          "tuning_seeds": tuning_seeds, "fixed_settings": _plain(settings)})
+                                          "tuning_seeds": tuning_seeds, "fixed_settings": _plain(settings),
+                                          "importances": importances(optuna, study)})
         from ..viz.tuning import plot_history
 
         plot_history(folder)
@@ -293,6 +294,17 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
     write_summary(target / "summary.csv", rows)
     write_json(record_path, record)
     return draw_tuning_folder(target)
+
+
+def importances(optuna: Any, study: Any) -> dict[str, float]:
+    """How much of the objective's variance over the completed trials each parameter explains
+    (Optuna's fANOVA, seeded); empty where too few trials finished to tell."""
+    try:
+        found = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+    return {name: round(float(value), 4) for name, value in found.items()}
 
 
 def _cell(row: dict[str, Any]) -> tuple[str, str, int]:

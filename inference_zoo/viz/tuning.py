@@ -114,6 +114,23 @@ def tuned_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def importance_table(folders: list[Path]) -> str:
+    """Markdown: each search's best recipe and its parameters' fANOVA importances (best.json)."""
+    lines = ["## The searches (best recipe; parameters by fANOVA importance over the completed trials)", "",
+             "| search | trials | best | recipe | importances |", "| --- | --- | --- | --- | --- |"]
+    for f in folders:
+        best = read_json_object(f / "best.json", "run izoo tune again")
+        recipe = ", ".join(f"{k}={_short(v)}" for k, v in sorted(best["params"].items()))
+        ranked = sorted((best.get("importances") or {}).items(), key=lambda kv: -kv[1])
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in ranked) or "-"
+        lines.append(f"| {f.name} | {best['trials']} | {best['value']:.4g} (trial {best['trial']}) | {recipe} | {shares} |")
+    return "\n".join(lines) + "\n"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def draw_tuning_folder(folder: Path) -> list[Path]:
     """Every figure of a published tuning folder: the histories under ``tuning/``, the fresh-seed
     comparison per dataset and ``results_table.md``."""
@@ -123,7 +140,8 @@ def draw_tuning_folder(folder: Path) -> list[Path]:
         written.append(plot_tuned(rows, dataset, folder / f"tuned-{safe_name(dataset)}.png"))
     if rows:
         table = folder / "results_table.md"
-        write_text(table, "# Tuned against the preset's recipe\n\n" + tuned_table(rows))
+        write_text(table, "# Tuned against the preset's recipe\n\n" + tuned_table(rows)
+                   + importance_table(tuning_folders(folder / "tuning")))
         written.append(table)
     return written
 
