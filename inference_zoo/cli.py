@@ -490,6 +490,10 @@ def verify_command(
         raise typer.Exit(1)
 
 
+INTERRUPTED = ("izoo: interrupted; each unfinished run keeps its last checkpoint (every checkpoint_every steps): "
+               "run the same command with --resume to continue (izoo study and izoo tune continue by themselves)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``izoo`` script: one-line errors and exit code 2 for bad input."""
     from .core.threads import restore
@@ -497,11 +501,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, prog_name="izoo", standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool):  # typer.Exit(code), which click returns
+            if code == 130:  # typer turned Ctrl-C into Exit(130)
+                print(INTERRUPTED, file=sys.stderr)
             return code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        print("izoo: interrupted", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except _ParserError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -513,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         if _state["debug"]:
             raise
         if isinstance(exc, KeyboardInterrupt):
-            print("izoo: interrupted; rerun with --resume to continue", file=sys.stderr)
+            print(INTERRUPTED, file=sys.stderr)
             return 130
         print(f"izoo: error: {exc}", file=sys.stderr)
         return 2

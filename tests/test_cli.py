@@ -211,3 +211,34 @@ def test_a_learning_rate_sweep_is_one_stack_with_a_column_folder_and_curve_per_r
     (out / "sweep-grid.png").unlink()
     assert main(["figures", str(out)]) == 0  # redrawn from the tables alone, byte for byte
     assert (out / "sweep-grid.png").read_bytes() == sweep
+
+
+def test_ctrl_c_says_how_to_continue_exits_130_and_resume_finishes_the_run(tmp_path):
+    """A real SIGINT mid-training (after the first checkpoint): one line naming --resume, exit
+    status 130 (so `&&` chains and scripts stop), and the same command with --resume finishes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r"
+    command = [sys.executable, "-m", "inference_zoo", "compare", "--methods", "vae", "--preset", "quick",
+               "--steps", "3000", "--seeds", "1", "--threads", "1", "--no-progress", "--out", str(out),
+               "--set", "log_every=50", "--set", "checkpoint_every=100"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "runs/grid/vae/seed0/checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert checkpoint.exists(), proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("izoo: interrupted") and "--resume" in line and "Traceback" not in err
+    assert not (out / "results.csv").exists()
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "runs/grid/vae/seed0/results.csv").is_file() and (out / "results.csv").is_file()
