@@ -49,6 +49,9 @@ def test_study_publishes_tables_and_figures_that_izoo_figures_redraws_identicall
         assert (figs / name / f).read_bytes() == data, f
     table = (figs / "mixture_coverage" / "results_table.md").read_text()
     assert "PacGAN" in table and "| ring | ali |" in table
+    (figs / "identity_toy" / "identity_table.md").unlink()  # one published folder on its own
+    assert main(["figures", str(figs / "identity_toy")]) == 0
+    assert (figs / "identity_toy" / "identity_table.md").read_bytes() == before["identity_toy", "identity_table.md"]
 
 
 def test_rerunning_a_finished_study_trains_nothing(tmp_path, capsys):

@@ -322,10 +322,14 @@ def describe_schedule(t: TrainConfig) -> str:
     return f"{t.lr_schedule} decay{start} to {t.lr_floor:g} x lr"
 
 
+#: the largest count (steps, batch size) a run accepts: a typo such as 1e20 steps is refused at once
+MAX_COUNT = 10**9
+
+
 def validate_train(t: TrainConfig) -> None:
     checks = [
-        (t.steps >= 1, f"steps must be >= 1, got {t.steps}"),
-        (t.batch_size >= 2, f"batch size must be >= 2 (BatchNorm), got {t.batch_size}"),
+        (1 <= t.steps <= MAX_COUNT, f"steps must be from 1 to {MAX_COUNT:,}, got {t.steps}"),
+        (2 <= t.batch_size <= MAX_COUNT, f"batch size must be from 2 (BatchNorm) to {MAX_COUNT:,}, got {t.batch_size}"),
         (math.isfinite(t.lr) and t.lr > 0, f"learning rate must be a finite number > 0, got {t.lr}"),
         (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"Adam betas must be in [0, 1), got {t.beta1}, {t.beta2}"),
         (t.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {t.engine!r}"),

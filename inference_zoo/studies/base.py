@@ -280,12 +280,14 @@ def study_figures(study: Study, folder: Path) -> list[Path]:
 
 
 def rebuild_figures(root: Path) -> list[Path]:
-    """Redraw the figures of every published study folder under ``root`` (no training)."""
+    """Redraw the figures of every published study folder under ``root``, or of ``root`` itself
+    where it is one (no training)."""
     from ..viz.tuning import draw_tuning_folder
 
     written: list[Path] = []
-    folders = sorted(p.parent for p in root.glob("*/study.json"))
-    tunings = sorted(p.parent for p in root.glob("*/tuning.json"))
+    own = "" if (root / "study.json").is_file() or (root / "tuning.json").is_file() else "*/"
+    folders = sorted(p.parent for p in root.glob(f"{own}study.json"))
+    tunings = sorted(p.parent for p in root.glob(f"{own}tuning.json"))
     if not folders and not tunings:
         raise UserError(f"no published study under {root} (expected {root}/<study>/study.json)")
     for folder in tunings:  # published by izoo tune --publish
