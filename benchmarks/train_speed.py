@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import platform
 import statistics
@@ -27,8 +28,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec
@@ -39,6 +38,15 @@ from inference_zoo.engine.stack import layers as stacking
 from inference_zoo.engine.train import Trainer
 from inference_zoo.engine.stack.engine import StackedTrainer
 
+
+def _load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ALI_LOOP = _load_example("ali_loop")
 ARCH = ArchConfig()  # the paper's toy networks: encoder 2x400, decoder 4x400, maxout D 3x200x5
 
 
@@ -74,46 +82,18 @@ def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
     return 2.0 * n**3 * reps / (time.perf_counter() - t0)
 
 
-class Maxout(nn.Module):
-    def __init__(self, i, o, k):
-        super().__init__()
-        self.o, self.k, self.lin = o, k, nn.Linear(i, o * k)
-
-    def forward(self, x):
-        return self.lin(x).view(x.shape[0], self.o, self.k).max(-1).values
-
-
 def plain_reference(steps: int, batch: int, device: str = "cpu") -> float:
-    """(a) The paper's toy ALI as a straightforward loop; returns run-steps per second."""
-    def mlp(dims):
-        layers = []
-        for i, o in zip(dims[:-2], dims[1:-1]):
-            layers += [nn.Linear(i, o, bias=False), nn.BatchNorm1d(o), nn.ReLU()]
-        return nn.Sequential(*layers, nn.Linear(dims[-2], dims[-1]))
-
+    """(a) The paper's toy ALI as a straightforward loop (``examples/ali_loop.py``, checked against
+    the engine by ``tests/test_examples.py``); returns run-steps per second."""
     torch.manual_seed(0)
-    enc, dec = mlp([4, 400, 400, 2]).to(device), mlp([2, 400, 400, 400, 400, 2]).to(device)
-    disc = nn.Sequential(Maxout(4, 200, 5), Maxout(200, 200, 5), Maxout(200, 200, 5), nn.Linear(200, 1)).to(device)
+    enc, dec, disc = (net.to(device) for net in ALI_LOOP.networks())
     opt_g = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-4, betas=(0.5, 0.999))
-    means = torch.tensor([(a, b) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)], dtype=torch.float32)
-    data = (means[torch.randint(25, (100_000,))] + 0.05 * torch.randn(100_000, 2)).to(device)
+    data = ALI_LOOP.grid(100_000, torch.Generator().manual_seed(0)).to(device)
 
     def step():
         x = data[torch.randint(len(data), (batch,), device=device)]
-        z = torch.randn(batch, 2, device=device)
-        z_hat = enc(torch.cat([x, torch.randn(batch, 2, device=device)], 1))
-        x_tilde = dec(z)
-        real = disc(torch.cat([x, z_hat], 1))
-        fake = disc(torch.cat([x_tilde, z], 1))
-        d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
-        g_loss = F.softplus(real).mean() + F.softplus(-fake).mean()
-        opt_d.zero_grad()
-        d_loss.backward(retain_graph=True, inputs=list(disc.parameters()))
-        opt_g.zero_grad()
-        g_loss.backward(inputs=[*enc.parameters(), *dec.parameters()])
-        opt_d.step()
-        opt_g.step()
+        ALI_LOOP.ali_step(enc, dec, disc, x, opt_d, opt_g)
 
     for _ in range(10):
         step()
