@@ -298,6 +298,13 @@ def compare(
     run_compare(configs, out, mode, TerminalDisplay(progress))
 
 
+PARTITION_OPTION = typer.Option(None, help="With --executor slurm: the partition (checked before submitting).")
+TIME_OPTION = typer.Option(240, "--time", help="With --executor: minutes per job (a job past it is requeued and resumes).")
+GPUS_OPTION = typer.Option(0, help="With --executor: GPUs per job.")
+CPUS_OPTION = typer.Option(None, help="With --executor: CPUs per job.")
+PARALLELISM_OPTION = typer.Option(None, help="With --executor slurm: jobs of the array running at once.")
+
+
 @app.command()
 @with_settings(study=True)
 def study(
@@ -317,11 +324,11 @@ def study(
     merge: bool = typer.Option(False, "--merge", help="With --publish-only: merge the folders given after the name."),
     executor: Optional[str] = typer.Option(None, help="Run the cells as scheduler jobs: local or slurm (needs inference-zoo[cluster])."),
     jobs: Optional[int] = typer.Option(None, help="With --executor: number of shard jobs (default: one per stack group)."),
-    partition: Optional[str] = typer.Option(None, help="With --executor slurm: the partition."),
-    time_limit: int = typer.Option(240, "--time", help="With --executor: minutes per job (a job past it is requeued and resumes)."),
-    gpus_per_job: int = typer.Option(0, help="With --executor: GPUs per job."),
-    cpus_per_job: Optional[int] = typer.Option(None, help="With --executor: CPUs per job."),
-    array_parallelism: Optional[int] = typer.Option(None, help="With --executor slurm: jobs of the array running at once."),
+    partition: Optional[str] = PARTITION_OPTION,
+    time_limit: int = TIME_OPTION,
+    gpus_per_job: int = GPUS_OPTION,
+    cpus_per_job: Optional[int] = CPUS_OPTION,
+    array_parallelism: Optional[int] = PARALLELISM_OPTION,
     progress: bool = PROGRESS_OPTION,
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
@@ -393,6 +400,14 @@ def tune(
     publish: Optional[Path] = typer.Option(None, help="Then publish the histories and the fresh seeds' rows into "
                                                       "this folder (e.g. figures/tuned_quick), adding to what it holds."),
     overwrite: bool = typer.Option(False, help="With --publish: replace cells or histories it holds with others."),
+    executor: Optional[str] = typer.Option(None, help="Run the search as scheduler jobs, each a worker on the shared "
+                                                      "--storage: local or slurm (needs inference-zoo[cluster])."),
+    jobs: int = typer.Option(2, help="With --executor: the number of workers."),
+    partition: Optional[str] = PARTITION_OPTION,
+    time_limit: int = TIME_OPTION,
+    gpus_per_job: int = GPUS_OPTION,
+    cpus_per_job: Optional[int] = CPUS_OPTION,
+    array_parallelism: Optional[int] = PARALLELISM_OPTION,
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL shared by workers (default: sqlite in --out)."),
     out: Path = typer.Option(Path("runs/tune"), help="Output folder: trial runs, trials.csv and best.json per method."),
     option: list[str] = OPTION_OPTION,
@@ -407,10 +422,19 @@ def tune(
     given = gather_settings(settings, set)
     engine = given.pop("engine", "auto")
     method_names = parse_methods(methods)
-    results = run_tune(method_names, data, preset or default_preset(data), budget=budget, seeds=seeds, batch=batch,
-                       objective=objective, storage=storage, out=out, options=parse_options(option, method_names),
-                       engine=engine, fresh_seeds=fresh_seeds, pruner=pruner, curve_points=curve_points,
-                       log=lambda text: print(text, file=sys.stderr, flush=True), **given)
+    kwargs = dict(methods=method_names, data=data, preset=preset or default_preset(data), budget=budget, seeds=seeds,
+                  batch=batch, objective=objective, storage=storage, out=out, options=parse_options(option, method_names),
+                  engine=engine, pruner=pruner, curve_points=curve_points, **given)
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    if executor is not None:
+        from .experiment.executors import JobSettings, check_executor, run_tune_workers
+
+        job_settings = JobSettings(partition, time_limit, gpus_per_job, cpus_per_job, array_parallelism, threads)
+        check_executor(executor, jobs, job_settings)
+        kwargs["storage"] = storage or f"sqlite:///{(out / 'tuning.db').resolve()}"
+        run_tune(**kwargs, check_only=True)  # bad input or storage: one line, before any job is submitted
+        run_tune_workers(kwargs, jobs, executor, job_settings, log=log)
+    results = run_tune(**kwargs, fresh_seeds=fresh_seeds, log=log)  # after workers: the budget is spent
     for r in results:
         print(f"{r.method}@{r.data}: best {objective} {r.best_value:.4g} after {r.trials} trials: "
               + ", ".join(f"{k}={v}" for k, v in sorted(r.best_params.items())) + f"  ({r.folder / 'best.json'})")

@@ -59,36 +59,98 @@ class ShardJob:
         return _submitit().helpers.DelayedSubmission(ShardJob(), *args, **kwargs)
 
 
-def run_on_executor(configs: list[RunConfig], out: Path, executor: str, jobs: int, settings: JobSettings,
-                    log: Any = print) -> None:
-    """Train ``configs`` into ``out`` as ``jobs`` shard jobs on ``executor``; wait for them."""
-    from .cells import shard_configs
+class TuneJob:
+    """A tuning worker: ``experiment.tune.tune`` with the submitting command's arguments, on the
+    study in their shared storage (a killed worker's trial is re-queued by the next). A requeued
+    job simply works on."""
+
+    def __call__(self, kwargs: dict[str, Any], threads: str) -> int:
+        import sys
+
+        from ..core.threads import parse_threads, use_threads
+        from .tune import tune
+
+        use_threads(parse_threads(threads))
+        return len(tune(**kwargs, log=lambda text: print(text, file=sys.stderr, flush=True)))
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        return _submitit().helpers.DelayedSubmission(TuneJob(), *args, **kwargs)
+
+
+def check_executor(executor: str, jobs: int | None, settings: JobSettings) -> None:
+    """Refuse what a scheduler would refuse after submission, before anything is submitted: an
+    unknown executor, a bad job count, no SLURM on this machine, a partition it does not have."""
+    import shutil
+    import subprocess
 
     if executor not in EXECUTORS:
         raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
+    _submitit()
+    if executor != "slurm":
+        return
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        raise UserError("--executor slurm needs SLURM's sbatch and sinfo on PATH (run it on the cluster's login node)")
+    listed = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=60)
+    if listed.returncode:
+        first = (listed.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"cannot reach the SLURM controller (sinfo: {first})")
+    partitions = sorted({p.strip().rstrip("*") for p in listed.stdout.split()})
+    if settings.partition is not None and settings.partition not in partitions:
+        raise UserError(f"--partition {settings.partition!r} is not a partition of this cluster; it has: "
+                        f"{', '.join(partitions)}")
+
+
+def submit(job: Any, arguments: list[list[Any]], folder: Path, executor: str, settings: JobSettings, name: str,
+           log: Any = print) -> list[Any]:
+    """``job(*args)`` for each entry of ``arguments`` as one job array (or local processes)."""
+    check_executor(executor, len(arguments), settings)
     submitit = _submitit()
-    shards = [s for s in (shard_configs(configs, i, jobs) for i in range(jobs)) if s]
-    out.mkdir(parents=True, exist_ok=True)
-    engine = submitit.AutoExecutor(folder=out / "jobs", cluster=executor)
-    params: dict[str, Any] = {"timeout_min": settings.time_minutes, "name": f"izoo-{configs[0].study}"}
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = submitit.AutoExecutor(folder=folder, cluster=executor)
+    params: dict[str, Any] = {"timeout_min": settings.time_minutes, "name": name}
     if executor == "slurm":
         params.update(slurm_partition=settings.partition, slurm_gpus_per_node=settings.gpus_per_job or None,
                       slurm_cpus_per_task=settings.cpus_per_job, slurm_array_parallelism=settings.array_parallelism)
     else:
         params.update(gpus_per_node=settings.gpus_per_job, cpus_per_task=settings.cpus_per_job or 1)
     engine.update_parameters(**{k: v for k, v in params.items() if v is not None})
-    submitted = engine.map_array(ShardJob(), [[c.to_dict() for c in shard] for shard in shards],
-                                 [str(out)] * len(shards), [settings.threads] * len(shards))
+    submitted = engine.map_array(job, *(list(column) for column in zip(*arguments)))
     log(f"submitted {len(submitted)} {executor} job(s) ({', '.join(j.job_id for j in submitted[:4])}"
-        f"{', ...' if len(submitted) > 4 else ''}); logs in {out / 'jobs'}")
+        f"{', ...' if len(submitted) > 4 else ''}); logs in {folder}")
+    return submitted
+
+
+def wait(submitted: list[Any], folder: Path) -> None:
+    """Wait for every job; a failed one is one line naming it, its error and where its log is."""
     failed = []
     for job in submitted:
         try:
             job.result()
         except Exception as exc:  # noqa: BLE001 - a job's own error, reported by submitit
-            failed.append(f"{job.job_id}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
+            text = str(exc).strip()
+            failed.append(f"{job.job_id}: {text.splitlines()[-1] if text else type(exc).__name__}")
     if failed:
         raise UserError(f"{len(failed)} of {len(submitted)} job(s) failed (first: {failed[0]}); logs in "
-                        f"{out / 'jobs'}; rerun the same command to resume")
+                        f"{folder}; rerun the same command to resume")
+
+
+def run_on_executor(configs: list[RunConfig], out: Path, executor: str, jobs: int, settings: JobSettings,
+                    log: Any = print) -> None:
+    """Train ``configs`` into ``out`` as ``jobs`` shard jobs on ``executor``; wait for them."""
+    from .cells import shard_configs
+
+    check_executor(executor, jobs, settings)
+    shards = [s for s in (shard_configs(configs, i, jobs) for i in range(jobs)) if s]
+    arguments = [[[c.to_dict() for c in shard], str(out), settings.threads] for shard in shards]
+    submitted = submit(ShardJob(), arguments, out / "jobs", executor, settings, f"izoo-{configs[0].study}", log)
+    wait(submitted, out / "jobs")
+
+
+def run_tune_workers(kwargs: dict[str, Any], workers: int, executor: str, settings: JobSettings,
+                     log: Any = print) -> None:
+    """``workers`` jobs each running ``tune(**kwargs)`` on the shared storage in ``kwargs``; waits."""
+    folder = Path(kwargs["out"]) / "jobs"
+    submitted = submit(TuneJob(), [[kwargs, settings.threads]] * workers, folder, executor, settings, "izoo-tune", log)
+    wait(submitted, folder)

@@ -121,14 +121,16 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
          objective: str = "modes_3sigma", storage: str | None = None, out: Path = Path("runs/tune"),
          space: dict[str, dict[str, tuple]] | None = None, options: dict[str, dict[str, Any]] | None = None,
          engine: str = "auto", fresh_seeds: int = 0, pruner: str = "median", curve_points: int = 4,
-         log: Callable[[str], Any] = lambda text: None, **settings: Any) -> list[TuneResult]:
+         check_only: bool = False, log: Callable[[str], Any] = lambda text: None, **settings: Any
+         ) -> list[TuneResult]:
     """Search each method's recipe on ``data`` with ``budget`` run-steps; ``settings`` fix what is
     not searched (``steps`` included); ``space`` overrides a method's default space (per method).
     ``pruner`` (none, median or halving) stops trials that fall behind at one of ``curve_points``
     evaluations per phase; a stopped trial counts the run-steps it trained. ``fresh_seeds``: then
     train each best recipe on seeds 0 .. fresh_seeds - 1, which tuning never saw, into
     ``METHOD@DATA/fresh`` (its rows are the numbers to report). Every bad input is refused before
-    anything trains."""
+    anything trains; ``check_only`` stops there, after opening each method's study in the
+    storage (what a command that submits workers as jobs checks first)."""
     from ..core.results import HEADLINE_METRICS
     from ..core.settings import did_you_mean
 
@@ -168,6 +170,8 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
             raise UserError(f"--budget {budget} run-steps buys no trial of {method} ({per_trial} run-steps each: "
                             f"{probe.train.steps} steps x phases x {seeds} seed(s))")
         study = _study(optuna, url, f"{method}@{data}", direction_of(objective), pruner, batch)
+        if check_only:
+            continue
         enqueue_preset_recipe(study, probe, spaces[method])
         folder = out / safe_name(f"{method}@{data}")
         while True:
@@ -188,6 +192,9 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                 break
             configs = {}
             for trial in asked:
+                # seeded by the trial's number: a trial's parameters depend on the trials finished
+                # before it, not on which worker asked (workers seeded alike would draw alike)
+                study.sampler = optuna.samplers.TPESampler(seed=trial.number)
                 planned = _plan_trial(method, data, preset, tuning_seeds, suggest(trial, spaces[method]), options,
                                       engine, settings)
                 configs[trial.number] = [dataclasses.replace(c, variant=f"trial={trial.number}") for c in planned]
