@@ -138,7 +138,7 @@ def _slurm_cluster(root: Path) -> Iterator[dict[str, str]]:
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core", "ReturnToService=2", "JobAcctGatherType=jobacct_gather/none",
         "AccountingStorageType=accounting_storage/none", "JobCompType=jobcomp/none", "MpiDefault=none",
-        "SchedulerType=sched/backfill", "JobRequeue=1",
+        "SchedulerType=sched/backfill", "JobRequeue=1", "KillWait=2",
         f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
     env = {**os.environ, "SLURM_CONF": str(conf)}

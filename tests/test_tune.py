@@ -107,7 +107,7 @@ def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh
                           checkpoint_every=20, space=space, fresh_seeds=2)
     assert result.trials == 2 and result.best_params["lr"] == 1e-3 and 0.05 <= result.best_params["likelihood_std"] <= 0.2
     rows = izoo.read_results(result.fresh)
-    assert set(rows["seed"]) == {0, 1} and set(rows["method"]) == {"vae@tuned"}
+    assert set(rows["seed"]) == {0, 1} and set(rows["method"]) == {"vae@tuned", "vae@preset"}  # the preset's recipe: the control
     config = json.loads((result.fresh / "runs/grid/vae@tuned/seed1/config.json").read_text())
     assert config["options"]["likelihood_std"] == result.best_params["likelihood_std"]
 
