@@ -111,7 +111,7 @@ def tuned_table(rows: list[dict[str, Any]]) -> str:
                 cells = [mean_se_text(summary, (dataset, f"{method}@{recipe}", m), *TUNED_METRICS[m]) for m in metrics]
                 lines.append(f"| {method} | {recipe} | " + " | ".join(cells) + " |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def importance_table(folders: list[Path]) -> str:
