@@ -251,7 +251,8 @@ def list_command() -> None:
             console.print(f"  [red]{escape(name)}: plugin failed to load[/red] ({escape(why)})", highlight=False)
     table = Table(title="presets", title_justify="left", show_header=False, box=None)
     for name, preset in PRESETS.items():
-        table.add_row(name, preset.description)
+        tuned = f" (--recipe tuned: {', '.join(sorted(preset.recipes))})" if preset.recipes else ""
+        table.add_row(name, escape(preset.description + tuned))
     console.print(table)
 
 
@@ -262,6 +263,8 @@ def compare(
     data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, digits, cifar10, ... or e.g. 'ring:modes=12,std=0.02'."),
     preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (izoo list; default: the dataset's, quick for the toys)."),
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
+    recipe: str = typer.Option("preset", help="preset: the preset's settings for every method; tuned: each method's "
+                               "published tuned recipe at this preset and dataset (izoo list)."),
     out: Path = typer.Option(Path("runs/compare"), help="Output folder."),
     option: list[str] = OPTION_OPTION,
     arch: list[str] = typer.Option([], "--arch", "-a", help="Network size, e.g. -a decoder_hidden=400x400 -a z_dim=4."),
@@ -275,7 +278,7 @@ def compare(
     **settings: Any,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
-    from .experiment.compare import plan_compare, run_compare
+    from .experiment.compare import plan_compare, run_compare, tuned_recipes
     from .experiment.display import TerminalDisplay
 
     set_threads(threads)
@@ -291,8 +294,10 @@ def compare(
         engine = "single"
     method_names = parse_methods(methods)
     set_data_location(data_root, download)
-    configs = plan_compare(method_names, data, preset or default_preset(data), parse_seeds(seeds),
-                           parse_options(option, method_names), arch=parse_arch(arch), engine=engine, **given)
+    preset = preset or default_preset(data)
+    configs = plan_compare(method_names, data, preset, parse_seeds(seeds), parse_options(option, method_names),
+                           arch=parse_arch(arch), engine=engine,
+                           recipes=tuned_recipes(recipe, preset, data, method_names), **given)
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     distributed.start(configs[0].train.device)
     run_compare(configs, out, mode, TerminalDisplay(progress))
@@ -393,6 +398,10 @@ def tune(
     batch: int = typer.Option(4, help="Trials asked and trained at once (those differing only in lr share a stack)."),
     fresh_seeds: int = typer.Option(0, help="Then train each best recipe on seeds 0..N-1, never seen by tuning "
                                             "(METHOD@DATA/fresh: the numbers to report)."),
+    confirm_seeds: int = typer.Option(0, help="Then re-train the best --confirm-top trials and the preset's recipe "
+                                              "on N further tuning seeds; the best mean over all its tuning seeds "
+                                              "wins (a pick among noisy trials is partly seed luck)."),
+    confirm_top: int = typer.Option(3, help="With --confirm-seeds: how many of the best trials to re-train."),
     pruner: str = typer.Option("median", help="Stop trials that fall behind at a curve point: none, median (behind "
                                               "the median of earlier trials there) or halving (successive halving)."),
     curve_points: int = typer.Option(4, help="Curve points per phase at which trials are judged (sets eval_every "
@@ -434,7 +443,8 @@ def tune(
         kwargs["storage"] = storage or f"sqlite:///{(out / 'tuning.db').resolve()}"
         run_tune(**kwargs, check_only=True)  # bad input or storage: one line, before any job is submitted
         run_tune_workers(kwargs, jobs, executor, job_settings, log=log)
-    results = run_tune(**kwargs, fresh_seeds=fresh_seeds, log=log)  # after workers: the budget is spent
+    results = run_tune(**kwargs, fresh_seeds=fresh_seeds, confirm_seeds=confirm_seeds, confirm_top=confirm_top,
+                       log=log)  # after workers: the budget is spent
     for r in results:
         print(f"{r.method}@{r.data}: best {objective} {r.best_value:.4g} after {r.trials} trials: "
               + ", ".join(f"{k}={v}" for k, v in sorted(r.best_params.items())) + f"  ({r.folder / 'best.json'})")

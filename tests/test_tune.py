@@ -122,6 +122,8 @@ def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh
     (["--budget", "100", "--set", "lr_flor=0.1"], "did you mean lr_floor?"),
     (["--budget", "100", "--lr", "1e-4,1e-3"], "lr is given as a sweep"),
     (["--budget", "100", "-o", "likelihood_std=0.1,0.2"], "vae.likelihood_std is given as a sweep"),
+    (["--budget", "100", "--lr", "1e-4"], "vae: lr is both fixed and searched"),
+    (["--budget", "100", "-o", "likelihood_std=0.1"], "vae: likelihood_std is both fixed and searched"),
 ])
 def test_bad_input_is_one_line_before_training(argv, message, tmp_path, capsys):
     assert main(["tune", "--methods", "vae", "--out", str(tmp_path / "t"), *TINY, *argv]) == 2
@@ -203,3 +205,82 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     capsys.readouterr()
     assert main([*again, "--publish", str(pub)]) == 2
     assert "--overwrite" in capsys.readouterr().err and (pub / "results.csv").read_bytes() == before
+
+
+def test_each_presets_tuned_recipes_are_the_published_best_ones():
+    from inference_zoo.core.presets import PRESETS
+
+    root = Path(__file__).resolve().parents[1]
+    with_recipes = {name: p for name, p in PRESETS.items() if p.recipes or p.recipes_from}
+    assert "quick" in with_recipes
+    for name, preset in with_recipes.items():
+        published: dict[str, dict] = {}
+        for folder in preset.recipes_from:  # newest first: an earlier folder's recipe wins
+            for best in sorted((root / folder / "tuning").glob("*/best.json")):
+                published.setdefault(best.parent.name, json.loads(best.read_text())["params"])
+        assert published and preset.recipes == published, name
+
+
+def test_recipe_tuned_lays_each_methods_recipe_over_the_preset_and_explicit_settings_win():
+    from inference_zoo.core.presets import PRESETS
+    from inference_zoo.experiment.compare import plan_compare, tuned_recipes
+
+    recipes = tuned_recipes("tuned", "quick", "ring", ["ali", "vae"])
+    configs = plan_compare(["ali", "vae"], "ring", "quick", [0, 1], recipes=recipes)
+    by_method = {c.method: c for c in configs}
+    assert len(configs) == 4 and all(c.variant == "" for c in configs)
+    for method in ("ali", "vae"):
+        params = PRESETS["quick"].recipes[f"{method}@ring"]
+        assert by_method[method].train.lr == params["lr"] and by_method[method].train.beta1 == params["beta1"]
+        assert by_method[method].train.steps == PRESETS["quick"].train.steps  # the rest is the preset's
+    assert by_method["vae"].options["likelihood_std"] == PRESETS["quick"].recipes["vae@ring"]["likelihood_std"]
+    mine = plan_compare(["vae"], "ring", "quick", [0], {"vae": {"likelihood_std": 0.3}}, recipes=recipes, lr=1e-3)
+    assert (mine[0].train.lr, mine[0].options["likelihood_std"]) == (1e-3, 0.3)
+    assert tuned_recipes("preset", "quick", "ring", ["ali"]) is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--recipe", "best"], "--recipe 'best': valid: preset, tuned"),
+    (["--recipe", "tuned", "--data", "ring:modes=12"], "no tuned recipe for ali on 'ring:modes=12' at preset quick"),
+    (["--recipe", "tuned", "--preset", "study"], "no tuned recipe for ali on 'grid' at preset study"),
+])
+def test_a_recipe_that_is_not_published_is_one_line(argv, message, tmp_path, capsys):
+    assert main(["compare", "--methods", "ali", "--out", str(tmp_path / "c"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("izoo: error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_at_tuned_recipes_says_each_methods_recipe_and_trains_it(tmp_path, capsys):
+    from inference_zoo.core.presets import PRESETS
+
+    out = tmp_path / "c"
+    assert main(["compare", "--methods", "ali,vae", "--data", "ring", "--recipe", "tuned", "--steps", "20",
+                 "--set", "log_every=10", "--set", "checkpoint_every=20", "--threads", "1", "--no-progress",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    ali = PRESETS["quick"].recipes["ali@ring"]
+    assert f"  recipe: Adam {ali['lr']:.3g}, beta1 {ali['beta1']:g}" in printed
+    config = json.loads((out / "runs/ring/vae/seed0/config.json").read_text())
+    assert config["options"]["likelihood_std"] == PRESETS["quick"].recipes["vae@ring"]["likelihood_std"]
+
+
+def test_confirmation_re_trains_the_best_trials_and_the_presets_recipe_on_more_tuning_seeds(tmp_path):
+    out = tmp_path / "t"
+    assert main(["tune", "--methods", "vae", "--budget", "80", "--batch", "2", "--confirm-seeds", "2",
+                 "--confirm-top", "1", "--out", str(out), *TINY]) == 0
+    best = json.loads((out / "vae@grid/best.json").read_text())
+    confirmation = best["confirmation"]
+    assert confirmation["seeds"] == [TUNING_SEED + 1, TUNING_SEED + 2]
+    candidates = confirmation["candidates"]
+    history = {int(h["trial"]): float(h["value"]) for h in read_history(out / "vae@grid/trials.csv")}
+    top = max(history, key=lambda n: history[n])
+    assert [c["trial"] for c in candidates] == list(dict.fromkeys([top, 0]))  # the best, then the preset's
+    assert [c["preset_recipe"] for c in candidates][-1]
+    for c in candidates:  # one search seed and two more: the mean over three
+        assert c["search_value"] == history[c["trial"]]
+        assert c["value"] == pytest.approx((c["search_value"] + 2 * c["confirm_value"]) / 3)
+        assert len(list((out / f"vae@grid/confirm/runs/grid/vae@trial={c['trial']}").glob("seed*/results.csv"))) == 2
+    chosen = max(candidates, key=lambda c: c["value"])
+    assert (best["trial"], best["value"]) == (chosen["trial"], chosen["value"])
+    assert confirmation["run_steps"] == len(candidates) * 2 * 20

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import ArchConfig, TrainConfig
 from .errors import UserError
@@ -19,11 +20,35 @@ class Preset:
     description: str
     train: TrainConfig = field(default_factory=TrainConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
+    #: per "method@data": the recipe ``izoo tune`` found (settings and the strategy's options by
+    #: name, laid over this preset by ``--recipe tuned``), copied from the published ``best.json``
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the published tuning folders the recipes come from, newest first: each recipe is the first
+    #: one's ``tuning/METHOD@DATA/best.json`` (tests/test_tune.py checks that they agree)
+    recipes_from: tuple[str, ...] = ()
 
 
 #: the converged schedule continued to 50k steps, decaying linearly to 0 over the last 20k
 _LATE_DECAY = TrainConfig(steps=50_000, lr=5e-4, beta1=0.5, log_every=500, checkpoint_every=2_000, eval_every=2_000,
                           lr_schedule="linear", lr_decay_start=0.6)
+
+#: figures/tuned_quick_1seed: each strategy's best recipe at the quick preset (48,000 run-steps of
+#: search on one tuning seed; docs/results.md: on the grid ALI's does worse than the preset's on
+#: fresh seeds)
+_QUICK_TUNED: dict[str, dict[str, Any]] = {
+    "ali@grid": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 5.274399266249251e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "ali@ring": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "alice@grid": {'beta1': 0.2, 'cycle_weight': 2.4262985503685806, 'ema_decay': 0.99, 'lr': 0.0027243482556049753, 'lr_decay_start': 0.5, 'lr_schedule': 'constant'},
+    "alice@ring": {'beta1': 0.5, 'cycle_weight': 7.750644796341918, 'ema_decay': 0.99, 'lr': 6.687793579777109e-05, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "bigan@grid": {'beta1': 0.8, 'ema_decay': 0.99, 'lr': 0.002860541022781699, 'lr_decay_start': 0.0, 'lr_schedule': 'constant'},
+    "bigan@ring": {'beta1': 0.2, 'ema_decay': 0.0, 'lr': 0.002752689368202345, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "latent@grid": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "latent@ring": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "posthoc@grid": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "posthoc@ring": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "vae@grid": {'beta1': 0.2, 'ema_decay': 0.99, 'likelihood_std': 0.1501375621128785, 'lr': 0.0027243482556049753, 'lr_decay_start': 0.5, 'lr_schedule': 'constant'},
+    "vae@ring": {'beta1': 0.8, 'ema_decay': 0.99, 'likelihood_std': 0.10721211946936154, 'lr': 0.000876496028017894, 'lr_decay_start': 0.0, 'lr_schedule': 'constant'},
+}
 
 PRESETS: dict[str, Preset] = {
     "paper": Preset("ALI paper's mixture setup: full-size networks, 200k steps, Adam 1e-4, beta1 0.2"),
@@ -52,6 +77,7 @@ PRESETS: dict[str, Preset] = {
         "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),
         ArchConfig(encoder_hidden=(128, 128), decoder_hidden=(128,) * 4, discriminator_hidden=(128,) * 3),
+        recipes=_QUICK_TUNED, recipes_from=("figures/tuned_quick_1seed",),
     ),
     # images (docs/images.md): conv networks from nets/conv.py; widths are channel counts
     "digits": Preset(

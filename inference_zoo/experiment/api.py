@@ -53,7 +53,8 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
 
 
 def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: str = "grid",
-            seeds: int | Sequence[int] = 1, *, preset: str | None = None, out: str | Path = "runs/compare",
+            seeds: int | Sequence[int] = 1, *, preset: str | None = None, recipe: str = "preset",
+            out: str | Path = "runs/compare",
             options: dict[str, dict[str, Any]] | None = None, arch: dict[str, Any] | None = None,
             engine: str = "auto", resume: bool = False, overwrite: bool = False, progress: bool = False,
             **settings: Any) -> Results:
@@ -64,16 +65,18 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     name, as the command's flags and ``--set`` (``steps``, ``batch_size``, ``lr``, ``device``,
     ``eval_every``, ``ema_decay``, ``n_train``, ...; ``inference_zoo.settings()`` lists them); a list
     sweeps a setting that can be swept. ``resume`` keeps the finished runs of an earlier call;
-    ``overwrite`` replaces them.
+    ``overwrite`` replaces them. ``recipe``: "preset", or "tuned" for each method's published tuned
+    recipe at the preset and dataset (what ``settings`` and ``options`` give still wins).
     """
     from ..data import DATASETS
-    from .compare import plan_compare, run_compare
+    from .compare import plan_compare, run_compare, tuned_recipes
 
     if resume and overwrite:
         raise UserError("resume and overwrite exclude each other")
     methods = [methods] if isinstance(methods, str) else list(methods)
     preset = preset or DATASETS.get(data.partition(":")[0]).default_preset
-    configs = plan_compare(methods, data, preset, _seeds(seeds), options, arch=arch, engine=engine, **settings)
+    configs = plan_compare(methods, data, preset, _seeds(seeds), options, arch=arch, engine=engine,
+                           recipes=tuned_recipes(recipe, preset, data, methods), **settings)
     out = Path(out)
     mode = "resume" if resume else "overwrite" if overwrite else "new"
     rows, figures = run_compare(configs, out, mode, _display(progress))
@@ -111,7 +114,8 @@ def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, 
          preset: str | None = None, seeds: int = 1, batch: int = 4, storage: str | None = None,
          out: str | Path = "runs/tune", space: dict[str, dict[str, tuple]] | None = None,
          options: dict[str, dict[str, Any]] | None = None, engine: str = "auto", fresh_seeds: int = 0,
-         pruner: str = "median", curve_points: int = 4, **settings: Any):
+         pruner: str = "median", curve_points: int = 4, confirm_seeds: int = 0, confirm_top: int = 3,
+         **settings: Any):
     """Search each method's recipe with ``budget`` run-steps, as ``izoo tune``; ``space``: per
     method, name -> ("log"|"float"|"int", low, high) or ("choice", [values]) in place of its
     default space (``experiment.tune.default_space``). Returns each method's ``TuneResult``."""
@@ -122,7 +126,8 @@ def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, 
     preset = preset or DATASETS.get(data.partition(":")[0]).default_preset
     return run_tune(methods, data, preset, budget=budget, seeds=seeds, batch=batch, objective=objective,
                     storage=storage, out=Path(out), space=space, options=options, engine=engine,
-                    fresh_seeds=fresh_seeds, pruner=pruner, curve_points=curve_points, **settings)
+                    fresh_seeds=fresh_seeds, pruner=pruner, curve_points=curve_points, confirm_seeds=confirm_seeds,
+                    confirm_top=confirm_top, **settings)
 
 
 def run_compare_with(configs: list, out: Path, mode: str, display: Any) -> None:

@@ -21,7 +21,8 @@ from ..engine.stack.engine import resolve_engine
 def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
                  options: dict[str, dict[str, Any]] | None = None, *, study: str = "compare",
                  arch: dict[str, Any] | None = None, engine: str = "auto",
-                 evaluation: dict[str, Any] | None = None, **settings: Any) -> list[RunConfig]:
+                 evaluation: dict[str, Any] | None = None, recipes: dict[str, dict[str, Any]] | None = None,
+                 **settings: Any) -> list[RunConfig]:
     """Resolve and validate every run config (method x swept setting x seed) before anything is trained.
 
     ``options``: per method, option name -> value, or a list of values to sweep.
@@ -32,8 +33,16 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     ``evaluation``: ``EvalConfig`` fields a study fixes for every cell (``Study.evaluation``).
     ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
     that can be stacked (engine/stack/engine.py); different option values train as different stacks.
+    ``recipes``: per method, settings and strategy options by name (a tuned recipe, ``tuned_recipes``)
+    laid over the preset's; what ``settings`` and ``options`` give explicitly wins.
     """
     from ..core.settings import resolve, sections_of
+
+    if recipes:
+        return [c for m in methods for c in plan_compare(
+            [m], data, preset, seeds, {m: {**_recipe_part(m, recipes.get(m, {}), True), **(options or {}).get(m, {})}},
+            study=study, arch=arch, engine=engine, evaluation=evaluation,
+            **{**_recipe_part(m, recipes.get(m, {}), False), **{k: v for k, v in settings.items() if v is not None}})]
 
     base = get_preset(preset)
     chosen = sections_of(resolve(settings))
@@ -94,6 +103,33 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
             raise UserError(f"strategy {config.method} failed to build: {type(exc).__name__}: {exc}") from None
         engines[built_as(config)] = resolve_engine(config, engine, x_dim).train.engine
     return [dataclasses.replace(c, train=dataclasses.replace(c.train, engine=engines[built_as(c)])) for c in configs]
+
+
+#: --recipe: the preset's own for every method, or each method's published tuned one
+RECIPES = ("preset", "tuned")
+
+
+def tuned_recipes(recipe: str, preset: str, data: str, methods: list[str]) -> dict[str, dict[str, Any]] | None:
+    """``recipe`` "tuned": each method's published tuned recipe at ``preset`` on ``data``
+    (``Preset.recipes``); "preset": None (the preset's settings for every method)."""
+    if recipe not in RECIPES:
+        raise UserError(f"--recipe {recipe!r}: valid: {', '.join(RECIPES)}")
+    if recipe == "preset":
+        return None
+    base = get_preset(preset)
+    missing = [m for m in methods if f"{m}@{data}" not in base.recipes]
+    if missing:
+        held = ", ".join(sorted(base.recipes)) or "none"
+        raise UserError(f"no tuned recipe for {', '.join(missing)} on {data!r} at preset {preset} "
+                        f"(tuned there: {held}); use --recipe preset or izoo tune")
+    return {m: dict(base.recipes[f"{m}@{data}"]) for m in methods}
+
+
+def _recipe_part(method: str, params: dict[str, Any], options: bool) -> dict[str, Any]:
+    """A recipe's strategy options (``options``) or its other settings: split by the strategy's
+    ``Options`` fields."""
+    names = {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
+    return {k: v for k, v in params.items() if (k in names) == options}
 
 
 def run_compare(configs: list[RunConfig], out: Path, mode: str, display: Any = None,

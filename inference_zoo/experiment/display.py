@@ -68,19 +68,30 @@ class TerminalDisplay:
 
 
 def engine_lines(configs: list[RunConfig]) -> list[str]:
-    """Which engine trains each method, and for one run at a time, why (plugins want to know)."""
+    """Which engine trains each method, and for one run at a time, why (plugins want to know);
+    where methods train at different recipes (``--recipe tuned``), each one's."""
     from ..data import build_dataset
     from ..engine.stack.engine import can_stack
 
     lines = []
+    firsts = {c.method: c for c in reversed(configs)}
+    differ = len({_recipe_text(c) for c in firsts.values()}) > 1
     for method in dict.fromkeys(c.method for c in configs):
-        config = next(c for c in configs if c.method == method)
+        config = firsts[method]
         if config.train.engine == "stacked":
-            lines.append(f"{method}: stacked engine (its seeds train as one model)")
+            line = f"{method}: stacked engine (its seeds train as one model)"
         else:
             reason = can_stack(config, build_dataset(config.data).x_dim)
-            lines.append(f"{method}: one run at a time" + (f" ({reason})" if reason else " (--engine single)"))
+            line = f"{method}: one run at a time" + (f" ({reason})" if reason else " (--engine single)")
+        lines += [line] + ([f"  recipe: {_recipe_text(config)}"] if differ else [])
     return lines
+
+
+def _recipe_text(config: RunConfig) -> str:
+    t = config.train
+    decay = f" decay from {t.lr_decay_start:g}" if t.lr_schedule != "constant" else " rate"
+    average = f"weights averaged ({t.ema_decay:g})" if t.ema_decay else "no weight average"
+    return f"Adam {t.lr:.3g}, beta1 {t.beta1:g}, {t.lr_schedule}{decay}, {average}"
 
 
 def print_summary(rows: list[dict[str, Any]], console: Console) -> None:

@@ -123,7 +123,10 @@ def importance_table(folders: list[Path]) -> str:
         recipe = ", ".join(f"{k}={_short(v)}" for k, v in sorted(best["params"].items()))
         ranked = sorted((best.get("importances") or {}).items(), key=lambda kv: -kv[1])
         shares = ", ".join(f"{k} {v:.2f}" for k, v in ranked) or "-"
-        lines.append(f"| {f.name} | {best['trials']} | {best['value']:.4g} (trial {best['trial']}) | {recipe} | {shares} |")
+        confirmed = best.get("confirmation")
+        again = f", mean with {len(confirmed['seeds'])} more seeds" if confirmed else ""
+        lines.append(f"| {f.name} | {best['trials']} | {best['value']:.4g} (trial {best['trial']}{again}) | {recipe} "
+                     f"| {shares} |")
     return "\n".join(lines) + "\n"
 
 
