@@ -15,14 +15,26 @@ import typer
 from .core.config import coerce_value
 from .core.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Compare inference mechanisms (ALI, BiGAN, latent regressor, post-hoc, VAE).")
 _state = {"debug": False}
 # Typer >= 0.23 ships its own copy of click; find the parser's error base class either way.
 _ParserError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"izoo {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
     _state["debug"] = debug
 
 

@@ -86,6 +86,28 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
     assert "Traceback" not in err + out
 
 
+def test_version_and_h_for_help_everywhere(capsys):
+    import typer
+
+    from inference_zoo import __version__
+    from inference_zoo.cli import app
+
+    assert run_cli(["--version"], capsys)[:2] == (0, f"izoo {__version__}\n")
+    for command in ["", *typer.main.get_command(app).commands]:
+        code, out, _ = run_cli([command, "-h"] if command else ["-h"], capsys)
+        assert code == 0 and out.startswith(f"Usage: izoo {command}".rstrip() + " ["), out
+
+
+def test_shell_completion_completes_commands_and_flags(capsys, monkeypatch):
+    monkeypatch.setenv("_IZOO_COMPLETE", "complete_bash")
+    for words, expected in (("izoo comp", "compare"), ("izoo compare --ema", "--ema-decay")):
+        monkeypatch.setenv("COMP_WORDS", words)
+        monkeypatch.setenv("COMP_CWORD", str(len(words.split()) - 1))
+        with pytest.raises(SystemExit) as exit:
+            main([])
+        assert exit.value.code == 0 and capsys.readouterr().out.split() == [expected]
+
+
 def test_publishing_to_a_file_is_refused(capsys, tmp_path):
     target = tmp_path / "file"
     target.write_text("keep me")
