@@ -30,16 +30,24 @@ def __getattr__(name: str) -> Any:
         from .nets import Architecture
 
         return {"Dataset": Dataset, "Architecture": Architecture}[name]
-    if name == "export_run":  # izoo export from Python
+    if name == "export_run":  # izoo export from Python (its errors name keywords, not flags)
+        from .experiment.api import python_words
         from .experiment.export import export_run
 
-        return export_run
+        return python_words(export_run)
     if name == "verify":  # izoo verify from Python
+        from .experiment.api import python_words
         from .experiment.verify import verify
 
-        return verify
+        return python_words(verify)
     if name in _API:
         from .experiment import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'inference_zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (what tab completion offers; most of it is imported on first use) and the
+    module's own dunder names."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 
 from .core.config import coerce_value
-from .core.errors import UserError
+from .core.errors import UserError, did_you_mean, unknown
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -97,16 +97,16 @@ def parse_options(items: list[str], methods: list[str]) -> dict[str, dict[str, A
         method, _, name = key.rpartition(".")
         targets = [method] if method else methods
         if method and method not in methods:
-            raise UserError(f"--option {item!r}: method {method!r} is not in --methods")
-        hit = False
+            raise UserError(f"--option {item!r}: method {method!r} is not in --methods{did_you_mean(method, methods)}")
+        valid: dict[str, None] = {}  # every listed method's options, in order
         for m in targets:
-            defaults = {f.name: getattr(STRATEGIES.get(m).Options(), f.name)
-                        for f in dataclasses.fields(STRATEGIES.get(m).Options)}
+            defaults = dataclasses.asdict(STRATEGIES.get(m).Options())
+            valid.update(dict.fromkeys(defaults))
             if name in defaults:
                 out[m][name] = _option_values(value, defaults[name], f"--option {item}")
-                hit = True
-        if not hit:
-            raise UserError(f"--option {item!r}: no listed method has an option {name!r}")
+        if name not in valid:
+            raise UserError(f"--option {item!r}: no listed method has an option {name!r}{did_you_mean(name, valid)}; "
+                            f"options of {', '.join(targets)}: {', '.join(valid) or 'none'}")
     return out
 
 
@@ -135,8 +135,10 @@ def parse_arch(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, eq, value = item.partition("=")
-        if not eq or key not in defaults:
-            raise UserError(f"--arch expects key=value with key one of {', '.join(defaults)}; got {item!r}")
+        if not eq:
+            raise UserError(f"--arch expects key=value, e.g. decoder_hidden=400x400; got {item!r}")
+        if key not in defaults:
+            raise unknown("--arch key", key, defaults)
         default = defaults[key]
         try:
             if key == "name":
@@ -161,13 +163,6 @@ def set_data_location(root: Path | None, download: bool) -> None:
     from .data.images import set_data_location as set_location
 
     set_location(root, download)
-
-
-def default_preset(data: str) -> str:
-    """The preset a dataset is meant to be run with (quick for the toys, digits for digits, ...)."""
-    from .data import DATASETS
-
-    return DATASETS.get(data.strip().partition(":")[0]).default_preset
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -290,6 +285,7 @@ def compare(
     **settings: Any,
 ) -> None:
     """Train each method on the same data and seeds, evaluate, tabulate and draw the comparison."""
+    from .experiment.api import checked_preset
     from .experiment.compare import plan_compare, run_compare, tuned_recipes
     from .experiment.display import TerminalDisplay
 
@@ -306,7 +302,7 @@ def compare(
         engine = "single"
     method_names = parse_methods(methods)
     set_data_location(data_root, download)
-    preset = preset or default_preset(data)
+    preset = checked_preset(preset, data)
     configs = plan_compare(method_names, data, preset, parse_seeds(seeds), parse_options(option, method_names),
                            arch=parse_arch(arch), engine=engine,
                            recipes=tuned_recipes(recipe, preset, data, method_names), **given)
@@ -356,6 +352,7 @@ def study(
     """Run a study's grid of cells (skipping finished ones), aggregate, publish tables and figures."""
     from .core.environment import command_line
     from .engine.distributed import launched
+    from .experiment.api import checked_preset
     from .experiment.study import STUDIES, merge_study, plan_study, run_study
 
     if launched():
@@ -376,7 +373,7 @@ def study(
     set_data_location(data_root, download)
     given = gather_settings(settings, set, study=True)
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
-    configs = plan_study(spec, parse_seeds(seeds) if seeds else None, preset=preset,
+    configs = plan_study(spec, parse_seeds(seeds) if seeds else None, preset=checked_preset(preset),
                          datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
                          methods=method_subset, options=parse_options(option, method_subset or list(spec.methods)),
                          engine=given.pop("engine", "auto"), **given)
@@ -437,13 +434,14 @@ def tune(
     **settings: Any,
 ) -> None:
     """Search each method's recipe (training settings and its own options) with an equal budget of run-steps."""
+    from .experiment.api import checked_preset
     from .experiment.tune import tune as run_tune
 
     set_threads(threads)
     given = gather_settings(settings, set)
     engine = given.pop("engine", "auto")
     method_names = parse_methods(methods)
-    kwargs = dict(methods=method_names, data=data, preset=preset or default_preset(data), budget=budget, seeds=seeds,
+    kwargs = dict(methods=method_names, data=data, preset=checked_preset(preset, data), budget=budget, seeds=seeds,
                   batch=batch, objective=objective, storage=storage, out=out, options=parse_options(option, method_names),
                   engine=engine, pruner=pruner, curve_points=curve_points, **given)
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731

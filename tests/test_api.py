@@ -65,6 +65,46 @@ def test_mistakes_are_one_line_errors(tmp_path, compared):
         izoo.compare(methods=["vae"], stepz=10, out=tmp_path / "x")
     with pytest.raises(UserError, match="no results table"):
         izoo.read_results(tmp_path)
-    with pytest.raises(UserError, match="not empty"):
+    with pytest.raises(UserError, match="not empty; pass resume=True to continue it or overwrite=True to replace"):
         izoo.compare(methods=["vae"], steps=5, out=compared.folder, arch=SMALL)
     np.testing.assert_equal(izoo.read_results(compared.folder / "runs/grid/vae/seed1")["seed"].unique(), [1])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"methods": ["ALI"]}, r"unknown strategy 'ALI' \(did you mean ali\?\); valid: ali, alice"),
+    ({"data": "rng"}, r"unknown dataset 'rng' \(did you mean ring\?\)"),
+    ({"preset": "quik"}, r"unknown preset 'quik' \(did you mean quick\?\); valid: "),
+    ({"arch": {"decoder_hiden": (8,)}}, r"unknown arch key 'decoder_hiden' \(did you mean decoder_hidden\?\)"),
+    ({"options": {"ali": {"generator_los": "minimax"}}},
+     r"strategy ali: unknown option\(s\) generator_los \(did you mean generator_loss\?\); valid: generator_loss"),
+    ({"options": {"ALI": {"generator_loss": "minimax"}}}, r"options for 'ALI', which is not run \(did you mean ali\?\)"),
+    ({"n_train": 10}, r"^n_train \(10\) must be at least the batch size"),  # the command line's --n-train
+    ({"resume": True, "overwrite": True}, "resume and overwrite exclude each other"),
+])
+def test_a_mistake_from_python_names_the_near_miss_in_pythons_words(kwargs, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        izoo.compare(**{"methods": ["ali"], "steps": 5, "out": tmp_path / "o", **kwargs})
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(UserError, match=r"unknown study 'identity_to' \(did you mean identity_toy\?\)"):
+        izoo.study("identity_to")
+
+
+def test_dir_lists_the_public_api():
+    names = dir(izoo)
+    assert {"compare", "study", "tune", "read_results", "load_run", "settings", "Results", "__version__"} <= set(names)
+    assert set(izoo.__all__) <= set(names) and all(getattr(izoo, n) is not None for n in izoo.__all__)
+    assert "Any" not in names and "annotations" not in names
+
+
+def test_results_repr_is_a_short_summary(compared):
+    text = repr(compared)
+    lines = text.splitlines()
+    assert lines[0] == (f"Results({compared.folder}: {len(compared.rows)} rows; methods bigan, vae; "
+                        "datasets grid; 2 seed(s))")
+    assert lines[2].split() == ["dataset", "method", "modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility"]
+    summary = compared.summary
+    mean = summary[(summary.method == "vae") & (summary.metric == "modes_3sigma")]["mean"].iloc[0]
+    assert lines[4].split()[:3] == ["grid", "vae", f"{mean:.3g}"]
+    assert len(lines) == 5 and len(text) < 1000
+    empty = izoo.Results(compared.folder, [])
+    assert repr(empty) == f"Results({compared.folder}: 0 rows; methods -; datasets -; 0 seed(s))"

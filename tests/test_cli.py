@@ -22,7 +22,7 @@ def run_cli(argv, capsys):
     (["compare", "--methods", "ali,nope"], "unknown strategy 'nope'; valid: ali, alice, bigan"),
     (["compare", "--methods", "ali,ali"], "lists a method twice"),
     (["compare", "--methods", ""], "--methods is empty"),
-    (["compare", "--data", "moons"], "unknown dataset 'moons'; valid: celeba, cifar10, digits"),
+    (["compare", "--data", "moons"], "unknown dataset 'moons' (did you mean mnist?); valid: celeba, cifar10, digits"),
     (["compare", "--data", "grid:modes=7"], "perfect square"),
     (["compare", "--data", "grid:modes=x"], "modes: expected an integer"),
     (["compare", "--data", "ring:sides=3"], "unknown option 'sides' for ring"),
@@ -61,7 +61,8 @@ def run_cli(argv, capsys):
     (["compare", "--engine", "turbo"], "engine must be one of auto, single, stacked"),
     (["compare", "--data", "digits", "--engine", "stacked"], "cannot use the stacked engine: no stacked form of"),
     (["compare", "-a", "decoder_hidden=400xx"], "widths are positive integers"),
-    (["compare", "-a", "depth=3"], "--arch expects key=value"),
+    (["compare", "-a", "depth=3"], "unknown --arch key 'depth'; valid: name, z_dim"),
+    (["compare", "-a", "z_dim"], "--arch expects key=value"),
     (["compare", "-a", "maxout_pieces=0"], "maxout_pieces >= 1"),
     (["compare", "--bogus"], "No such option: --bogus"),
     (["figures", "/nonexistent/folder"], "neither a figures folder nor"),
@@ -77,6 +78,29 @@ def run_cli(argv, capsys):
     (["study", "identity_toy", "--merge", "a"], "--merge takes --publish-only"),
     (["study", "identity_toy", "--publish-only", "--merge", "/nonexistent"], "is neither a study run folder"),
     (["nosuchcommand"], "No such command"),
+    # a name typed as a value: the near miss, case aside, and what is valid
+    (["compare", "--methods", "vae,alli"], "unknown strategy 'alli' (did you mean ali?); valid: ali, alice"),
+    (["compare", "--methods", "ALI"], "unknown strategy 'ALI' (did you mean ali?)"),
+    (["compare", "--data", "rng"], "unknown dataset 'rng' (did you mean ring?)"),
+    (["compare", "--data", "ring:mode=3"], "unknown option 'mode' for ring (did you mean modes?); valid: modes"),
+    (["compare", "--preset", "quik"], "unknown preset 'quik' (did you mean quick?); valid: "),
+    (["study", "identity_toy", "--preset", "Quick"], "unknown preset 'Quick' (did you mean quick?)"),
+    (["tune", "--budget", "10", "--preset", "quik"], "unknown preset 'quik' (did you mean quick?)"),
+    (["tune", "--budget", "10", "--methods", "vea"], "unknown strategy 'vea' (did you mean vae?)"),
+    (["study", "identity_to"], "unknown study 'identity_to' (did you mean identity_toy?); valid: identity_toy,"),
+    (["study", "identity_toy", "--methods", "alli"], "study identity_toy has no method alli (did you mean ali?)"),
+    (["compare", "-a", "decoder_hiden=400x400"], "unknown --arch key 'decoder_hiden' (did you mean decoder_hidden?)"),
+    (["compare", "-a", "name=MLP"], "unknown architecture 'MLP' (did you mean mlp?)"),
+    (["compare", "--methods", "ali,vae", "-o", "generator_los=minimax"],
+     "no listed method has an option 'generator_los' (did you mean generator_loss?); "
+     "options of ali, vae: generator_loss, likelihood_std"),
+    (["compare", "-o", "vae.generator_loss=minimax"], "no listed method has an option 'generator_loss'; "
+                                                      "options of vae: likelihood_std"),
+    (["compare", "-o", "ALI.generator_loss=minimax"], "method 'ALI' is not in --methods (did you mean ali?)"),
+    (["compare", "-o", "generator_loss=minmax"], "got 'minmax' (did you mean minimax?)"),
+    (["compare", "--methods", "alice", "-o", "cycle=L2"], "got 'L2' (did you mean l2?)"),
+    (["compare", "--engine", "stackd"], "got 'stackd' (did you mean stacked?)"),
+    (["compare", "--lr-schedule", "linaer"], "got 'linaer' (did you mean linear?)"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
     code, out, err = run_cli(argv + (["--out", str(tmp_path / "o")] if argv[0] == "compare" else []), capsys)

@@ -66,6 +66,12 @@ def test_an_export_is_not_overwritten_without_asking(trained, tmp_path, capsys):
     assert (out / "model.safetensors").read_bytes() == before
     assert main(["export", str(trained), "--out", str(out), "--format", "pt", "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.json", "model.pt"]
+    import inference_zoo
+
+    with pytest.raises(UserError, match="already holds an export; pass overwrite=True"):  # Python's words
+        inference_zoo.export_run(trained, out)
+    with pytest.raises(UserError, match="^format must be one of safetensors, pt"):
+        inference_zoo.export_run(trained, out, format="onnx")
 
 
 def test_damaged_or_mismatched_exports_are_one_line(trained, tmp_path):
@@ -107,7 +113,7 @@ def test_export_run_is_public_and_an_unfinished_run_is_refused(tmp_path):
     from conftest import stopped_after_updates
     from inference_zoo.engine import train
 
-    assert inference_zoo.export_run is export_run
+    assert inference_zoo.export_run.__wrapped__ is export_run  # its errors in Python's words
     config = tiny_config("ali", steps=20, checkpoint_every=5)
     with stopped_after_updates(train, 12):
         run_one(config, tmp_path / "run")

@@ -107,7 +107,7 @@ def test_a_study_takes_strategy_options_and_sweeps_over_its_own():
     # a subset of the study's methods: one method's sweep alone
     only = plan_study(spec, [0], steps=5, device="cpu", methods=["vae"], options={"vae": {"likelihood_std": [0.1, 0.3]}})
     assert [c.label for c in only] == ["vae@likelihood_std=0.1", "vae@likelihood_std=0.3"]
-    with pytest.raises(UserError, match="study identity_toy has no method gan; valid: ali"):
+    with pytest.raises(UserError, match=r"study identity_toy has no method gan \(did you mean bigan\?\); valid: ali"):
         plan_study(spec, [0], steps=5, device="cpu", methods=["gan"])
 
 

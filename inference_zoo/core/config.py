@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import UserError
+from .errors import UserError, did_you_mean
 
 
 def coerce_value(value: str, default: Any, where: str) -> Any:
@@ -332,13 +332,15 @@ def validate_train(t: TrainConfig) -> None:
         (2 <= t.batch_size <= MAX_COUNT, f"batch size must be from 2 (BatchNorm) to {MAX_COUNT:,}, got {t.batch_size}"),
         (math.isfinite(t.lr) and t.lr > 0, f"learning rate must be a finite number > 0, got {t.lr}"),
         (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"Adam betas must be in [0, 1), got {t.beta1}, {t.beta2}"),
-        (t.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {t.engine!r}"),
+        (t.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, "
+                              f"got {t.engine!r}{did_you_mean(t.engine, ENGINES)}"),
         (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:"), f"device must be auto, cpu or cuda, got {t.device!r}"),
         (t.log_every >= 1 and t.checkpoint_every >= 1, "log_every and checkpoint_every must be >= 1"),
         # every checkpoint is then a log step: its weights were checked for NaN/Inf, and a resumed
         # run's first logged mean covers a full logging window, as in an uninterrupted run
         (t.checkpoint_every % t.log_every == 0, "checkpoint_every must be a multiple of log_every"),
-        (t.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {t.lr_schedule!r}"),
+        (t.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                                        f"got {t.lr_schedule!r}{did_you_mean(t.lr_schedule, LR_SCHEDULES)}"),
         (0 <= t.lr_floor <= 1, f"lr_floor is a fraction of the learning rate, from 0 to 1; got {t.lr_floor}"),
         (0 <= t.lr_decay_start < 1, f"lr_decay_start is a fraction of the steps, from 0 to below 1; got {t.lr_decay_start}"),
         (0 <= t.ema_decay < 1, f"ema_decay must be in [0, 1) (0: no average), got {t.ema_decay}"),

@@ -10,7 +10,7 @@ import re
 from importlib.metadata import entry_points
 from typing import Callable, Generic, Iterator, TypeVar
 
-from .errors import UserError
+from .errors import UserError, unknown
 
 T = TypeVar("T")
 
@@ -92,7 +92,7 @@ class Registry(Generic[T]):
             return self._items[name]
         if name in self.broken_plugins:
             raise UserError(f"{self.kind} {name!r} is a plugin that failed to load ({self.broken_plugins[name]})")
-        raise UserError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
+        raise unknown(self.kind, name, self.names())
 
     def names(self) -> list[str]:
         self._load_plugins()

@@ -8,7 +8,6 @@ setting goes by its field name (``lr``) or its dotted name (``train.lr``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import typing
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 from . import config as config_module
 from .config import DataConfig, EvalConfig, TrainConfig, coerce_value, setting_text
-from .errors import UserError
+from .errors import UserError, did_you_mean
 from .registry import is_safe_name
 
 #: the config sections that hold settings, in the order help lists them
@@ -102,13 +101,6 @@ def _table() -> dict[str, Setting]:
 def all_settings() -> dict[str, Setting]:
     """Every setting by field name, in declaration order (train, eval, data)."""
     return dict(_table())
-
-
-def did_you_mean(name: str, valid: list[str]) -> str:
-    """" (did you mean lr_floor?)" for a near miss, else ""."""
-    extended = sorted((v for v in valid if v.startswith(name)), key=len)  # "ema" -> "ema_decay"
-    close = extended or difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def lookup(name: str, *, study: bool = False) -> Setting:

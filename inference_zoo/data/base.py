@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..core.config import DataConfig, coerce_value
-from ..core.errors import UserError
+from ..core.errors import UserError, did_you_mean
 from ..core.registry import Registry, check_plugin_class
 
 
@@ -77,8 +77,8 @@ def parse_data_spec(spec: str, n_train: int = 100_000, n_test: int = 10_000) -> 
         if not eq or not value:
             raise UserError(f"data spec {spec!r}: expected key=value, got {part!r}")
         if key not in fields:
-            valid = ", ".join(fields) or "none"
-            raise UserError(f"data spec {spec!r}: unknown option {key!r} for {name}; valid: {valid}")
+            raise UserError(f"data spec {spec!r}: unknown option {key!r} for {name}{did_you_mean(key, fields)}; "
+                            f"valid: {', '.join(fields) or 'none'}")
         given[key] = coerce_value(value, getattr(cls.Options(), key), f"data spec {spec!r}: {key}")
     options = dataclasses.asdict(cls.resolve_options(cls.Options(**given)))
     config = DataConfig(name=name, options=options, n_train=n_train, n_test=n_test)

@@ -30,7 +30,7 @@ from .compiling import compiled_networks
 from ..core.config import RunConfig, lr_factor, validate_train
 from ..data import build_dataset, labelled_subset
 from ..core.environment import resolve_device
-from ..core.errors import Diverged, Stopped, UserError
+from ..core.errors import Diverged, Stopped, UserError, did_you_mean
 from ..nets import ARCHITECTURES, NetworkFactory
 from .run_folder import RunFolder
 from ..core.seeding import generator
@@ -72,7 +72,8 @@ def resolve_options(cls: type[Strategy], given: dict[str, Any]) -> Any:
     unknown = sorted(set(given) - names)
     if unknown:
         valid = ", ".join(sorted(names)) or "none"
-        raise UserError(f"strategy {cls.name}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
+        raise UserError(f"strategy {cls.name}: unknown option(s) {', '.join(unknown)}"
+                        f"{did_you_mean(unknown[0], sorted(names))}; valid: {valid}")
     try:
         return cls.Options(**given)
     except (TypeError, ValueError) as exc:  # plugins may validate options with plain ValueError

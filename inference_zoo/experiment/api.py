@@ -12,13 +12,20 @@ training and the command line do not use it.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from ..core.errors import UserError
-from ..core.results import RESULT_FIELDS, aggregate, collect_rows, read_rows
+from ..core.errors import UserError, did_you_mean, unknown
+from ..core.results import HEADLINE_METRICS, RESULT_FIELDS, aggregate, collect_rows, read_rows, summary_index
 from .export import load_run
+
+#: how many headline metrics and (dataset, method) rows ``Results``' repr shows (``summary`` has all)
+SHOWN_METRICS, SHOWN_ROWS = 4, 12
+
 
 def _pandas():
     try:
@@ -47,11 +54,79 @@ class Results:
         """Mean, standard error and n per (dataset, method, metric): a pandas DataFrame."""
         return _pandas().DataFrame(aggregate(self.rows), columns=["dataset", "method", "metric", "mean", "se", "n"])
 
+    def __repr__(self) -> str:
+        """Where, how many rows, which methods and datasets, and the first headline metrics' means."""
+        index = summary_index(self.rows)
+        names = {kind: list(dict.fromkeys(r[kind] for r in self.rows)) for kind in ("method", "dataset", "seed")}
+        lines = [f"Results({self.folder}: {len(self.rows)} rows; methods {', '.join(names['method']) or '-'}; "
+                 f"datasets {', '.join(names['dataset']) or '-'}; {len(names['seed'])} seed(s))"]
+        metrics = [m for m in HEADLINE_METRICS if any(key[2] == m for key in index)][:SHOWN_METRICS]
+        pairs = list(dict.fromkeys(key[:2] for key in index))
+        if not metrics:
+            return lines[0]
+        table = [["dataset", "method", *metrics]] + [
+            [d, m, *(f"{index[(d, m, k)]['mean']:.3g}" if (d, m, k) in index else "-" for k in metrics)]
+            for d, m in pairs[:SHOWN_ROWS]]
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        lines.append("mean over seeds (.summary: every metric with s.e. and n; .results: every row)")
+        lines += ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                  for row in table]
+        if len(pairs) > SHOWN_ROWS:
+            lines.append(f"... and {len(pairs) - SHOWN_ROWS} more (dataset, method) pairs")
+        return "\n".join(lines)
+
+
+def python_words(function: Callable) -> Callable:
+    """``function`` with the command line's flags in its UserErrors turned into its keywords
+    ("pass --resume" reads "pass resume=True", "--n-train" reads "n_train"): the errors are
+    written once, in the command line's words."""
+    parameters = inspect.signature(function).parameters
+
+    def keyword(match: re.Match) -> str:
+        from ..core.settings import all_settings
+
+        name = match.group(1).replace("-", "_")
+        if name in parameters and parameters[name].default is False:
+            return f"{name}=True"
+        return name if name in parameters or name in all_settings() else match.group(0)
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except UserError as exc:
+            exc.args = (re.sub(r"--([a-z][a-z0-9-]*)", keyword, str(exc)),)
+            raise
+
+    return call
+
+
+def checked_preset(preset: str | None, data: str | None = None) -> str | None:
+    """``preset``, checked (a near miss is named); when None, the preset ``data`` is meant to be
+    run with (quick for the toys, digits for digits, ...), or None without ``data`` (a study's own)."""
+    from ..core.presets import PRESETS
+    from ..data import DATASETS
+
+    if preset is None:
+        return None if data is None else DATASETS.get(data.strip().partition(":")[0]).default_preset
+    if preset not in PRESETS:
+        raise unknown("preset", preset, PRESETS)
+    return preset
+
+
+def _check_options(options: dict[str, Any] | None, methods: Sequence[str]) -> None:
+    """Options for a method that is not run would be ignored: refuse them."""
+    for method in options or {}:
+        if method not in methods:
+            raise UserError(f"options for {method!r}, which is not run{did_you_mean(method, methods)}; "
+                            f"methods: {', '.join(methods)}")
+
 
 def _seeds(seeds: int | Sequence[int]) -> list[int]:
     return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
+@python_words
 def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: str = "grid",
             seeds: int | Sequence[int] = 1, *, preset: str | None = None, recipe: str = "preset",
             out: str | Path = "runs/compare",
@@ -68,13 +143,17 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     ``overwrite`` replaces them. ``recipe``: "preset", or "tuned" for each method's published tuned
     recipe at the preset and dataset (what ``settings`` and ``options`` give still wins).
     """
-    from ..data import DATASETS
+    from ..core.config import ArchConfig
     from .compare import plan_compare, run_compare, tuned_recipes
 
     if resume and overwrite:
         raise UserError("resume and overwrite exclude each other")
     methods = [methods] if isinstance(methods, str) else list(methods)
-    preset = preset or DATASETS.get(data.partition(":")[0]).default_preset
+    preset = checked_preset(preset, data)
+    _check_options(options, methods)
+    for key in arch or {}:
+        if key not in ArchConfig.__dataclass_fields__:
+            raise unknown("arch key", key, ArchConfig.__dataclass_fields__)
     configs = plan_compare(methods, data, preset, _seeds(seeds), options, arch=arch, engine=engine,
                            recipes=tuned_recipes(recipe, preset, data, methods), **settings)
     out = Path(out)
@@ -83,6 +162,7 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     return Results(out, rows, figures)
 
 
+@python_words
 def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequence[str] | None = None,
           methods: Sequence[str] | None = None, preset: str | None = None, out: str | Path | None = None,
           publish: str | Path | None = None, options: dict[str, dict[str, Any]] | None = None,
@@ -96,7 +176,8 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
     from .study import STUDIES, plan_study, run_study
 
     spec = STUDIES.get(name)
-    configs = plan_study(spec, _seeds(seeds) if seeds is not None else None, preset=preset,
+    _check_options(options, methods or spec.methods)
+    configs = plan_study(spec, _seeds(seeds) if seeds is not None else None, preset=checked_preset(preset),
                          datasets=list(datasets) if datasets else None, methods=list(methods) if methods else None,
                          options=options, engine=engine, **settings)
     display = _display(progress)
@@ -110,6 +191,7 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
     return Results(result.out, rows, result.written)
 
 
+@python_words
 def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, objective: str = "modes_3sigma",
          preset: str | None = None, seeds: int = 1, batch: int = 4, storage: str | None = None,
          out: str | Path = "runs/tune", space: dict[str, dict[str, tuple]] | None = None,
@@ -119,13 +201,12 @@ def tune(methods: Sequence[str] = ("ali",), data: str = "grid", *, budget: int, 
     """Search each method's recipe with ``budget`` run-steps, as ``izoo tune``; ``space``: per
     method, name -> ("log"|"float"|"int", low, high) or ("choice", [values]) in place of its
     default space (``experiment.tune.default_space``). Returns each method's ``TuneResult``."""
-    from ..data import DATASETS
     from .tune import tune as run_tune
 
     methods = [methods] if isinstance(methods, str) else list(methods)
-    preset = preset or DATASETS.get(data.partition(":")[0]).default_preset
-    return run_tune(methods, data, preset, budget=budget, seeds=seeds, batch=batch, objective=objective,
-                    storage=storage, out=Path(out), space=space, options=options, engine=engine,
+    _check_options(options, methods)
+    return run_tune(methods, data, checked_preset(preset, data), budget=budget, seeds=seeds, batch=batch,
+                    objective=objective, storage=storage, out=Path(out), space=space, options=options, engine=engine,
                     fresh_seeds=fresh_seeds, pruner=pruner, curve_points=curve_points, confirm_seeds=confirm_seeds,
                     confirm_top=confirm_top, **settings)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.config import RunConfig
-from ..core.errors import UserError
+from ..core.errors import UserError, did_you_mean
 from ..core.results import cell_dir, collect_rows, write_tables
 from ..studies import STUDIES, Study, publish_pieces
 from .cells import parse_shard, prepare_output, run_cells, shard_configs, stack_groups
@@ -34,7 +34,8 @@ def plan_study(study: Study, seeds: list[int] | None = None, *, preset: str | No
     for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
         unknown = sorted(set(given or []) - set(valid))
         if unknown:
-            raise UserError(f"study {study.name} has no {kind} {', '.join(unknown)}; valid: {', '.join(valid)}")
+            raise UserError(f"study {study.name} has no {kind} {', '.join(unknown)}{did_you_mean(unknown[0], valid)}; "
+                            f"valid: {', '.join(valid)}")
     from ..core.settings import lookup
 
     for name in settings:

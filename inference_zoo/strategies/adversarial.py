@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import UserError
+from ..core.errors import UserError, did_you_mean
 from .base import member_apply
 
 GENERATOR_LOSSES = ("nonsaturating", "minimax")
@@ -94,7 +94,8 @@ def _softplus(logits: torch.Tensor) -> torch.Tensor:
 def check_generator_loss(name: str) -> None:
     """Called by strategies' Options so a typo fails before training, not after the GAN phase."""
     if name not in GENERATOR_LOSSES:
-        raise UserError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got {name!r}")
+        raise UserError(f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got {name!r}"
+                        f"{did_you_mean(name, GENERATOR_LOSSES)}")
 
 
 def discriminator_logs(real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:

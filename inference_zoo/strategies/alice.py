@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.errors import UserError
+from ..core.errors import UserError, did_you_mean
 from ..nets import NetworkFactory
 from .adversarial import adversarial_game, check_generator_loss
 from .ali import ALI
@@ -40,7 +40,8 @@ class ALICE(ALI):
         def __post_init__(self) -> None:
             check_generator_loss(self.generator_loss)
             if self.cycle not in CYCLES:
-                raise UserError(f"cycle must be one of {', '.join(CYCLES)}; got {self.cycle!r}")
+                raise UserError(f"cycle must be one of {', '.join(CYCLES)}; got {self.cycle!r}"
+                                f"{did_you_mean(self.cycle, CYCLES)}")
             if not self.cycle_weight >= 0:
                 raise UserError(f"cycle_weight must be >= 0, got {self.cycle_weight}")
 

@@ -32,7 +32,7 @@ from ...nets.noise import MemberNoise, use_noise
 from ... import __version__
 from ...core.config import ENGINES, RunConfig
 from ...core.environment import cpu_model, environment
-from ...core.errors import UserError
+from ...core.errors import UserError, did_you_mean
 from ...core.fileio import write_json
 from .adam import MemberAdam
 from ...core.seeding import derive_seed, generator
@@ -161,7 +161,8 @@ ENGINE_CHOICES = ("auto", *ENGINES)
 def resolve_engine(config: RunConfig, requested: str, x_dim: int) -> RunConfig:
     """The config with ``train.engine`` set: "auto" is "stacked" where possible, else "single"."""
     if requested not in ENGINE_CHOICES:
-        raise UserError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {requested!r}")
+        raise UserError(f"engine must be one of {', '.join(ENGINE_CHOICES)}, got {requested!r}"
+                        f"{did_you_mean(requested, ENGINE_CHOICES)}")
     engine = requested
     if requested != "single":
         reason = can_stack(config, x_dim)
