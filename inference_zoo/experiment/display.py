@@ -2,29 +2,41 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.progress import BarColumn, Progress, Task
 from rich.table import Table
+from rich.text import Text
 
 from ..core.config import VARIANT_MARK, RunConfig, split_label
 from ..core.results import HEADLINE_METRICS, aggregate, summary_index
 
 SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]
+HEARTBEAT_SECONDS = 30.0  # without a bar: a line per group of runs at least this often while it trains
+MIN_BAR, MAX_BAR = 10, 30  # the bar's width in columns
+SPEED_WINDOW = 300.0  # seconds of progress the rate and ETA are estimated over (rich's 30 s misses slow logs)
 
 
 class TerminalDisplay:
     """What ``run_compare`` shows in a terminal: which engine trains each method, a progress bar
     per stack with live losses, one line per cell kept or skipped, and the results table. Only a
-    listener: ``run_compare`` does the work with or without it."""
+    listener: ``run_compare`` does the work with or without it.
 
-    def __init__(self, show_progress: bool = True) -> None:
-        self.console = Console(stderr=True)
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.console,
-                            disable=not show_progress)
+    Where the bar cannot be drawn (output to a file or pipe, a dumb terminal) or is turned off, each
+    stack prints a plain line at least every ``interval`` seconds and one when a phase ends.
+    ``console`` (stderr) and ``clock`` (seconds) are there for tests."""
+
+    def __init__(self, show_progress: bool = True, console: Console | None = None,
+                 clock: Callable[[], float] = time.monotonic, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.console = console or Console(stderr=True)
+        drawn = (self.console.is_terminal or self.console.is_jupyter) and not self.console.is_dumb_terminal
+        self.plain = not (show_progress and drawn)
+        self.clock, self.interval = clock, interval
+        self.bar = _FittedProgress(console=self.console, get_time=clock, disable=self.plain,
+                                   speed_estimate_period=SPEED_WINDOW)
 
     def start(self, configs: list[RunConfig]) -> None:
         for line in engine_lines(configs):  # on stdout, with the tables: stderr keeps errors to one line
@@ -40,20 +52,22 @@ class TerminalDisplay:
 
     def progress_for(self, configs: list[RunConfig]):
         bar = self.bar
-        task = {"id": None, "phase": None}
-        seeds = list(dict.fromkeys(c.seed for c in configs))
-        variants = "|".join(dict.fromkeys(c.variant for c in configs if c.variant))
-        label = (f"{configs[0].method}{' ' + variants if variants else ''} "
-                 f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}")
+        label, short = _labels(configs)
+        group: dict[str, Any] = {"task": None, "phase": None, "said": self.clock()}
 
         def update(phase: str, step: int, total: int, logs: dict[str, float]) -> None:
-            if task["phase"] != phase:
-                if task["id"] is not None:
-                    bar.remove_task(task["id"])
-                task["id"] = bar.add_task(f"{label} {phase}", total=total, losses="")
-                task["phase"] = phase
-            losses = " ".join(f"{k}={v:.3g}" for k, v in logs.items())
-            bar.update(task["id"], completed=step, losses=losses)
+            if group["phase"] != phase:
+                if group["task"] is not None:
+                    bar.remove_task(group["task"].id)
+                # a phase named after its method goes unsaid, unless an earlier phase was shown
+                said = phase != configs[0].method or group["phase"] is not None
+                named = [f"{text} {phase}" if said else text for text in (label, short)]
+                task_id = bar.add_task(named[0], total=total, short=named[1], losses="")
+                group["task"], group["phase"] = next(t for t in bar.tasks if t.id == task_id), phase
+            bar.update(group["task"].id, completed=step, losses=" ".join(f"{k}={v:.3g}" for k, v in logs.items()))
+            if self.plain and (step >= total or self.clock() - group["said"] >= self.interval):
+                self.console.print(_plain_line(group["task"]), soft_wrap=True, highlight=False, markup=False)
+                group["said"] = self.clock()
 
         return update
 
@@ -65,6 +79,103 @@ class TerminalDisplay:
         self.console.print(f"results: {out / 'results.csv'}  summary: {out / 'summary.csv'}")
         for path in figures:
             self.console.print(f"figure: {path}")
+
+
+def _labels(configs: list[RunConfig]) -> tuple[str, str]:
+    """The runs trained together, in full and short: ("ali seeds 0-4", "ali 5 seeds");
+    ("ali lr=0.001|lr=0.01 seed 0", "ali 2 runs")."""
+    method = configs[0].method
+    seeds = list(dict.fromkeys(c.seed for c in configs))
+    variants = "|".join(dict.fromkeys(c.variant for c in configs if c.variant))
+    label = f"{method}{' ' + variants if variants else ''} seed{'s' if len(seeds) > 1 else ''} {_seed_text(seeds)}"
+    if variants:
+        return label, f"{method} {len(configs)} runs"
+    return label, f"{method} {len(seeds)} seeds" if len(seeds) > 1 else label
+
+
+def _seed_text(seeds: list[int]) -> str:
+    """[0, 1, 2, 3, 7] -> "0-3,7": runs of three or more as ranges."""
+    parts: list[str] = []
+    start = 0
+    for i, seed in enumerate(seeds):
+        if i + 1 == len(seeds) or seeds[i + 1] != seed + 1:
+            run = seeds[start:i + 1]
+            parts += [f"{run[0]}-{run[-1]}"] if len(run) > 2 else map(str, run)
+            start = i + 1
+    return ",".join(parts)
+
+
+def _rate(task: Task) -> str:
+    speed = task.speed
+    if speed is None:
+        return "? steps/s"
+    return f"{speed:.0f} steps/s" if speed >= 100 else f"{speed:.3g} steps/s"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
+
+def _plain_line(task: Task) -> str:
+    """"ali seeds 0-4: step 600/1500 (40%), 35.2 steps/s, ETA 0:00:26, loss_d=1.23 loss_g=0.98";
+    at the phase's end "..., phase done, ..." instead of the ETA."""
+    done = task.finished
+    eta = "phase done" if done else f"ETA {_clock(task.time_remaining)}"
+    losses = task.fields["losses"]
+    return (f"{task.description}: step {task.completed:.0f}/{task.total:.0f} ({task.percentage:.0f}%), "
+            f"{_rate(task)}, {eta}{', ' + losses if losses else ''}")
+
+
+class _FittedProgress(Progress):
+    """A ``Progress`` whose lines fit the terminal: the count, rate and ETA stay whole; the label
+    is shortened only if it does not fit beside them and the bar, and the losses follow on the
+    line, or on the next one where they do not fit beside a full bar."""
+
+    def make_tasks_table(self, tasks: Any) -> Any:  # laid out when drawn, at the width there is
+        return _FittedLines([task for task in tasks if task.visible])
+
+
+class _FittedLines:
+    """The progress lines of ``tasks``, laid out at the width they are drawn at: each a label,
+    the bar, and the count, rate and ETA in columns that line up from task to task."""
+
+    def __init__(self, tasks: list[Task]) -> None:
+        self.tasks = tasks
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.tasks:
+            return
+        tasks, width = self.tasks, options.max_width
+        stats = [[f"{t.completed:.0f}/{t.total:.0f}", _rate(t), _clock(t.time_remaining)] for t in tasks]
+        stat_widths = [max(len(f"{t.total:.0f}") * 2 + 1 for t in tasks),
+                       max(len("999 steps/s"), *(len(s[1]) for s in stats)),
+                       max(len("0:00:00"), *(len(s[2]) for s in stats))]
+        fixed = sum(stat_widths) + len(stat_widths)  # with the space before each
+        room = width - fixed - MIN_BAR - 1
+        labels = [t.description if len(t.description) <= room else t.fields["short"] for t in tasks]
+        label_width = min(max(map(len, labels)), max(room, 1))
+        bar_room = width - label_width - 1 - fixed
+        losses = [t.fields["losses"] for t in tasks]
+        beside = bar_room - max(map(len, losses)) - 1 >= MAX_BAR
+        bar_width = max(MIN_BAR, min(MAX_BAR, bar_room))
+        for task, label, (count, rate, eta), loss in zip(tasks, labels, stats, losses):
+            line = Table.grid(padding=(0, 1))
+            line.add_column(width=label_width, no_wrap=True, overflow="ellipsis")
+            line.add_column(width=bar_width, no_wrap=True)
+            for stat_width in stat_widths:
+                line.add_column(width=stat_width, justify="right", no_wrap=True)
+            cells = [Text(count, "progress.download"), Text(rate, "progress.data.speed"),
+                     Text(eta, "progress.remaining")]
+            if beside:
+                line.add_column(no_wrap=True, overflow="ellipsis")
+                cells.append(Text(loss))
+            line.add_row(Text(label), BarColumn(bar_width=bar_width).render(task), *cells)
+            yield line
+            if loss and not beside:
+                yield Text("  " + loss, no_wrap=True, overflow="ellipsis")
 
 
 def engine_lines(configs: list[RunConfig]) -> list[str]:
