@@ -101,10 +101,44 @@ def test_results_repr_is_a_short_summary(compared):
     lines = text.splitlines()
     assert lines[0] == (f"Results({compared.folder}: {len(compared.rows)} rows; methods bigan, vae; "
                         "datasets grid; 2 seed(s))")
-    assert lines[2].split() == ["dataset", "method", "modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsibility"]
+    assert lines[2].split() == ["dataset", "method", "modes_3sigma", "hq_fraction", "reverse_kl",
+                                "modes_responsibility", "recon_mse"]
     summary = compared.summary
     mean = summary[(summary.method == "vae") & (summary.metric == "modes_3sigma")]["mean"].iloc[0]
     assert lines[4].split()[:3] == ["grid", "vae", f"{mean:.3g}"]
     assert len(lines) == 5 and len(text) < 1000
     empty = izoo.Results(compared.folder, [])
     assert repr(empty) == f"Results({compared.folder}: 0 rows; methods -; datasets -; 0 seed(s))"
+
+
+def test_a_loaded_run_takes_numpy_and_single_points_and_encodes_its_mean_or_repeatably(compared):
+    from inference_zoo.nets.noise import GLOBAL
+
+    run = compared.folder / "runs/grid/vae/seed0"
+    vae = izoo.load_run(run)
+    assert repr(vae) == f"LoadedRun(vae on grid, seed 0: x [2] <-> z [2], on cpu; {run})"
+    x = np.array([[0.5, -1.0], [2.0, 1.0], [0.0, 0.0]])  # float64: read as the networks' float32
+    z = vae.encode(x)
+    assert isinstance(z, np.ndarray) and z.shape == (3, 2) and z.dtype == np.float32  # numpy in, numpy out
+    posterior_mean = vae.strategy.posterior(torch.as_tensor(x, dtype=torch.float32))[0].numpy()
+    np.testing.assert_array_equal(vae.encode(x, mean=True), posterior_mean)
+    np.testing.assert_array_equal(vae.encode(x[1], mean=True), posterior_mean[1])  # one point in, one out
+    seeded = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    np.testing.assert_array_equal(vae.encode(x, generator=seeded()), vae.encode(x, generator=seeded()))
+    assert not np.array_equal(vae.encode(x, generator=seeded()), posterior_mean)
+    assert vae.strategy.noise is GLOBAL  # the noise is drawn where it was before
+    assert torch.equal(vae.sample(5, generator=seeded()), vae.sample(5, generator=seeded()))
+    decoded = vae.decode(torch.zeros(4, 2))
+    assert isinstance(decoded, torch.Tensor) and decoded.shape == (4, 2)  # a tensor in, a tensor out
+    assert vae.decode([0.0, 0.0]).shape == (2,) and vae.reconstruct(x[0], mean=True).shape == (2,)
+    bigan = izoo.load_run(compared.folder / "runs/grid/bigan/seed0")  # a deterministic encoder
+    np.testing.assert_array_equal(bigan.encode(x, mean=True), bigan.encode(x))
+
+    for call, message in [(lambda: vae.encode(np.zeros((3, 3))), r"encode takes a batch \[n, 2\] or one point \[2\], "
+                                                                 r"got shape \[3, 3\]"),
+                          (lambda: vae.encode(np.zeros(3)), r"got shape \[3\]"),
+                          (lambda: vae.decode(torch.zeros(2, 1, 2)), r"decode takes .* got shape \[2, 1, 2\]"),
+                          (lambda: vae.encode("x"), "encode takes a tensor or an array of numbers, got str"),
+                          (lambda: vae.encode(x, generator=0), r"generator must be a torch.Generator")]:
+        with pytest.raises(UserError, match=message):
+            call()

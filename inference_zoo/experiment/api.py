@@ -24,7 +24,7 @@ from ..core.results import HEADLINE_METRICS, RESULT_FIELDS, aggregate, collect_r
 from .export import load_run
 
 #: how many headline metrics and (dataset, method) rows ``Results``' repr shows (``summary`` has all)
-SHOWN_METRICS, SHOWN_ROWS = 4, 12
+SHOWN_METRICS, SHOWN_ROWS = 5, 12
 
 
 def _pandas():

@@ -14,13 +14,17 @@ and nothing that needs the training data, the optimiser or izoo's checkpoint for
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.fileio import atomic_write, load_torch, read_json_object, save_torch, write_json
+
+if TYPE_CHECKING:
+    import torch
 
 #: what ``izoo export --format`` writes, and the weights file of each
 FORMATS = {"safetensors": "model.safetensors", "pt": "model.pt"}
@@ -95,10 +99,94 @@ def read_export_weights(folder: Path) -> dict[str, Any]:
     return state["model"]
 
 
-def load_run(run_dir: str | Path, device: str = "cpu", averaged: bool = True):
-    """A trained run's strategy in eval mode on ``device``, from its folder alone (config.json and
-    checkpoint.pt; no training data), or from an export folder (``izoo export``):
-    ``encode``, ``decode``, ``sample(n)``, ``reconstruct``.
+class LoadedRun:
+    """A trained run for downstream use, as ``load_run`` gives it back.
+
+    ``encode``, ``decode`` and ``reconstruct`` take a batch [n, *shape] or one point [*shape], as a
+    torch tensor or as numpy reads it (an array, a list), and give back the same kind: a tensor for
+    a tensor, a numpy array otherwise; one point for one point. ``mean=True`` encodes without noise
+    and ``generator`` (a ``torch.Generator``) draws the noise, for codes that repeat. The rest is
+    the strategy's, in eval mode (``strategy``: ``prior``, ``parameters()``, ``classify``, ...).
+    """
+
+    def __init__(self, strategy, config: RunConfig, folder: Path) -> None:
+        self.strategy, self.config, self.folder = strategy, config, folder
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "strategy":  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.strategy, name)
+
+    def __repr__(self) -> str:
+        s = self.strategy
+        return (f"LoadedRun({self.config.label} on {self.config.data.label()}, seed {self.config.seed}: "
+                f"x {list(s.x_shape)} <-> z [{s.z_dim}], on {s.device}; {self.folder})")
+
+    def encode(self, x: Any, *labels: Any, mean: bool = False, generator: torch.Generator | None = None) -> Any:
+        """z ~ q(z|x). ``mean``: the code at zero noise: a Gaussian encoder's mean (the VAE's, the
+        image encoders'); for an encoder that takes noise as an input (ALI's MLP), its code at
+        noise 0, not the average of its draws; a deterministic encoder's code (BiGAN's) as it is.
+        ``generator``: where the noise is drawn. ``labels``: what a conditional strategy encodes
+        with (y)."""
+        return self._apply(self.strategy.encode, "encode", x, self.strategy.x_shape, labels, mean, generator)
+
+    def decode(self, z: Any, *labels: Any) -> Any:
+        """The generator's x for z (its mean, for likelihood-based decoders)."""
+        return self._apply(self.strategy.decode, "decode", z, (self.strategy.z_dim,), labels)
+
+    def reconstruct(self, x: Any, *, mean: bool = False, generator: torch.Generator | None = None) -> Any:
+        """decode(encode(x)), ``mean`` and ``generator`` as ``encode`` takes them."""
+        return self._apply(self.strategy.reconstruct, "reconstruct", x, self.strategy.x_shape, (), mean, generator)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples x = decode(z), z ~ p(z), as a tensor; ``generator``: where z is drawn."""
+        with self._noise(False, generator):
+            return self.strategy.sample(n)
+
+    @contextlib.contextmanager
+    def _noise(self, mean: bool, generator: torch.Generator | None) -> Iterator[None]:
+        import torch
+
+        from ..nets.noise import GeneratorNoise, ZeroNoise, noise_from
+
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise UserError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+                            f"got {type(generator).__name__}")
+        if not mean and generator is None:
+            yield
+            return
+        with noise_from(self.strategy, ZeroNoise() if mean else GeneratorNoise(generator)):
+            yield
+
+    def _apply(self, function: Callable, what: str, value: Any, shape: tuple[int, ...], labels: tuple = (),
+               mean: bool = False, generator: torch.Generator | None = None) -> Any:
+        """``function`` on ``value`` (a batch or one point of ``shape``, a tensor or numpy's), given back alike."""
+        import numpy as np
+        import torch
+
+        parameter = next(self.strategy.parameters())
+        is_tensor = isinstance(value, torch.Tensor)
+        try:
+            t = value if is_tensor else torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError, RuntimeError):
+            raise UserError(f"{what} takes a tensor or an array of numbers, got {type(value).__name__}") from None
+        t = t.to(parameter.device, parameter.dtype)
+        one = tuple(t.shape) == tuple(shape)
+        if not one and tuple(t.shape[1:]) != tuple(shape):
+            dims = ", ".join(map(str, shape))
+            raise UserError(f"{what} takes a batch [n, {dims}] or one point [{dims}], got shape {list(t.shape)}")
+        ys = [torch.as_tensor(y if isinstance(y, torch.Tensor) else np.asarray(y), device=parameter.device)
+              for y in labels]
+        with self._noise(mean, generator):
+            out = function(t.unsqueeze(0) if one else t, *(y.reshape(1) if one else y for y in ys))
+        out = out[0] if one else out
+        return out if is_tensor else out.detach().cpu().numpy()
+
+
+def load_run(run_dir: str | Path, device: str = "cpu", averaged: bool = True) -> LoadedRun:
+    """A trained run (``LoadedRun``: the strategy in eval mode on ``device``), from its folder
+    alone (config.json and checkpoint.pt; no training data), or from an export folder
+    (``izoo export``): ``encode``, ``decode``, ``sample(n)``, ``reconstruct``.
 
     ``averaged``: where the run kept a weight average (``ema_decay``), load the averaged encoder and
     decoder, as its evaluation did (an export holds the weights it was exported with)."""
@@ -123,7 +211,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", averaged: bool = True):
     strategy = strategy.to(resolve_device(device)).eval()
     for p in strategy.parameters():
         p.requires_grad_(False)
-    return strategy
+    return LoadedRun(strategy, config, run_dir)
 
 
 def _load_weights(strategy, state: dict, where: Path) -> None:
@@ -134,4 +222,4 @@ def _load_weights(strategy, state: dict, where: Path) -> None:
                         f"({str(exc).splitlines()[0]}); export the run again") from None
 
 
-__all__ = ["FORMATS", "export_run", "is_export", "load_run", "read_export_weights"]
+__all__ = ["FORMATS", "LoadedRun", "export_run", "is_export", "load_run", "read_export_weights"]

@@ -9,7 +9,8 @@ stacks K per-member draws, so each member sees exactly the noise of the run it r
 """
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -41,6 +42,29 @@ class MemberNoise(Noise):
         return self.randn(*t.shape[1:], device=t.device, dtype=t.dtype)
 
 
+class GeneratorNoise(Noise):
+    """N(0, I) draws from one ``torch.Generator``, on its device (a loaded run's repeatable codes)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def randn(self, *shape, device=None, dtype=None):
+        return torch.randn(shape, generator=self.generator, device=self.generator.device, dtype=dtype).to(device)
+
+    def randn_like(self, t):
+        return self.randn(*t.shape, device=t.device, dtype=t.dtype)
+
+
+class ZeroNoise(Noise):
+    """No noise: every draw is zeros (a loaded run's noise-free code)."""
+
+    def randn(self, *shape, device=None, dtype=None):
+        return torch.zeros(shape, device=device, dtype=dtype)
+
+    def randn_like(self, t):
+        return torch.zeros_like(t)
+
+
 GLOBAL = Noise()
 
 
@@ -49,3 +73,15 @@ def use_noise(model: nn.Module, source: Noise) -> None:
     for module in model.modules():
         if isinstance(getattr(module, "noise", None), Noise):
             module.noise = source
+
+
+@contextlib.contextmanager
+def noise_from(model: nn.Module, source: Noise) -> Iterator[None]:
+    """Within the block, ``model`` draws its noise from ``source``; after it, from where it did."""
+    before = [(module, module.noise) for module in model.modules() if isinstance(getattr(module, "noise", None), Noise)]
+    use_noise(model, source)
+    try:
+        yield
+    finally:
+        for module, noise in before:
+            module.noise = noise
