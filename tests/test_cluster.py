@@ -60,13 +60,15 @@ def running_jobs(env: dict[str, str]) -> list[str]:
     return out.stdout.split()
 
 
-def wait_for(path_glob: Path, pattern: str, seconds: float = 300) -> None:
+def wait_for(path_glob: Path, pattern: str, env: dict[str, str], seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if list(path_glob.glob(pattern)):
             return
         time.sleep(0.1)
-    raise AssertionError(f"nothing matched {path_glob / pattern} within {seconds} s")
+    said = [subprocess.run(c, env={**os.environ, **env}, capture_output=True, text=True).stdout
+            for c in (["squeue", "-a"], ["sinfo", "-N", "-l"])]
+    raise AssertionError(f"nothing matched {path_glob / pattern} within {seconds} s; {' '.join(said)}")
 
 
 def test_a_study_as_a_slurm_job_array_equals_the_in_process_study(slurm, tmp_path):
@@ -89,25 +91,55 @@ def test_an_unknown_partition_is_one_line_before_anything_is_submitted(slurm, tm
     assert not (tmp_path / "o/jobs").exists()
 
 
-def test_a_requeued_job_resumes_from_its_checkpoint_to_the_uninterrupted_rows(slurm, tmp_path):
-    """``scontrol requeue`` of the running job restarts it, and it resumes its cell from the last
-    checkpoint to the rows of an uninterrupted run. (``scancel`` and a resubmission: not yet; the
-    resubmitted command did not finish in a first try.)"""
-    base = [*STUDY[:STUDY.index("--seeds")], "--seeds", "1", "--threads", "1", "--methods", "vae",
-            "--steps", "5000", "--set", "log_every=50", "--set", "checkpoint_every=100"]
-    whole = izoo([*base, "--out", str(tmp_path / "whole"), "--publish", str(tmp_path / "pub-whole")], {})
+VAE_5000 = [*STUDY[:STUDY.index("--seeds")], "--seeds", "1", "--threads", "1", "--methods", "vae", "--steps", "5000",
+            "--set", "log_every=50", "--set", "checkpoint_every=100"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The published rows of VAE_5000 trained in one go, here: what an interrupted job must reach."""
+    folder = tmp_path_factory.mktemp("whole")
+    whole = izoo([*VAE_5000, "--out", str(folder / "runs"), "--publish", str(folder / "pub")], {})
     assert whole.returncode == 0, whole.stderr
-    command = [*base, "--executor", "slurm", "--jobs", "1", "--time", "10", "--out", str(tmp_path / "cut"),
-               "--publish", str(tmp_path / "pub-cut")]
-    proc = start(command, slurm)
-    wait_for(tmp_path / "cut/runs", "*/*/seed0/checkpoint.pt")
+    return rows(folder / "pub")
+
+
+def cut_command(tmp_path: Path) -> list[str]:
+    return [*VAE_5000, "--executor", "slurm", "--jobs", "1", "--time", "10", "--out", str(tmp_path / "cut"),
+            "--publish", str(tmp_path / "pub-cut")]
+
+
+def test_a_requeued_job_resumes_from_its_checkpoint_to_the_uninterrupted_rows(slurm, uninterrupted, tmp_path):
+    """``scontrol requeue`` of the running job restarts it, and it resumes its cell from the last
+    checkpoint to the rows of an uninterrupted run; the command says the job's states."""
+    proc = start(cut_command(tmp_path), slurm)
+    wait_for(tmp_path / "cut/runs", "*/*/seed0/checkpoint.pt", slurm)
     job = running_jobs(slurm)[0]
     subprocess.run(["scontrol", "requeue", job], env={**os.environ, **slurm}, check=True, capture_output=True)
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err
+    assert f"job {job}: RUNNING (log: " in err
     log = "".join(p.read_text() for p in (tmp_path / "cut/runs").glob("*/*/seed0/metrics.jsonl"))
     assert log.count('"step": 100,') == 1  # no step trained twice into the log
-    assert rows(tmp_path / "pub-cut") == rows(tmp_path / "pub-whole")
+    assert rows(tmp_path / "pub-cut") == uninterrupted
+
+
+def test_a_cancelled_job_is_one_line_and_the_same_command_resumes_it(slurm, uninterrupted, tmp_path):
+    """``scancel`` of the running job: the command ends with one line naming the job (found gone
+    through squeue: this cluster keeps no accounting for sacct), exit 2; the same command again
+    resumes the cell from its checkpoint to the uninterrupted rows."""
+    proc = start(cut_command(tmp_path), slurm)
+    wait_for(tmp_path / "cut/runs", "*/*/seed0/checkpoint.pt", slurm)
+    job = running_jobs(slurm)[0]
+    subprocess.run(["scancel", job], env={**os.environ, **slurm}, check=True, capture_output=True)
+    _, err = proc.communicate(timeout=300)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2, err
+    assert last.startswith(f"izoo: error: 1 of 1 job(s) failed (first: {job}: left the queue without a result"), last
+    assert "rerun the same command to resume" in last
+    again = izoo(cut_command(tmp_path), slurm)
+    assert again.returncode == 0, again.stderr
+    assert rows(tmp_path / "pub-cut") == uninterrupted
 
 
 def test_tuning_workers_as_slurm_jobs_share_one_study_on_postgresql(slurm, postgres, tmp_path):

@@ -122,18 +122,70 @@ def submit(job: Any, arguments: list[list[Any]], folder: Path, executor: str, se
     return submitted
 
 
-def wait(submitted: list[Any], folder: Path) -> None:
-    """Wait for every job; a failed one is one line naming it, its error and where its log is."""
-    failed = []
-    for job in submitted:
-        try:
-            job.result()
-        except Exception as exc:  # noqa: BLE001 - a job's own error, reported by submitit
-            text = str(exc).strip()
-            failed.append(f"{job.job_id}: {text.splitlines()[-1] if text else type(exc).__name__}")
+#: seconds between looks at the jobs, and how long a SLURM job may be out of the queue without a
+#: result before it counts as failed (its result file is written just before it leaves)
+POLL_SECONDS, GONE_SECONDS = 2.0, 20.0
+
+
+def wait(submitted: list[Any], folder: Path, log: Any = print, poll: float = POLL_SECONDS,
+         gone_after: float = GONE_SECONDS) -> None:
+    """Wait for every job, saying when each one's scheduler state changes (with its log's path on
+    starting). A job that failed, or a SLURM job that left the queue without a result (cancelled,
+    killed on its node: seen through ``squeue``, which works where accounting, and so ``sacct``,
+    is off), is one line naming it, its error and where the logs are."""
+    import time
+
+    pending, failed, said, gone = list(submitted), [], {}, {}
+    while pending:
+        queue = _slurm_queue() if any(_is_slurm(j) for j in pending) else {}
+        now = time.monotonic()
+        for job in list(pending):
+            if job.done():
+                pending.remove(job)
+                error = _error_of(job)
+                if error:
+                    failed.append(f"{job.job_id}: {error}")
+                continue
+            state = queue.get(job.job_id) if _is_slurm(job) else "RUNNING"
+            if state is None:  # not in the queue and no result (yet)
+                if now - gone.setdefault(job.job_id, now) >= gone_after:
+                    pending.remove(job)
+                    failed.append(f"{job.job_id}: left the queue without a result (cancelled, or killed on its node)")
+                continue
+            gone.pop(job.job_id, None)
+            if said.get(job.job_id) != state:
+                said[job.job_id] = state
+                log(f"job {job.job_id}: {state}" + (f" (log: {job.paths.stdout})" if state == "RUNNING" else ""))
+        if pending:
+            time.sleep(poll)
     if failed:
         raise UserError(f"{len(failed)} of {len(submitted)} job(s) failed (first: {failed[0]}); logs in "
                         f"{folder}; rerun the same command to resume")
+
+
+def _is_slurm(job: Any) -> bool:
+    return type(job).__name__.startswith("Slurm")
+
+
+def _slurm_queue() -> dict[str, str]:
+    """Job id (array tasks as 12_3) -> state, for this user's jobs in SLURM's queue."""
+    import getpass
+    import subprocess
+
+    done = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i %T"], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        return {}
+    return dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+
+
+def _error_of(job: Any) -> str:
+    try:
+        job.result()
+    except Exception as exc:  # noqa: BLE001 - a job's own error, reported by submitit
+        text = str(exc).strip()
+        return text.splitlines()[-1] if text else type(exc).__name__
+    return ""
 
 
 def run_on_executor(configs: list[RunConfig], out: Path, executor: str, jobs: int, settings: JobSettings,
@@ -145,7 +197,7 @@ def run_on_executor(configs: list[RunConfig], out: Path, executor: str, jobs: in
     shards = [s for s in (shard_configs(configs, i, jobs) for i in range(jobs)) if s]
     arguments = [[[c.to_dict() for c in shard], str(out), settings.threads] for shard in shards]
     submitted = submit(ShardJob(), arguments, out / "jobs", executor, settings, f"izoo-{configs[0].study}", log)
-    wait(submitted, out / "jobs")
+    wait(submitted, out / "jobs", log)
 
 
 def run_tune_workers(kwargs: dict[str, Any], workers: int, executor: str, settings: JobSettings,
@@ -153,4 +205,4 @@ def run_tune_workers(kwargs: dict[str, Any], workers: int, executor: str, settin
     """``workers`` jobs each running ``tune(**kwargs)`` on the shared storage in ``kwargs``; waits."""
     folder = Path(kwargs["out"]) / "jobs"
     submitted = submit(TuneJob(), [[kwargs, settings.threads]] * workers, folder, executor, settings, "izoo-tune", log)
-    wait(submitted, folder)
+    wait(submitted, folder, log)
