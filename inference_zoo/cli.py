@@ -168,7 +168,7 @@ def set_data_location(root: Path | None, download: bool) -> None:
 # --- commands --------------------------------------------------------------------------------
 # options that compare and study share, declared once; every setting's flag comes from its config
 # field (core/settings.py), added to both commands by ``with_settings``
-PROGRESS_OPTION = typer.Option(True, help="Show a progress bar.")
+PROGRESS_OPTION = typer.Option(True, help="A progress bar on a terminal; off (or output to a file or pipe): a plain line per group every 30 s.")
 OPTION_OPTION = typer.Option([], "--option", "-o",
                              help="Strategy option: method.key=value or key=value; key=a,b,c sweeps it (a variant per value).")
 DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder data (default $IZOO_DATA_ROOT or ./data).")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import ArchConfig, TrainConfig
-from .errors import UserError
+from .errors import unknown
 
 
 @dataclass(frozen=True)
@@ -103,5 +103,5 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise UserError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+        raise unknown("preset", name, sorted(PRESETS))
     return PRESETS[name]

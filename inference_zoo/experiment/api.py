@@ -104,13 +104,12 @@ def python_words(function: Callable) -> Callable:
 def checked_preset(preset: str | None, data: str | None = None) -> str | None:
     """``preset``, checked (a near miss is named); when None, the preset ``data`` is meant to be
     run with (quick for the toys, digits for digits, ...), or None without ``data`` (a study's own)."""
-    from ..core.presets import PRESETS
+    from ..core.presets import get_preset
     from ..data import DATASETS
 
     if preset is None:
         return None if data is None else DATASETS.get(data.strip().partition(":")[0]).default_preset
-    if preset not in PRESETS:
-        raise unknown("preset", preset, PRESETS)
+    get_preset(preset)
     return preset
 
 
