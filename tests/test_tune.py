@@ -97,6 +97,7 @@ def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path
     assert killed.state == optuna.trial.TrialState.FAIL
     again = [t for t in study.trials if t.user_attrs.get("requeued_from") == running.number]
     assert len(again) == 1 and again[0].state == optuna.trial.TrialState.COMPLETE and again[0].params == running.params
+    assert again[0].user_attrs.get("preset_recipe", False) == killed.user_attrs.get("preset_recipe", False)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3  # the budget: 1200 run-steps of 400-step trials, the killed one not counted
 

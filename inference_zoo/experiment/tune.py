@@ -269,7 +269,13 @@ def _confirm(study: Any, done: list[Any], method: str, data: str, preset: str, t
     run-steps are spent on every method alike, outside the search budget)."""
     sign = 1.0 if direction_of(objective) == "maximize" else -1.0
     ranked = sorted(done, key=lambda t: -sign * t.value)
-    candidates = ranked[:top] + [t for t in ranked[top:] if t.user_attrs.get("preset_recipe")]
+    trials = {t.number: t for t in study.trials}
+
+    def preset_recipe(t: Any) -> bool:  # or queued again from it, after its worker died
+        return bool(t.user_attrs.get("preset_recipe")) or "requeued_from" in t.user_attrs and \
+            preset_recipe(trials[t.user_attrs["requeued_from"]])
+
+    candidates = ranked[:top] + [t for t in ranked[top:] if preset_recipe(t)]
     seeds = list(range(tuning_seeds[-1] + 1, tuning_seeds[-1] + 1 + n))
     configs = [dataclasses.replace(c, variant=f"trial={t.number}") for t in candidates
                for c in _plan_trial(method, data, preset, seeds, t.params, options, engine, settings)]
@@ -282,7 +288,7 @@ def _confirm(study: Any, done: list[Any], method: str, data: str, preset: str, t
     table = []
     for t in candidates:
         again = _objective(rows, f"{method}@trial={t.number}", objective)
-        table.append({"trial": t.number, "preset_recipe": bool(t.user_attrs.get("preset_recipe")),
+        table.append({"trial": t.number, "preset_recipe": preset_recipe(t),
                       "search_value": t.value, "confirm_value": again,
                       "value": (t.value * len(tuning_seeds) + again * n) / (len(tuning_seeds) + n)})
     finite = [r for r in table if math.isfinite(r["value"])] or [{**table[0], "value": table[0]["search_value"]}]
@@ -449,7 +455,8 @@ def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any]) -> None:
             continue
         _not_counted(study, trial.number)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+        marks = {k: v for k, v in trial.user_attrs.items() if k == "preset_recipe"}
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, **marks})
         log(f"{study.study_name}: trial {trial.number}'s worker (process {pid}) is gone; its parameters are queued again")
 
 
