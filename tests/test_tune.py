@@ -32,6 +32,8 @@ def test_each_method_gets_the_same_run_step_budget_and_a_history(tmp_path, capsy
     history = read_history(out / "vae@grid/trials.csv")
     assert [h["trial"] for h in history] == ["0", "1", "2", "3"] and {h["state"] for h in history} == {"COMPLETE"}
     assert {"lr", "beta1", "likelihood_std"} <= set(history[0])  # training settings and the VAE's own option
+    assert all(h["run_steps"] == "20" and h["start"] <= h["end"] for h in history)
+    assert vae["trials_per_hour"] > 0 and vae["wall_seconds"] > 0
     best = min(history, key=lambda h: -float(h["value"]))  # modes: more is better
     assert float(best["value"]) == vae["value"]
     config = json.loads((out / f"vae@grid/runs/grid/vae@trial={best['trial']}/seed{TUNING_SEED}/config.json").read_text())

@@ -239,7 +239,7 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                                           "params": best.params, "trial": best.number, "trials": len(study.trials),
                                           "budget_run_steps": budget, "run_steps_per_trial": per_trial,
                                           "tuning_seeds": tuning_seeds, "fixed_settings": _plain(settings),
-                                          "importances": importances(optuna, study),
+                                          "importances": importances(optuna, study), **throughput(study),
                                           **({"confirmation": confirmed} if confirmed else {})})
         from ..viz.tuning import plot_history
 
@@ -542,11 +542,27 @@ def _plain(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_history(study: Any, path: Path) -> None:
-    """Every trial of the study as tidy rows: trial, state, value, then one column per parameter."""
+    """Every trial of the study as tidy rows: trial, state, value, the run-steps it trained, its
+    start and end (UTC, ISO), then one column per parameter."""
     names = sorted({p for t in study.trials for p in t.params})
     rows = [{"trial": t.number, "state": t.state.name, "value": "" if t.value is None else repr(float(t.value)),
-             **t.params} for t in study.trials]
-    write_csv(path, rows, ["trial", "state", "value", *names])
+             "run_steps": t.user_attrs.get("run_steps", ""), "start": _iso(t.datetime_start),
+             "end": _iso(t.datetime_complete), **t.params} for t in study.trials]
+    write_csv(path, rows, ["trial", "state", "value", "run_steps", "start", "end", *names])
+
+
+def _iso(when: Any) -> str:
+    return "" if when is None else when.isoformat(timespec="seconds")
+
+
+def throughput(study: Any) -> dict[str, float]:
+    """The search's wall time (first trial's start to last trial's end, every worker and any pause
+    between calls included) and the finished trials (completed or pruned) per hour of it."""
+    finished = [t for t in study.trials if t.datetime_complete is not None and t.state.name in ("COMPLETE", "PRUNED")]
+    if not finished:
+        return {}
+    wall = (max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
+    return {"wall_seconds": round(wall, 1), "trials_per_hour": round(len(finished) * 3600 / wall, 2) if wall else 0.0}
 
 
 def read_history(path: Path) -> list[dict[str, str]]:

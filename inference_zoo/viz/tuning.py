@@ -117,7 +117,7 @@ def tuned_table(rows: list[dict[str, Any]]) -> str:
 def importance_table(folders: list[Path]) -> str:
     """Markdown: each search's best recipe and its parameters' fANOVA importances (best.json)."""
     lines = ["## The searches (best recipe; parameters by fANOVA importance over the completed trials)", "",
-             "| search | trials | best | recipe | importances |", "| --- | --- | --- | --- | --- |"]
+             "| search | trials | trials/hour | best | recipe | importances |", "| --- | --- | --- | --- | --- | --- |"]
     for f in folders:
         best = read_json_object(f / "best.json", "run izoo tune again")
         recipe = ", ".join(f"{k}={_short(v)}" for k, v in sorted(best["params"].items()))
@@ -125,7 +125,8 @@ def importance_table(folders: list[Path]) -> str:
         shares = ", ".join(f"{k} {v:.2f}" for k, v in ranked) or "-"
         confirmed = best.get("confirmation")
         again = f", mean with {len(confirmed['seeds'])} more seeds" if confirmed else ""
-        lines.append(f"| {f.name} | {best['trials']} | {best['value']:.4g} (trial {best['trial']}{again}) | {recipe} "
+        rate = f"{best['trials_per_hour']:.1f}" if "trials_per_hour" in best else "-"
+        lines.append(f"| {f.name} | {best['trials']} | {rate} | {best['value']:.4g} (trial {best['trial']}{again}) | {recipe} "
                      f"| {shares} |")
     return "\n".join(lines) + "\n"
 
