@@ -287,3 +287,21 @@ def test_confirmation_re_trains_the_best_trials_and_the_presets_recipe_on_more_t
     chosen = max(candidates, key=lambda c: c["value"])
     assert (best["trial"], best["value"]) == (chosen["trial"], chosen["value"])
     assert confirmation["run_steps"] == len(candidates) * 2 * 20
+
+
+def test_a_worker_whose_confirmation_runs_are_held_elsewhere_leaves_the_choice_to_that_worker(tmp_path, monkeypatch):
+    from inference_zoo.experiment import tune as tuning
+
+    real = tuning.run_cells
+
+    def busy(configs, out, *args, **kwargs):  # the confirmation's second seed: held by another worker
+        rows = real(configs, out, *args, **kwargs)
+        return [r for r in rows if r["seed"] != TUNING_SEED + 2] if out.name == "confirm" else rows
+
+    monkeypatch.setattr(tuning, "run_cells", busy)
+    said: list[str] = []
+    results = tuning.tune(["vae"], "grid", "quick", budget=40, batch=2, confirm_seeds=2, fresh_seeds=1,
+                          out=tmp_path / "t", pruner="none", log=said.append, steps=20, log_every=10,
+                          checkpoint_every=20)
+    assert results == [] and any("another worker is re-training the candidates" in s for s in said)
+    assert not (tmp_path / "t/vae@grid/best.json").exists() and not (tmp_path / "t/vae@grid/fresh").exists()

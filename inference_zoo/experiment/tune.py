@@ -232,8 +232,12 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
             raise UserError(f"no trial of {method} on {data} finished (all diverged or gave no {objective})")
         best, value, confirmed = study.best_trial, study.best_trial.value, None
         if confirm_seeds:
-            best, value, confirmed = _confirm(study, done, method, data, preset, tuning_seeds, confirm_seeds,
-                                              confirm_top, options, engine, settings, objective, folder, log)
+            chosen = _confirm(study, done, method, data, preset, tuning_seeds, confirm_seeds, confirm_top, options,
+                              engine, settings, objective, folder, log)
+            if chosen is None:  # another worker holds some of its runs: it will choose
+                log(f"{method}@{data}: another worker is re-training the candidates; it chooses, this one goes on")
+                continue
+            best, value, confirmed = chosen
         write_json(folder / "best.json", {"method": method, "data": data, "objective": objective,
                                           "direction": direction_of(objective), "value": value,
                                           "params": best.params, "trial": best.number, "trials": len(study.trials),
@@ -262,11 +266,12 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
 
 def _confirm(study: Any, done: list[Any], method: str, data: str, preset: str, tuning_seeds: list[int], n: int,
              top: int, options: dict[str, dict[str, Any]] | None, engine: str, settings: dict[str, Any],
-             objective: str, folder: Path, log: Callable[[str], Any]) -> tuple[Any, float, dict[str, Any]]:
+             objective: str, folder: Path, log: Callable[[str], Any]) -> tuple[Any, float, dict[str, Any]] | None:
     """Re-train the ``top`` best completed trials, and the preset's recipe (trial 0 of a new
     search), on ``n`` further tuning seeds into ``folder/confirm``; the candidate with the best mean
     over all its tuning seeds wins. Returns it, that mean and the record for best.json (its
-    run-steps are spent on every method alike, outside the search budget)."""
+    run-steps are spent on every method alike, outside the search budget); None where another
+    worker is still training some of them (the choice is that worker's)."""
     sign = 1.0 if direction_of(objective) == "maximize" else -1.0
     ranked = sorted(done, key=lambda t: -sign * t.value)
     trials = {t.number: t for t in study.trials}
@@ -284,6 +289,8 @@ def _confirm(study: Any, done: list[Any], method: str, data: str, preset: str, t
     where = folder / "confirm"
     prepare_output(where, configs, "resume")
     rows = run_cells(configs, where)
+    if {(c.label, c.seed) for c in configs} - {(r["method"], r["seed"]) for r in rows}:
+        return None
     write_tables(where, rows)
     table = []
     for t in candidates:
