@@ -144,3 +144,34 @@ def test_provenance_names_python_m_inference_zoo_as_the_izoo_command():
     assert command_line(["/opt/bin/izoo", "study", "x"]) == "izoo study x"
     assert command_line(["/home/u/checkout/inference_zoo/__main__.py", "study", "x"]) == "izoo study x"
     assert command_line(["studies/x.py", "--seeds", "2"]) == "python studies/x.py --seeds 2"
+
+
+def test_a_study_that_publishing_would_refuse_fails_before_training_anything(tmp_path, capsys):
+    import inference_zoo
+
+    pub = tmp_path / "pub"
+    base = ["study", "identity_toy", "--preset", "quick", "--device", "cpu", "--no-progress", "--threads", "1",
+            "--seeds", "1", "--methods", "vae", "--publish", str(pub)]
+    assert main([*base, "--steps", "5", "--out", str(tmp_path / "a")]) == 0
+    before = (pub / "results.csv").read_bytes()
+    capsys.readouterr()
+    assert main([*base, "--steps", "6", "--out", str(tmp_path / "b")]) == 2  # another config for a published cell
+    err = capsys.readouterr().err.strip()
+    assert err == (f"izoo: error: {pub} already holds cell identity/vae/seed0 of identity_toy trained with other "
+                   "settings (steps 6 vs 5); publish elsewhere with --publish DIR, or replace it with --overwrite")
+    assert not list((tmp_path / "b").rglob("results.csv"))  # nothing trained
+    with pytest.raises(UserError, match="trained with other settings"):  # the Python API: the same check
+        inference_zoo.study("identity_toy", seeds=1, methods=["vae"], preset="quick", steps=6, device="cpu",
+                            out=tmp_path / "b", publish=pub)
+    assert not list((tmp_path / "b").rglob("results.csv"))
+    assert main([*base, "--steps", "5", "--out", str(tmp_path / "c")]) == 0  # the same settings: published again
+    assert (pub / "results.csv").read_bytes() == before
+    # a run folder already holding the cell with other settings: refused before training more, without "merge"
+    assert main([*base[:-1], str(tmp_path / "elsewhere"), "--steps", "6", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert main([*base, "--steps", "6", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"izoo: error: {pub} already holds cell identity/vae/seed0 with another config (")
+    assert "merge" not in err and err.endswith("replace it with --overwrite") and "\n" not in err
+    assert main([*base, "--steps", "6", "--out", str(tmp_path / "b"), "--overwrite"]) == 0
+    assert (pub / "results.csv").read_bytes() != before

@@ -8,15 +8,19 @@ Python API both call these, so they behave the same by construction.
 """
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.config import RunConfig
+from ..core.config import ENGINES, RunConfig
+from ..core.environment import git_commit
 from ..core.errors import UserError, did_you_mean
 from ..core.results import cell_dir, collect_rows, write_tables
 from ..studies import STUDIES, Study, publish_pieces
+from ..studies.base import WAYS_OUT, cell_name, checked_merge, provenance_differs, read_published_folder
 from .cells import parse_shard, prepare_output, run_cells, shard_configs, stack_groups
 from .compare import plan_compare
 from .runs import is_finished
@@ -75,7 +79,9 @@ def run_study(study: Study, configs: list[RunConfig], *, out: Path | None = None
 
     Publishing goes where ``publish`` points; without it, to ``figures/NAME`` only from the study's
     own run folder (no ``out``, no ``shard``). It adds to what is published there (``overwrite``
-    replaces it), and waits while any cell is unfinished (held by another process).
+    replaces it), and waits while any cell is unfinished (held by another process). What publishing
+    would refuse (a published cell with another config, commit or result) is refused before
+    training (``check_publishable``).
     ``publish_only`` trains nothing. ``train`` trains the cells in process (default: without a
     display; the command line passes its own); ``executor`` ("local", "slurm") runs them as
     scheduler jobs instead.
@@ -90,6 +96,9 @@ def run_study(study: Study, configs: list[RunConfig], *, out: Path | None = None
         if not configs:
             raise UserError(f"shard {shard} of study {study.name} holds no cell (fewer stack groups than shards)")
     mode = "overwrite" if overwrite else "resume"
+    target = publish or (Path("figures") / study.name if out is None and shard is None else None)
+    if target is not None and not overwrite and not publish_only:
+        check_publishable(study, configs, run_dir, target)
     t0 = time.perf_counter()
     if publish_only:
         pass
@@ -111,14 +120,60 @@ def run_study(study: Study, configs: list[RunConfig], *, out: Path | None = None
     if not rows:
         raise UserError(f"{run_dir} holds no finished cell of study {study.name}")
     write_tables(run_dir, rows)
-    target = publish or (Path("figures") / study.name if out is None and shard is None else None)
     if target is None:
         return StudyRun(run_dir, rows, None, [], f"cells in {run_dir}; publish them with: izoo study {study.name} "
                         f"--publish-only --merge {run_dir} [more folders] [--publish DIR]")
     wall = None if publish_only else time.perf_counter() - t0
     # publishing adds to what is published there; overwrite replaces it
     sources = [run_dir] if overwrite or not (target / "study.json").is_file() else [target, run_dir]
-    return StudyRun(run_dir, rows, target, publish_pieces(study, sources, target, command, wall, overwrite))
+    return StudyRun(run_dir, rows, target, publish_pieces(study, sources, target, command, wall, overwrite,
+                                                                     merging=False))
+
+
+def check_publishable(study: Study, configs: list[RunConfig], run_dir: Path, target: Path) -> None:
+    """Refuse before training what publishing ``configs``' cells from ``run_dir`` to ``target``
+    would refuse after: a cell ``target`` holds with another config or commit than this run's, or
+    (for the cells ``run_dir`` holds finished) with other results."""
+    if not (target / "study.json").is_file():
+        return
+    if (run_dir / "runs").is_dir():  # the check publishing makes, on the cells finished so far
+        with tempfile.TemporaryDirectory() as scratch:
+            checked_merge(study, [target, run_dir], target, Path(scratch), merging=False)
+    from .verify import cell_config, has_digest
+
+    published = read_published_folder(target)
+    example = published.example_config and RunConfig.from_dict(published.example_config)
+    commit = git_commit()
+    for config in configs:
+        cell = (config.data.label(), config.label, config.seed)
+        if cell not in published.rows or is_finished(cell_dir(run_dir, config)):
+            continue
+        recorded = published.provenance.get(cell, {})
+        digest = recorded.get("config")
+        engines = [dataclasses.replace(config, train=dataclasses.replace(config.train, engine=e)) for e in ENGINES]
+        if not (digest and any(has_digest(c, digest) for c in engines)):
+            try:  # the published config, rebuilt from its example, names what changed
+                changed = _changed_settings(config, cell_config(study, example, cell, digest)[0]) if example else []
+            except UserError:
+                changed = []
+            if digest or changed:  # without a digest, only a rebuilt config that differs tells
+                raise UserError(f"{target} already holds cell {cell_name(cell)} of {study.name} trained with other "
+                                f"settings{' (' + '; '.join(changed) + ')' if changed else ''}; {WAYS_OUT}")
+        found = provenance_differs(recorded, {"commit": commit})
+        if found is not None:
+            raise UserError(f"{target} already holds cell {cell_name(cell)} of {study.name} trained at another commit "
+                            f"({found[1]}, now {found[2]}); {WAYS_OUT}")
+
+
+def _changed_settings(planned: RunConfig, published: RunConfig) -> list[str]:
+    """The settings (but the engine) ``planned`` sets otherwise than ``published``: "steps 100 vs 8000"."""
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        return {k2: v2 for k, v in d.items() for k2, v2 in
+                (flat(v, f"{prefix}{k}.").items() if isinstance(v, dict) else [(f"{prefix}{k}", v)])}
+
+    a, b = flat(planned.to_dict()), flat(published.to_dict())
+    return [f"{key.rpartition('.')[2]} {a.get(key)} vs {b.get(key)}" for key in sorted(a.keys() | b.keys())
+            if key != "train.engine" and a.get(key) != b.get(key)]
 
 
 def merge_study(study: Study, folders: list[Path], *, publish: Path | None = None, overwrite: bool = False,
@@ -135,4 +190,4 @@ def _train_quietly(configs: list[RunConfig], out: Path, mode: str) -> None:
     run_cells(configs, out)
 
 
-__all__ = ["STUDIES", "StudyRun", "default_run_folder", "merge_study", "plan_study", "run_study"]
+__all__ = ["STUDIES", "StudyRun", "check_publishable", "default_run_folder", "merge_study", "plan_study", "run_study"]

@@ -145,15 +145,16 @@ def read_piece(study: Study, folder: Path, samples_dir: Path) -> Piece:
     raise UserError(f"{folder} is neither a study run folder (runs/) nor a published study folder (study.json)")
 
 
-def merge_pieces(pieces: list[Piece]) -> Piece:
+def merge_pieces(pieces: list[Piece], merging: bool = True) -> Piece:
     """One piece holding every cell of ``pieces``; the same cell twice must be the same result
-    (same config and commit where both are known, same rows but for timings), else refused."""
+    (same config and commit where both are known, same rows but for timings), else refused
+    (``merging``: the user asked for the merge, and the refusal says so)."""
     merged = Piece(pieces[0].source, {}, {}, {})
     origin: dict[Cell, Path] = {}
     for piece in pieces:
         for cell, rows in piece.rows.items():
             if cell in merged.rows:
-                _check_same_cell(cell, origin[cell], merged, piece)
+                _check_same_cell(cell, origin[cell], merged, piece, merging)
                 continue
             origin[cell] = piece.source
             merged.rows[cell] = rows
@@ -168,21 +169,36 @@ def merge_pieces(pieces: list[Piece]) -> Piece:
     return merged
 
 
-def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece) -> None:
-    a, b = merged.provenance.get(cell, {}), piece.provenance.get(cell, {})
-    for key, what in (("config", "configs"), ("commit", "commits")):
+def provenance_differs(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first of config, commit that two records of one cell both give, differently: (key, a's, b's)."""
+    for key in ("config", "commit"):
         if a.get(key) and b.get(key) and a[key] != b[key]:
-            raise UserError(f"cell {cell_name(cell)} has different {what} in {first} ({a[key]}) and "
-                            f"{piece.source} ({b[key]}); merge only one of them, or publish with --overwrite "
-                            "to replace what is published")
+            return key, a[key], b[key]
+    return None
+
+
+#: what a user can do when publishing a study would replace a published cell with another
+WAYS_OUT = "publish elsewhere with --publish DIR, or replace it with --overwrite"
+
+
+def _check_same_cell(cell: Cell, first: Path, merged: Piece, piece: Piece, merging: bool = True) -> None:
+    def refuse(what: str, a: str = "", b: str = "") -> UserError:
+        if merging:  # the user listed the folders to merge
+            return UserError(f"cell {cell_name(cell)} has different {what}s in {first}{a} and {piece.source}{b}; "
+                             "merge only one of them, or publish with --overwrite to replace what is published")
+        return UserError(f"{first} already holds cell {cell_name(cell)} with another {what}{a} than "
+                         f"{piece.source}{b}; {WAYS_OUT}")
+
+    found = provenance_differs(merged.provenance.get(cell, {}), piece.provenance.get(cell, {}))
+    if found is not None:
+        raise refuse(found[0], f" ({found[1]})", f" ({found[2]})")
 
     def values(rows: list[dict[str, Any]]) -> dict[str, float]:
         return {r["metric"]: r["value"] for r in rows if r["metric"] not in TIMING_METRICS}
 
     va, vb = values(merged.rows[cell]), values(piece.rows[cell])
     if va.keys() != vb.keys() or any(not (va[k] == vb[k] or (math.isnan(va[k]) and math.isnan(vb[k]))) for k in va):
-        raise UserError(f"cell {cell_name(cell)} has different results in {first} and {piece.source}; "
-                        "merge only one of them, or publish with --overwrite to replace what is published")
+        raise refuse("result")
 
 
 def ordered_rows(study: Study, cells: dict[Cell, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -199,30 +215,39 @@ def ordered_rows(study: Study, cells: dict[Cell, list[dict[str, Any]]]) -> list[
 
 
 def publish_pieces(study: Study, sources: list[Path], target: Path, command: str, wall_seconds: float | None,
-                   overwrite: bool = False) -> list[Path]:
+                   overwrite: bool = False, merging: bool = True) -> list[Path]:
     """Merge run folders and published folders into one published study at ``target``; draw its figures.
 
     Publishing never drops a cell already published at ``target``, nor replaces it with another
     config's, commit's or result, unless ``overwrite``: to add cells, list ``target`` among the sources.
     ``wall_seconds`` (None when publishing without training) adds to the sources' published wall times.
+    ``merging``: the user listed the sources (``--merge``), and a refusal says so.
     """
+    with tempfile.TemporaryDirectory() as scratch:
+        merged, earlier = checked_merge(study, sources, target, Path(scratch), overwrite, merging)
+        return _write_published(study, merged, target, command, wall_seconds, earlier)
+
+
+def checked_merge(study: Study, sources: list[Path], target: Path, scratch: Path, overwrite: bool = False,
+                  merging: bool = True) -> tuple[Piece, Piece | None]:
+    """What ``publish_pieces`` would publish at ``target`` (sample arrays read into ``scratch``),
+    and what is published there now; refused as publishing refuses, without writing anything."""
     if target.exists() and not target.is_dir():
         raise UserError(f"publish target {target} exists and is not a folder")
-    with tempfile.TemporaryDirectory() as scratch:
-        pieces = [read_piece(study, source, Path(scratch) / str(i)) for i, source in enumerate(sources)]
-        merged = merge_pieces(pieces)
-        if not merged.rows:
-            raise UserError(f"nothing to publish: {', '.join(map(str, sources))} hold no finished cell of study {study.name}")
-        earlier = read_published_folder(target) if (target / "study.json").is_file() else None
-        if earlier is not None and not overwrite:
-            dropped = sorted(set(earlier.rows) - set(merged.rows))
-            if dropped:
-                raise UserError(f"publishing to {target} would drop {len(dropped)} published cell(s) "
-                                f"(e.g. {cell_name(dropped[0])}); list {target} among the folders to merge to keep "
-                                "them, or pass --overwrite to replace them")
-            for cell in sorted(set(earlier.rows) & set(merged.rows)):  # a new result for a published cell
-                _check_same_cell(cell, target, earlier, merged)
-        return _write_published(study, merged, target, command, wall_seconds, earlier)
+    pieces = [read_piece(study, source, scratch / str(i)) for i, source in enumerate(sources)]
+    merged = merge_pieces(pieces, merging)
+    if not merged.rows:
+        raise UserError(f"nothing to publish: {', '.join(map(str, sources))} hold no finished cell of study {study.name}")
+    earlier = read_published_folder(target) if (target / "study.json").is_file() else None
+    if earlier is not None and not overwrite:
+        dropped = sorted(set(earlier.rows) - set(merged.rows))
+        if dropped:
+            raise UserError(f"publishing to {target} would drop {len(dropped)} published cell(s) "
+                            f"(e.g. {cell_name(dropped[0])}); list {target} among the folders to merge to keep "
+                            "them, or pass --overwrite to replace them")
+        for cell in sorted(set(earlier.rows) & set(merged.rows)):  # a new result for a published cell
+            _check_same_cell(cell, target, earlier, merged, merging)
+    return merged, earlier
 
 
 def _write_published(study: Study, merged: Piece, target: Path, command: str, wall_seconds: float | None,
