@@ -178,3 +178,34 @@ def test_an_unreachable_storage_is_one_line_before_any_worker_is_submitted(slurm
                  "--out", str(tmp_path / "t")], slurm)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("izoo: error: cannot open the tuning storage") and not (tmp_path / "t/jobs").exists()
+
+
+def test_waiting_counts_a_job_gone_from_squeue_as_failed_but_not_while_squeue_does_not_answer(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from inference_zoo.core.errors import UserError
+    from inference_zoo.experiment import executors
+
+    class SlurmJobStandIn:  # what wait() uses of submitit's SlurmJob
+        def __init__(self, job_id: str, result: Exception | None = None, finished: bool = False):
+            self.job_id, self._result, self._finished = job_id, result, finished
+            self.paths = SimpleNamespace(stdout=tmp_path / f"{job_id}_log.out")
+
+        def done(self) -> bool:
+            return self._finished
+
+        def result(self):
+            if self._result is not None:
+                raise self._result
+
+    answers = iter([None, None, {"7_0": "RUNNING"}])  # squeue down twice, then the job leaves it
+    monkeypatch.setattr(executors, "_slurm_queue", lambda: next(answers, {}))
+    said: list[str] = []
+    with pytest.raises(UserError) as caught:
+        executors.wait([SlurmJobStandIn("7_0")], tmp_path, said.append, poll=0.0, gone_after=0.0)
+    assert said == [f"job 7_0: RUNNING (log: {tmp_path / '7_0_log.out'})"]
+    assert "1 of 1 job(s) failed (first: 7_0: left the queue without a result" in str(caught.value)
+    with pytest.raises(UserError, match=r"1 of 2 job\(s\) failed \(first: 8_1: ValueError in the job\)"):
+        executors.wait([SlurmJobStandIn("8_0", finished=True),
+                        SlurmJobStandIn("8_1", RuntimeError("Traceback...\nValueError in the job"), finished=True)],
+                       tmp_path, said.append, poll=0.0)

@@ -146,6 +146,8 @@ def wait(submitted: list[Any], folder: Path, log: Any = print, poll: float = POL
                 if error:
                     failed.append(f"{job.job_id}: {error}")
                 continue
+            if queue is None:  # squeue did not answer: nothing is known of the others this round
+                continue
             state = queue.get(job.job_id) if _is_slurm(job) else "RUNNING"
             if state is None:  # not in the queue and no result (yet)
                 if now - gone.setdefault(job.job_id, now) >= gone_after:
@@ -167,15 +169,19 @@ def _is_slurm(job: Any) -> bool:
     return type(job).__name__.startswith("Slurm")
 
 
-def _slurm_queue() -> dict[str, str]:
-    """Job id (array tasks as 12_3) -> state, for this user's jobs in SLURM's queue."""
+def _slurm_queue() -> dict[str, str] | None:
+    """Job id (array tasks as 12_3) -> state, for this user's jobs in SLURM's queue; None when
+    ``squeue`` fails (the controller busy or restarting)."""
     import getpass
     import subprocess
 
-    done = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i %T"], capture_output=True,
-                          text=True)
+    try:
+        done = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i %T"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     if done.returncode != 0:
-        return {}
+        return None
     return dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
 
 
