@@ -1,16 +1,20 @@
 """Shared fixtures: tiny configs that train in well under a second per run."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import os
+import shutil
 import tempfile
 
 # derived files cached under the data folder (the image metrics' feature network) go to a folder
-# of this test session, never into the checkout; set before inference_zoo reads it
-os.environ["IZOO_DATA_ROOT"] = tempfile.mkdtemp(prefix="izoo-data-")
-# and the stacking checks' verdicts (engine/stack/engine.py) to a cache of this session's own
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="izoo-cache-")
+# of this test session, never into the checkout; set before inference_zoo reads it; and the
+# stacking checks' verdicts (engine/stack/engine.py) to a cache of this session's own; both are
+# removed when the session ends
+for variable, prefix in (("IZOO_DATA_ROOT", "izoo-data-"), ("XDG_CACHE_HOME", "izoo-cache-")):
+    os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, os.environ[variable], ignore_errors=True)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
