@@ -481,8 +481,8 @@ def _alive(pid: int) -> bool:
 
 def _plan_trial(method: str, data: str, preset: str, seeds: list[int], params: dict[str, Any],
                 options: dict[str, dict[str, Any]] | None, engine: str, settings: dict[str, Any]) -> list[RunConfig]:
-    """A trial's runs: its parameters laid over the preset as a recipe (the search space and the
-    fixed settings never share a name: ``check_space``)."""
+    """A trial's runs: its parameters laid over the preset as a recipe (``tune`` refuses a name
+    that is both fixed and searched, so none of ``settings`` or ``options`` hides one)."""
     return plan_compare([method], data, preset, seeds, options, engine=engine, recipes={method: params}, **settings)
 
 
