@@ -45,6 +45,13 @@ def plot_history(folder: Path) -> Path:
         ax.plot(pruned, [bottom] * len(pruned), "v", color="#ff7f0e", ms=4, label="pruned at a curve point")
     if failed:
         ax.plot(failed, [bottom] * len(failed), "x", color="#7f7f7f", ms=5, label="failed or re-queued")
+    confirmed = best.get("confirmation")
+    if confirmed:  # each candidate's mean over its search and confirmation seeds; the chosen one
+        n = len(best.get("tuning_seeds", [])) + len(confirmed["seeds"])
+        means = [(c["trial"], c["value"]) for c in confirmed["candidates"] if math.isfinite(c["value"])]
+        if means:
+            ax.plot(*zip(*means), "s", mfc="none", color="#2ca02c", ms=7, label=f"mean over {n} tuning seeds")
+        ax.plot([best["trial"]], [best["value"]], "*", color="#2ca02c", ms=11, label="chosen")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"{best['objective']} ({'lower' if lower else 'higher'} is better)")
     ax.set_title(f"{best['method']} on {best['data']}: {len(trials)} trials, "
