@@ -230,7 +230,7 @@ def test_an_option_sweep_gives_each_value_a_column_folder_and_figure(capsys, tmp
         "vae@likelihood_std=0.05", "vae@likelihood_std=0.5"]
     run = out / "runs" / "grid" / "vae@likelihood_std=0.5" / "seed0"
     assert json.loads((run / "config.json").read_text())["options"] == {"likelihood_std": 0.5}
-    assert "grid, vae: mean" in stdout and "columns: likelihood_std" in stdout  # one table per method
+    assert "grid, vae: one seed" in stdout and "columns: likelihood_std" in stdout  # one table per method
     figures = {name: (out / name).read_bytes() for name in ("sweep-grid-generator_loss.png", "sweep-grid-likelihood_std.png")}
     for name in figures:
         (out / name).unlink()

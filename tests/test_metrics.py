@@ -364,3 +364,11 @@ def test_responsibility_with_equal_stds_is_nearest_mode(case, std):
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_every_headline_metric_says_which_way_it_improves():
+    from inference_zoo.core.results import BETTER, HEADLINE_METRICS, better
+
+    assert set(BETTER) == set(HEADLINE_METRICS)
+    assert (better("modes_3sigma"), better("fid"), better("interp_mid_nn_mse")) == ("higher", "lower", "lower")
+    assert better("corr_x_encoding") is None and better("label_probe_error_100") == "lower"

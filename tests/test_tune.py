@@ -305,3 +305,9 @@ def test_a_worker_whose_confirmation_runs_are_held_elsewhere_leaves_the_choice_t
                           checkpoint_every=20)
     assert results == [] and any("another worker is re-training the candidates" in s for s in said)
     assert not (tmp_path / "t/vae@grid/best.json").exists() and not (tmp_path / "t/vae@grid/fresh").exists()
+
+
+def test_an_objective_without_a_better_direction_is_refused(tmp_path, capsys):
+    assert main(["tune", "--methods", "vae", "--budget", "100", "--objective", "corr_x_encoding",
+                 "--out", str(tmp_path / "t"), *TINY]) == 2
+    assert "improves in no one direction" in capsys.readouterr().err

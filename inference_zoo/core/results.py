@@ -35,6 +35,22 @@ HEADLINE_METRICS = ["modes_3sigma", "hq_fraction", "reverse_kl", "modes_responsi
                     "probe_linear_acc", "probe_1nn_acc", "classifier_error", "supervised_error", "fid", "kid", "precision", "recall", "density", "coverage",
                     "feature_net_acc", "arith_target_prob",
                     "interp_path_ratio", "interp_mid_nn_mse"]
+#: which way each headline metric improves; None: neither (a correlation's sign is the map the
+#: encoder learned; the interpolation path ratio describes, 1 being a cross-fade)
+BETTER: dict[str, str | None] = {
+    **dict.fromkeys(["modes_3sigma", "hq_fraction", "modes_responsibility", "recon_same_mode", "recon_same_class",
+                     "recon_same_mode_z1", "recon_same_class_z1", "probe_linear_acc", "probe_1nn_acc", "precision",
+                     "recall", "density", "coverage", "feature_net_acc", "arith_target_prob"], "higher"),
+    **dict.fromkeys(["reverse_kl", "recon_mse", "recon_mse_z1", "latent_recovery_mse", "prior_mmd",
+                     "recon_mse_mean_code", "classifier_error", "supervised_error", "fid", "kid",
+                     "interp_mid_nn_mse"], "lower"),
+    **dict.fromkeys(["corr_x_encoding", "corr_x_mean_code", "interp_path_ratio"], None),
+}
+
+
+def better(metric: str) -> str | None:
+    """"higher", "lower" or None (see ``BETTER``); a label-count probe's error is lower-is-better."""
+    return "lower" if metric.startswith("label_probe_error") else BETTER.get(metric)
 
 
 def read_rows(path: str | Path, fields: list[str] = RESULT_FIELDS) -> list[dict[str, Any]]:

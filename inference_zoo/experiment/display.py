@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.config import VARIANT_MARK, RunConfig, split_label
-from ..core.results import HEADLINE_METRICS, aggregate, summary_index
+from ..core.results import HEADLINE_METRICS, aggregate, better, summary_index
 
 SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]
 HEARTBEAT_SECONDS = 30.0  # without a bar: a line per group of runs at least this often while it trains
@@ -219,16 +219,19 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
             tables.setdefault(split_label(label)[0] if swept else "", []).append(label)
         for method, columns in tables.items():
             headers, keys = _column_headers(columns)
-            title = (f"{dataset}{', ' + method if method else ''}: mean ± s.e. over {n} seed(s)"
+            title = (f"{dataset}{', ' + method if method else ''}: "
+                     f"{f'mean ± s.e. over {n} seeds' if n > 1 else 'one seed'}"
                      f"{'; columns: ' + ', '.join(keys) if keys else ''}")
-            table = Table(title=title, title_justify="left")
+            table = Table(title=title, title_justify="left", caption="↑/↓: higher/lower is better",
+                          caption_justify="left")
             table.add_column("metric", no_wrap=True)
             for header in headers:
                 table.add_column(header, justify="right", overflow="fold")  # nothing cut off
             for metric in SHOWN_METRICS + ["diverged"]:
                 cells = [index.get((dataset, label, metric)) for label in columns]
                 if any(cells):
-                    table.add_row(metric, *(_fmt(c) if c else "-" for c in cells))
+                    way = {"higher": " ↑", "lower": " ↓"}.get(better(metric) or "", "")
+                    table.add_row(metric + way, *(_fmt(c) if c else "-" for c in cells))
             console.print(table)
 
 

@@ -26,7 +26,7 @@ from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.fileio import write_csv, write_json
 from ..core.environment import command_line
-from ..core.results import safe_name, write_rows, write_tables
+from ..core.results import better, safe_name, write_rows, write_tables
 from .cells import prepare_output, run_cells
 from .compare import plan_compare
 
@@ -40,9 +40,6 @@ TRAIN_SPACE: dict[str, tuple] = {
     "lr_schedule": ("choice", ["constant", "linear"]),
     "lr_decay_start": ("choice", [0.0, 0.5, 0.8]),
 }
-#: metrics where less is better (the rest: more is better)
-LOWER_IS_BETTER = ("reverse_kl", "recon_mse", "recon_mse_z1", "latent_recovery_mse", "prior_mmd",
-                   "recon_mse_mean_code", "classifier_error", "supervised_error", "fid", "kid")
 KINDS = ("log", "float", "int", "choice")
 
 
@@ -62,8 +59,7 @@ def metrics_of(objective: str) -> list[str]:
 
 
 def direction_of(objective: str) -> str:
-    metric = metrics_of(objective)[0]
-    return "minimize" if metric in LOWER_IS_BETTER or metric.startswith("label_probe_error") else "maximize"
+    return "minimize" if better(metrics_of(objective)[0]) == "lower" else "maximize"
 
 
 def check_space(space: dict[str, tuple], method: str) -> None:
@@ -148,6 +144,10 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
         if metric not in HEADLINE_METRICS and not metric.startswith("label_probe_error_"):
             raise UserError(f"--objective {metric!r} is not a metric{did_you_mean(metric, HEADLINE_METRICS)}; "
                             f"metrics: {', '.join(HEADLINE_METRICS)}")
+    aimless = [m for m in metrics_of(objective) if better(m) is None]
+    if aimless:
+        raise UserError(f"--objective {aimless[0]} improves in no one direction (a correlation's sign is the map's, "
+                        "the path ratio describes); choose a metric with a better end")
     if len({direction_of(m) for m in metrics_of(objective)}) > 1:
         raise UserError(f"--objective {objective}: a sum needs metrics that improve in the same direction")
     from ..core.settings import resolve
