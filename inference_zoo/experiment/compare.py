@@ -125,10 +125,14 @@ def tuned_recipes(recipe: str, preset: str, data: str, methods: list[str]) -> di
     return {m: dict(base.recipes[f"{m}@{data}"]) for m in methods}
 
 
+def option_names(method: str) -> set[str]:
+    """The names of a strategy's own options (its ``Options`` fields); every other name is a setting."""
+    return {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
+
+
 def _recipe_part(method: str, params: dict[str, Any], options: bool) -> dict[str, Any]:
-    """A recipe's strategy options (``options``) or its other settings: split by the strategy's
-    ``Options`` fields."""
-    names = {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
+    """A recipe's strategy options (``options``) or its other settings."""
+    names = option_names(method)
     return {k: v for k, v in params.items() if (k in names) == options}
 
 

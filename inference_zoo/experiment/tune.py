@@ -28,7 +28,7 @@ from ..core.fileio import write_csv, write_json
 from ..core.environment import command_line
 from ..core.results import better, safe_name, write_rows, write_tables
 from .cells import prepare_output, run_cells
-from .compare import plan_compare
+from .compare import option_names, plan_compare
 
 #: tuning trains on seeds from here on; comparisons and fresh re-runs use 0, 1, 2, ...
 TUNING_SEED = 1000
@@ -66,7 +66,7 @@ def check_space(space: dict[str, tuple], method: str) -> None:
     """A search space: names of settings or of the method's options, each a known kind of range."""
     from ..core.settings import lookup
 
-    options = _option_names(method)
+    options = option_names(method)
     for name, spec in space.items():
         if name not in options:
             lookup(name)  # a setting, or one line naming the nearest
@@ -152,16 +152,16 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
         raise UserError(f"--objective {objective}: a sum needs metrics that improve in the same direction")
     from ..core.settings import resolve
 
-    swept = [k for k, v in resolve(settings).items() if isinstance(v, list) and len(v) > 1]
+    given = resolve(settings)
+    swept = [k for k, v in given.items() if isinstance(v, list) and len(v) > 1]
     swept += [f"{m}.{k}" for m, given in (options or {}).items() for k, v in given.items() if isinstance(v, list)]
     if swept:
         raise UserError(f"izoo tune fixes what it does not search to one value; {', '.join(swept)} is given as a "
                         "sweep (searching is the tuner's job: put it in the search space)")
     spaces = {m: (space or {}).get(m, default_space(m)) for m in methods}
-    fixed = set(resolve(settings))
     for method, chosen in spaces.items():
         check_space(chosen, method)
-        both = sorted((fixed | set((options or {}).get(method, {}))) & set(chosen))
+        both = sorted((set(given) | set((options or {}).get(method, {}))) & set(chosen))
         if both:
             raise UserError(f"{method}: {', '.join(both)} is both fixed and searched; leave it out of the command "
                             "or out of the search space")
@@ -492,12 +492,6 @@ def run_steps(config: RunConfig) -> int:
     from ..engine.train import build_strategy
 
     return config.train.steps * len(build_strategy(config, build_dataset(config.data).x_dim).phases(config.train.steps))
-
-
-def _option_names(method: str) -> set[str]:
-    from ..strategies import STRATEGIES
-
-    return {f.name for f in dataclasses.fields(STRATEGIES.get(method).Options)}
 
 
 #: Optuna's pruners by name: each stops a trial whose curve falls behind the trials before it
