@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..core.errors import UserError, did_you_mean, unknown
+from ..core.errors import UserError, did_you_mean
 from ..core.results import HEADLINE_METRICS, RESULT_FIELDS, aggregate, collect_rows, read_rows, summary_index
 from .export import load_run
 
@@ -142,7 +142,6 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     ``overwrite`` replaces them. ``recipe``: "preset", or "tuned" for each method's published tuned
     recipe at the preset and dataset (what ``settings`` and ``options`` give still wins).
     """
-    from ..core.config import ArchConfig
     from .compare import plan_compare, run_compare, tuned_recipes
 
     if resume and overwrite:
@@ -150,9 +149,6 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     methods = [methods] if isinstance(methods, str) else list(methods)
     preset = checked_preset(preset, data)
     _check_options(options, methods)
-    for key in arch or {}:
-        if key not in ArchConfig.__dataclass_fields__:
-            raise unknown("arch key", key, ArchConfig.__dataclass_fields__)
     configs = plan_compare(methods, data, preset, _seeds(seeds), options, arch=arch, engine=engine,
                            recipes=tuned_recipes(recipe, preset, data, methods), **settings)
     out = Path(out)

@@ -11,7 +11,7 @@ from ..data import build_dataset, parse_data_spec
 from ..core.presets import get_preset
 from .cells import prepare_output, run_cells
 from ..core.environment import resolve_device
-from ..core.errors import UserError
+from ..core.errors import UserError, unknown
 from ..strategies import STRATEGIES
 from ..engine.train import build_strategy, resolve_options
 from ..engine import distributed
@@ -74,6 +74,9 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     x_dim = build_dataset(data_config).x_dim
     if n_train < train.batch_size:
         raise UserError(f"--n-train ({n_train}) must be at least the batch size ({train.batch_size})")
+    for key in arch or {}:
+        if key not in base.arch.__dataclass_fields__:
+            raise unknown("arch key", key, base.arch.__dataclass_fields__)
     arch_config = dataclasses.replace(base.arch, **(arch or {}))
     configs = []
     for method in methods:
