@@ -64,7 +64,23 @@ def test_two_workers_share_one_study_and_never_train_a_trial_twice(tmp_path):
 
     study = optuna.load_study(study_name="vae@grid", storage=storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(t.number for t in complete) == list(range(6))
+    assert len(complete) == 6 and sum(bool(t.user_attrs.get("preset_recipe")) for t in complete) == 1
+
+
+def test_workers_that_both_queued_the_presets_recipe_train_it_once_within_the_budget(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    study = optuna.create_study(study_name="vae@grid", storage=storage, direction="maximize")
+    for _ in range(2):  # two workers started together, each saw an empty study
+        study.enqueue_trial({"lr": 1e-3}, user_attrs={"preset_recipe": True})
+    assert main(["tune", "--methods", "vae", "--budget", "80", "--batch", "2", "--storage", storage,
+                 "--out", str(tmp_path / "t"), *TINY]) == 0
+    study = optuna.load_study(study_name="vae@grid", storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4  # 80 run-steps of 20-step trials: the dropped copy is not counted
+    assert [t.number for t in complete if t.user_attrs.get("preset_recipe")] == [0]
+    assert study.trials[1].state == optuna.trial.TrialState.FAIL and 1 in study.user_attrs["not_counted"]
 
 
 def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path):

@@ -179,16 +179,16 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
             raise UserError(f"--budget {budget} run-steps buys no trial of {method} ({per_trial} run-steps each: "
                             f"{probe.train.steps} steps x phases x {seeds} seed(s))")
         study = _study(optuna, url, f"{method}@{data}", direction_of(objective), pruner, batch)
+        enqueue_preset_recipe(study, probe, spaces[method])  # by the submitter, before any worker starts
         if check_only:
             continue
-        enqueue_preset_recipe(study, probe, spaces[method])
         folder = out / safe_name(f"{method}@{data}")
         while True:
             requeue_orphans(optuna, study, log)
             left = (budget - budget_used(study, per_trial)) // per_trial
             if left < 1:
                 break
-            asked = [study.ask() for _ in range(min(batch, left))]
+            asked = drop_second_preset_recipe(optuna, study, [study.ask() for _ in range(min(batch, left))])
             for trial in asked:
                 trial.set_user_attr("worker", worker_id())
             excess = budget_used(study, per_trial) - budget  # another worker asked at the same time
@@ -419,6 +419,23 @@ def enqueue_preset_recipe(study: Any, config: RunConfig, space: dict[str, tuple]
         if spec[0] == "choice" and value in list(spec[1]) or spec[0] != "choice" and spec[1] <= value <= spec[2]:
             params[name] = value
     study.enqueue_trial(params, user_attrs={"preset_recipe": True})
+
+
+def drop_second_preset_recipe(optuna: Any, study: Any, asked: list[Any]) -> list[Any]:
+    """Workers started together on a new study may each queue the preset's recipe; the lowest
+    numbered copy runs and a later copy, when asked, fails without counting against the budget."""
+    def first_copy(t: Any) -> bool:
+        return bool(t.user_attrs.get("preset_recipe")) and "requeued_from" not in t.user_attrs
+
+    copies = [t.number for t in study.get_trials(deepcopy=False) if first_copy(t)]
+    kept = []
+    for trial in asked:
+        if first_copy(trial) and trial.number != min(copies):
+            _not_counted(study, trial.number)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            kept.append(trial)
+    return kept
 
 
 class TrialWatcher:
