@@ -8,9 +8,12 @@ engine (``engine/stack/engine.py``) with K = 1, 4, 16 seeds in one stack (with `
 stack with ``train.compile``, with ``--lr-sweep`` also the largest stack with one learning rate per
 member, with ``--batched-forms`` also the largest stack with the batched ``bmm`` matmuls the
 engine used before its one-call-per-member forms, ``engine/stack/matmul.py``: the price of
-stack independence on every CPU), and a fp32 matmul peak measured at the start of every round. It prints run-steps
-per second (K runs x steps / seconds), the ratio of each to (a) and the achieved matmul FLOP/s as
-a share of that round's peak (medians over rounds), and writes ``benchmarks/results/train_speed.json``.
+stack independence on every CPU), (d) the peers, what a user would run instead: PyTorch's own
+ensembling recipe (``torch.func``, the largest K, torch's Adam and its fused kernel) and one plain
+reference per core as separate one-thread processes, and a fp32 matmul peak measured at the start
+of every round. It prints run-steps per second (K runs x steps / seconds), the ratio of each to (a)
+and to the round's fastest peer, and the achieved matmul FLOP/s as a share of that round's peak
+(medians over rounds), and writes ``benchmarks/results/train_speed.json``.
 The share of peak counts the FLOPs each configuration performs: the stacked engine's step does
 the same maths with a quarter fewer discriminator FLOPs (``inference_zoo/engine/stack/backward.py``).
 Ratios, not absolute times, are what carry across machines.
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib.util
+import os
 import json
 import platform
 import statistics
@@ -28,6 +33,8 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
 from inference_zoo.data import parse_data_spec
@@ -103,6 +110,117 @@ def plain_reference(steps: int, batch: int, device: str = "cpu") -> float:
         step()
     _sync(device)
     return steps / (time.perf_counter() - t0)
+
+
+class FuncEnsemble:
+    """A peer: K copies of the plain reference trained as one ensemble with PyTorch's own recipe
+    (``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``) and torch's Adam over the
+    stacked tensors (``fused`` where this torch has it). Member k does the reference's arithmetic
+    with its own minibatches and noise (``tests/test_benchmark.py`` checks it against ``ali_step``)."""
+
+    def __init__(self, members: list[tuple[nn.Module, nn.Module, nn.Module]], lr: float = 1e-4,
+                 fused: bool = False) -> None:
+        from torch.func import stack_module_state
+
+        self.k = len(members)
+        self.base = [copy.deepcopy(net).to("meta") for net in members[0]]
+        stacked = [stack_module_state([m[i] for m in members]) for i in range(3)]
+        self.params = [p for p, _ in stacked]
+        self.buffers = [b for _, b in stacked]
+        for params in self.params:
+            for t in params.values():
+                t.requires_grad_(True)
+        opt = dict(lr=lr, betas=(0.5, 0.999), **({"fused": True} if fused else {}))
+        self.opt_d = torch.optim.Adam(list(self.params[2].values()), **opt)
+        self.opt_g = torch.optim.Adam([*self.params[0].values(), *self.params[1].values()], **opt)
+
+    def _losses(self, pe, pd, pc, be, bd, bc, x, z, eps):
+        from torch.func import functional_call
+
+        enc, dec, disc = self.base
+        z_hat = functional_call(enc, (pe, be), (torch.cat([x, eps], 1),))
+        x_tilde = functional_call(dec, (pd, bd), (z,))
+        real = functional_call(disc, (pc, bc), (torch.cat([x, z_hat], 1),)).squeeze(-1)
+        fake = functional_call(disc, (pc, bc), (torch.cat([x_tilde, z], 1),)).squeeze(-1)
+        d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+        g_loss = F.softplus(real).mean() + F.softplus(-fake).mean()
+        return d_loss, g_loss
+
+    def step(self, x: torch.Tensor, z: torch.Tensor, eps: torch.Tensor) -> None:
+        """One update of every member: x, z, eps are (K, batch, 2), member k's minibatch and noise."""
+        from torch.func import vmap
+
+        d_loss, g_loss = vmap(self._losses)(*self.params, *self.buffers, x, z, eps)
+        d_params = list(self.params[2].values())
+        g_params = [*self.params[0].values(), *self.params[1].values()]
+        # members are independent: the gradient of the summed losses is each member's own gradient
+        d_grads = torch.autograd.grad(d_loss.sum(), d_params, retain_graph=True)
+        g_grads = torch.autograd.grad(g_loss.sum(), g_params)
+        for p, grad in zip(d_params + g_params, d_grads + g_grads):
+            p.grad = grad.contiguous()  # vmap's weight gradients come transposed, and torch's fused
+            # CPU Adam reads a non-contiguous gradient in the wrong order (tests/test_benchmark.py)
+        self.opt_d.step()
+        self.opt_g.step()
+
+    def member(self, k: int) -> list[dict[str, torch.Tensor]]:
+        """Member k's parameters per network (encoder, decoder, discriminator)."""
+        return [{name: t[k].detach() for name, t in params.items()} for params in self.params]
+
+
+def func_ensemble(steps: int, batch: int, members: int, fused: bool) -> float:
+    """The torch.func peer, ``members`` runs in one ensemble; returns run-steps per second."""
+    nets = []
+    for k in range(members):
+        torch.manual_seed(k)
+        nets.append(ALI_LOOP.networks())
+    ensemble = FuncEnsemble(nets, fused=fused)
+    data = ALI_LOOP.grid(100_000, torch.Generator().manual_seed(0))
+
+    def step():
+        x = data[torch.randint(len(data), (members, batch))]
+        ensemble.step(x, torch.randn(members, batch, 2), torch.randn(members, batch, 2))
+
+    for _ in range(10):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return members * steps / (time.perf_counter() - t0)
+
+
+def fused_adam_available() -> bool:
+    try:
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _one_process(steps: int, batch: int, start, queue) -> None:
+    torch.set_num_threads(1)
+    start.wait()
+    t0 = time.time()
+    plain_reference(steps, batch)
+    queue.put((t0, time.time()))
+
+
+def plain_processes(steps: int, batch: int, processes: int) -> float:
+    """The other peer: ``processes`` plain references at one thread each, started together (what a
+    user does with one run per core); returns their summed run-steps per second over the wall time
+    from the first start to the last finish (warm-up steps included in neither)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, queue = context.Barrier(processes + 1), context.Queue()
+    workers = [context.Process(target=_one_process, args=(steps, batch, start, queue)) for _ in range(processes)]
+    for w in workers:
+        w.start()
+    start.wait()
+    spans = [queue.get(timeout=3600) for _ in workers]
+    for w in workers:
+        w.join()
+    # each process's own 10 warm-up steps lie inside its span: count them as work done
+    return processes * (steps + 10) / (max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans))
 
 
 def _sync(device: str) -> None:
@@ -212,6 +330,16 @@ def main() -> None:
         for k in members:
             configurations.append((f"izoo stacked engine, K={k}", True,
                                    lambda k=k: izoo_stacked(stack_steps(k), batch, k)))
+        # the peers: what a user would run instead of izoo's stacked engine
+        k = max(members)
+        configurations.append((f"peer: torch.func ensemble, K={k}, torch Adam", False,
+                               lambda k=k: func_ensemble(stack_steps(k), batch, k, fused=False)))
+        if fused_adam_available():
+            configurations.append((f"peer: torch.func ensemble, K={k}, fused Adam", False,
+                                   lambda k=k: func_ensemble(stack_steps(k), batch, k, fused=True)))
+        cores = len(os.sched_getaffinity(0))
+        configurations.append((f"peer: {cores} plain processes x 1 thread", False,
+                               lambda: plain_processes(steps, batch, cores)))
         if args.compile:
             k = max(members)
             configurations.append((f"izoo stacked engine, K={k}, compiled", True,
@@ -236,19 +364,25 @@ def main() -> None:
         print(f"fp32 matmul peak (1024^3, {torch.get_num_threads()} threads), median of the rounds: "
               f"{peak / 1e9:.1f} GFLOP/s (rounds {min(round_peaks) / 1e9:.1f}-{max(round_peaks) / 1e9:.1f})")
         reference = rates["plain reference"]
+        best_peer = [max(rates[name][r] for name, _, _ in configurations if name.startswith("peer:"))
+                     for r in range(args.rounds)]
         for name, shared_chain, _ in configurations:
             flops = ali_flops_per_step(batch, shared_chain=shared_chain)
             rate = statistics.median(rates[name])
             ratios = [r / ref for r, ref in zip(rates[name], reference)]
             shares = [r * flops / p for r, p in zip(rates[name], round_peaks)]
+            to_peer = [r / best for r, best in zip(rates[name], best_peer)]
             record = {"configuration": name, "batch_size": batch, "run_steps_per_s": round(rate, 2),
                       "ms_per_run_step": round(1000 / rate, 2), "ratio_to_reference": round(statistics.median(ratios), 3),
                       "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                      "ratio_to_best_peer": round(statistics.median(to_peer), 3),
+                      "ratio_to_best_peer_range": [round(min(to_peer), 3), round(max(to_peer), 3)],
                       "flops_per_run_step": flops, "share_of_matmul_peak": round(statistics.median(shares), 3),
                       "rounds": [round(r, 2) for r in rates[name]]}
             records.append(record)
-            print(f"batch {batch:5d}  {name:36s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/run-step  "
+            print(f"batch {batch:5d}  {name:46s} {rate:8.1f} run-steps/s  {1000 / rate:7.2f} ms/run-step  "
                   f"x{statistics.median(ratios):.2f} of reference (rounds {min(ratios):.2f}-{max(ratios):.2f})  "
+                  f"x{statistics.median(to_peer):.2f} of the best peer  "
                   f"{flops / 1e9:5.2f} GFLOP/run-step  {100 * statistics.median(shares):5.1f}% of peak")
     meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -256,6 +390,7 @@ def main() -> None:
             "flops_per_step_batch100": ali_flops_per_step(100), "rounds": args.rounds,
             "member_matmul_signatures": _signature_summary(),
             "statistic": "median over rounds; ratio_to_reference is the median of per-round ratios, "
+                         "ratio_to_best_peer the median of each round's rate over that round's fastest peer, "
                          "share_of_matmul_peak the median of each round's rate over the peak measured in that round"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "records": records}, indent=2) + "\n")

@@ -131,3 +131,46 @@ def test_the_optimizer_benchmark_times_the_three_adam_steps_and_writes_its_recor
     whole, merged, unmerged = record["ms_per_step"].values()
     assert record["ratio"] == pytest.approx(merged / whole, rel=0.02)  # ms are rounded to 0.01
     assert record["ratio_member_by_member"] == pytest.approx(unmerged / whole, rel=0.02)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_torch_func_peer_does_the_plain_references_arithmetic_per_member(train_speed, fused):
+    """Member k of the torch.func ensemble takes the steps ``ali_step`` takes alone from the same
+    weights, minibatches and noise (to float rounding: vmap's kernels are not the loop's)."""
+    import copy
+
+    import torch
+
+    if fused and not train_speed.fused_adam_available():
+        pytest.skip("this torch has no fused Adam on the CPU")
+    loop = train_speed.ALI_LOOP
+    members = []
+    for k in range(2):
+        torch.manual_seed(k)
+        members.append(loop.networks())
+    alone = copy.deepcopy(members[1])
+    ensemble = train_speed.FuncEnsemble(members, fused=fused)
+    opt_d = torch.optim.Adam(alone[2].parameters(), lr=1e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam([*alone[0].parameters(), *alone[1].parameters()], lr=1e-4, betas=(0.5, 0.999))
+    data = loop.grid(1000, torch.Generator().manual_seed(0))
+    for step in range(3):
+        x = data[torch.randint(len(data), (2, 16))]
+        draws = []
+        for k in range(2):
+            torch.manual_seed(100 * step + k)
+            draws.append((torch.randn(16, 2), torch.randn(16, 2)))  # z, then the encoder's noise: ali_step's order
+        ensemble.step(x, torch.stack([z for z, _ in draws]), torch.stack([e for _, e in draws]))
+        torch.manual_seed(100 * step + 1)
+        loop.ali_step(*alone, x[1], opt_d, opt_g)
+    for net, params in zip(alone, ensemble.member(1)):
+        for name, value in net.named_parameters():
+            assert torch.allclose(params[name], value.detach(), atol=1e-6), name
+    assert not torch.allclose(ensemble.member(0)[0]["0.weight"], ensemble.member(1)[0]["0.weight"])
+
+
+def test_the_process_peer_runs_one_plain_reference_per_process(train_speed, monkeypatch):
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(train_speed.__file__).parent))  # spawned children import the module
+    sys.modules.setdefault("train_speed", train_speed)
+    assert train_speed.plain_processes(steps=5, batch=20, processes=2) > 0

@@ -104,8 +104,10 @@ def test_a_learning_rate_sweep_trains_as_one_stack_and_matches_single_runs(tmp_p
     assert len({round(values(r)["recon_mse"], 6) for r in stack}) == 3
 
 
+@pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("kernel", [{}, {"fused": True}, {"foreach": True}])
-def test_member_adam_is_torch_adam_per_member(kernel):
+def test_member_adam_is_torch_adam_per_member(kernel, transposed):
+    """Also with a gradient laid out transposed (torch's fused CPU Adam misreads one)."""
     torch.manual_seed(0)
     lrs = [1e-3, 1e-2]
     stacked_param = nn.Parameter(torch.randn(2, 3, 4))
@@ -113,11 +115,11 @@ def test_member_adam_is_torch_adam_per_member(kernel):
     opt = MemberAdam([stacked_param], lrs, betas=(0.5, 0.999), kernel=kernel)
     refs = [torch.optim.Adam([m], lr=lr, betas=(0.5, 0.999), **kernel) for m, lr in zip(members, lrs)]
     for _ in range(5):
-        grad = torch.randn(2, 3, 4)
+        grad = torch.randn(2, 4, 3).transpose(1, 2) if transposed else torch.randn(2, 3, 4)
         stacked_param.grad = grad
         opt.step()
         for k, (m, ref) in enumerate(zip(members, refs)):
-            m.grad = grad[k].clone()
+            m.grad = grad[k].contiguous().clone()
             ref.step()
     for k, m in enumerate(members):
         assert torch.equal(stacked_param[k], m)

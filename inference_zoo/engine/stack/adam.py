@@ -120,6 +120,9 @@ class MemberAdam(torch.optim.Adam):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
+            for p in params:  # torch's fused CPU Adam reads a non-contiguous gradient in the wrong order
+                if not p.grad.is_contiguous():
+                    p.grad = p.grad.contiguous()
             states = [self._state(p, bool(group["fused"] or group["capturable"])) for p in params]
             if (self.merge_aligned and group["fused"] and _FUSED_ADAM is not None
                     and all(p.device.type == "cpu" for p in params) and (checked or merged_step_is_exact())):
