@@ -175,6 +175,8 @@ DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder 
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
+PROCESSES_OPTION = typer.Option("auto", help="Processes training the stacked engine's runs: auto (one per core "
+                                               "--threads gives, for 20,000 run-steps or more) or a number.")
 SET_OPTION = typer.Option([], "--set", "-s", help="Any setting by name: -s lr=3e-4 -s eval.n_three_sigma=5000 "
                           "(inference_zoo.settings() lists them); a comma list sweeps a setting that can be swept.",
                           rich_help_panel="Settings")
@@ -223,11 +225,12 @@ def gather_settings(flags: dict[str, Any], assignments: list[str], study: bool =
     return given
 
 
-def set_threads(text: str) -> None:
-    from .core.threads import parse_threads, use_threads
+def set_threads(text: str, processes: str = "1") -> None:
+    from .core.threads import parse_processes, parse_threads, use_processes, use_threads
 
     try:
         use_threads(parse_threads(text))
+        use_processes(parse_processes(processes))
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -281,6 +284,7 @@ def compare(
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
     threads: str = THREADS_OPTION,
+    processes: str = PROCESSES_OPTION,
     set: list[str] = SET_OPTION,
     **settings: Any,
 ) -> None:
@@ -289,7 +293,7 @@ def compare(
     from .experiment.compare import plan_compare, run_compare, tuned_recipes
     from .experiment.display import TerminalDisplay
 
-    set_threads(threads)
+    set_threads(threads, processes)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     given = gather_settings(settings, set)
@@ -346,6 +350,7 @@ def study(
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     download: bool = DOWNLOAD_OPTION,
     threads: str = THREADS_OPTION,
+    processes: str = PROCESSES_OPTION,
     set: list[str] = SET_OPTION,
     **settings: Any,
 ) -> None:
@@ -369,7 +374,7 @@ def study(
         for path in merge_study(spec, list(folders), publish=publish, overwrite=overwrite, command=command):
             print(path)
         return
-    set_threads(threads)
+    set_threads(threads, processes)
     set_data_location(data_root, download)
     given = gather_settings(settings, set, study=True)
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
@@ -430,6 +435,7 @@ def tune(
     out: Path = typer.Option(Path("runs/tune"), help="Output folder: trial runs, trials.csv and best.json per method."),
     option: list[str] = OPTION_OPTION,
     threads: str = THREADS_OPTION,
+    processes: str = PROCESSES_OPTION,
     set: list[str] = SET_OPTION,
     **settings: Any,
 ) -> None:
@@ -437,7 +443,7 @@ def tune(
     from .experiment.api import checked_preset
     from .experiment.tune import tune as run_tune
 
-    set_threads(threads)
+    set_threads(threads, processes)
     given = gather_settings(settings, set)
     engine = given.pop("engine", "auto")
     method_names = parse_methods(methods)

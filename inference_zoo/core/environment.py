@@ -13,6 +13,7 @@ import torch
 
 from .. import __version__
 from .errors import UserError
+from .threads import processes_in_use
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,6 +71,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
+        "training_processes": processes_in_use(),
         "git_commit": git_commit(),
         "argv": sys.argv,
     }

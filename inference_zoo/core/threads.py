@@ -22,16 +22,25 @@ makes its runs repeatable whatever else the machine is doing.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 THREAD_CHOICES = "auto, all or a number of threads"
+PROCESS_CHOICES = "auto or a number of processes"
 RECHECK_SECONDS = 0.5
+#: under ``--processes auto``, training this many run-steps or more is split over processes
+#: (below it, starting a process costs more than it saves)
+MIN_SPLIT_RUN_STEPS = 20_000
 
 _following = False
 _last_check = 0.0
 _initial: int | None = None  # torch's thread count before use_threads changed it
+_request: str | int = "auto"  # the last use_threads request
+_processes: str | int = "auto"  # the use_processes request
+_in_use = 1  # training processes of the command this process belongs to (env.json records it)
 
 
 def usable_cores() -> int:
@@ -95,7 +104,8 @@ def use_threads(request: str | int) -> int:
     training); returns the number chosen."""
     import torch
 
-    global _following, _initial
+    global _following, _initial, _request
+    _request = request
     n = choose_threads(request)
     _following = request == "auto" and _given_by_environment() is None
     if _initial is None:
@@ -104,10 +114,73 @@ def use_threads(request: str | int) -> int:
     return n
 
 
+def parse_processes(text: str) -> str | int:
+    """``auto`` or a positive number; raises ValueError naming the choices otherwise."""
+    text = str(text).strip().lower()
+    if text == "auto":
+        return text
+    if text.isdigit() and 0 < int(text) <= 4096:
+        return int(text)
+    raise ValueError(f"--processes must be {PROCESS_CHOICES}, got {text!r}")
+
+
+def use_processes(request: str | int) -> None:
+    """How many processes ``run_cells`` may train stacked runs in (see ``plan_processes``)."""
+    global _processes
+    _processes = request
+
+
+def plan_processes(members: int, run_steps: int) -> tuple[int, int]:
+    """(processes, threads each) for training ``members`` stacked runs of ``run_steps`` in all.
+
+    The stacked engine's numbers do not depend on how its runs are stacked or on the thread count
+    (``tests/test_stack_independence.py``, ``tests/test_threads.py``), so its runs can be split over
+    processes at no cost to the results. One process per core is faster than one process with a
+    thread per core: the toy networks' matmuls are too small to split well over threads
+    (``benchmarks/cores.py`` measures it). ``auto`` takes the cores the thread request gives
+    (``auto``: those other processes leave free), one process each, when there are enough runs
+    and ``MIN_SPLIT_RUN_STEPS`` of work; a number is taken as given (at most one per run)."""
+    cores = choose_threads(_request)
+    if _processes == "auto":
+        wanted = cores if run_steps >= MIN_SPLIT_RUN_STEPS else 1
+    else:
+        wanted = int(_processes)
+    n = max(1, min(wanted, members))
+    return n, max(1, cores // n)
+
+
+@contextlib.contextmanager
+def processes_for(request: str | int) -> Iterator[None]:
+    """``use_processes(request)`` inside, the earlier request after (the Python API's calls)."""
+    global _processes
+    earlier = _processes
+    try:
+        _processes = parse_processes(str(request))
+    except ValueError as exc:
+        from .errors import UserError
+
+        raise UserError(str(exc).replace("--processes", "processes")) from None
+    try:
+        yield
+    finally:
+        _processes = earlier
+
+
+def note_processes(n: int) -> None:
+    """Set in each training process: how many train the command's runs side by side."""
+    global _in_use
+    _in_use = n
+
+
+def processes_in_use() -> int:
+    return _in_use
+
+
 def restore() -> None:
     """Undo ``use_threads`` (the command line calls it when a command ends)."""
-    global _following, _initial
+    global _following, _initial, _request, _processes
     _following = False
+    _request = _processes = "auto"
     if _initial is not None:
         import torch
 

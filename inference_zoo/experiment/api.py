@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.errors import UserError, did_you_mean
 from ..core.results import HEADLINE_METRICS, RESULT_FIELDS, aggregate, collect_rows, read_rows, summary_index
+from ..core.threads import processes_for
 from .export import load_run
 
 #: how many headline metrics and (dataset, method) rows ``Results``' repr shows (``summary`` has all)
@@ -131,7 +132,7 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
             out: str | Path = "runs/compare",
             options: dict[str, dict[str, Any]] | None = None, arch: dict[str, Any] | None = None,
             engine: str = "auto", resume: bool = False, overwrite: bool = False, progress: bool = False,
-            **settings: Any) -> Results:
+            processes: int | str = "auto", **settings: Any) -> Results:
     """Train and evaluate each method on the same data and seeds into ``out``, as ``izoo compare``.
 
     ``seeds``: a count (3: seeds 0, 1, 2) or a list. ``options``: per method, option -> value (a
@@ -141,6 +142,8 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     sweeps a setting that can be swept. ``resume`` keeps the finished runs of an earlier call;
     ``overwrite`` replaces them. ``recipe``: "preset", or "tuned" for each method's published tuned
     recipe at the preset and dataset (what ``settings`` and ``options`` give still wins).
+    ``processes``: how many processes train the stacked engine's runs ("auto": one per free core
+    for a large enough job; the numbers do not depend on it).
     """
     from .compare import plan_compare, run_compare, tuned_recipes
 
@@ -153,7 +156,8 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
                            recipes=tuned_recipes(recipe, preset, data, methods), **settings)
     out = Path(out)
     mode = "resume" if resume else "overwrite" if overwrite else "new"
-    rows, figures = run_compare(configs, out, mode, _display(progress))
+    with processes_for(processes):
+        rows, figures = run_compare(configs, out, mode, _display(progress))
     return Results(out, rows, figures)
 
 
@@ -161,7 +165,8 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
 def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequence[str] | None = None,
           methods: Sequence[str] | None = None, preset: str | None = None, out: str | Path | None = None,
           publish: str | Path | None = None, options: dict[str, dict[str, Any]] | None = None,
-          engine: str = "auto", overwrite: bool = False, progress: bool = False, **settings: Any) -> Results:
+          engine: str = "auto", overwrite: bool = False, progress: bool = False, processes: int | str = "auto",
+          **settings: Any) -> Results:
     """Run a study's cells into ``out`` (default runs/studies/NAME; finished cells are kept) and
     publish, exactly as ``izoo study``: to ``publish`` when given, else to figures/NAME when ``out``
     is the study's own run folder; publishing adds to what is published there (``overwrite``
@@ -176,10 +181,11 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
                          datasets=list(datasets) if datasets else None, methods=list(methods) if methods else None,
                          options=options, engine=engine, **settings)
     display = _display(progress)
-    result = run_study(spec, configs, out=Path(out) if out is not None else None,
-                       publish=Path(publish) if publish is not None else None, overwrite=overwrite,
-                       command=f"inference_zoo.study({name!r}, ...)",
-                       train=None if display is None else lambda c, o, m: run_compare_with(c, o, m, display))
+    with processes_for(processes):
+        result = run_study(spec, configs, out=Path(out) if out is not None else None,
+                           publish=Path(publish) if publish is not None else None, overwrite=overwrite,
+                           command=f"inference_zoo.study({name!r}, ...)",
+                           train=None if display is None else lambda c, o, m: run_compare_with(c, o, m, display))
     if result.note:
         print(result.note, file=sys.stderr)
     rows = result.rows or [r for r in collect_rows(result.out) if r["study"] == name]

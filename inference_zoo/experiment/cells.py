@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 from ..core.config import RunConfig
 from ..core.errors import UserError
 from ..core.results import cell_dir, write_tables
+from ..core.threads import plan_processes
 from .runs import check_same_config, is_finished, run_group, run_one
 from ..engine import distributed
 from ..engine.stack.engine import MAX_MEMBERS, stack_key
@@ -109,11 +110,14 @@ def remove_stale_lock(directory: Path) -> None:
 
 
 def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | None = None,
-              on_cell: OnCell | None = None, watcher: Watcher | None = None) -> list[dict[str, Any]]:
+              on_cell: OnCell | None = None, watcher: Watcher | None = None,
+              say: Callable[[str], Any] | None = None) -> list[dict[str, Any]]:
     """Run every cell not yet finished and not held by another process; return the rows we have.
 
     Cells of the stacked engine that differ only in their seed (or learning rate) train together as
-    one stack.
+    one stack; on a CPU with several free cores the stacks are split over that many processes
+    (``core.threads.plan_processes``; ``say`` is told how), which leaves every run's numbers as
+    they are.
     ``on_cell(i, n, config, status)`` is told "finished" (kept from earlier), "busy" (another
     process holds it; its rows are missing here until a later run collects them) or "run";
     ``progress_for(configs)`` gives the progress callback of the cells trained together;
@@ -121,36 +125,216 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
     """
     rows_of: dict[int, list[dict[str, Any]]] = {}
     together = distributed.size() > 1  # the processes of a data-parallel job train each cell together
-    for group in stack_groups(configs):
-        distributed.barrier()  # every process sees the same finished cells
-        with contextlib.ExitStack() as locks:
-            mine = []
-            for i in group:
-                config, directory = configs[i], cell_dir(out, configs[i])
-                if not is_finished(directory):
-                    status = "run" if together or locks.enter_context(cell_lock(directory)) else "busy"
-                    if status == "run" and not is_finished(directory):  # finished while we claimed it?
-                        mine.append(i)
-                    elif status == "run":
-                        status = "finished"
-                else:
+
+    def claim(group: list[int], locks: contextlib.ExitStack) -> list[int]:
+        """The group's cells this process trains (claimed in ``locks``); finished ones' rows read."""
+        mine = []
+        for i in group:
+            config, directory = configs[i], cell_dir(out, configs[i])
+            if not is_finished(directory):
+                status = "run" if together or locks.enter_context(cell_lock(directory)) else "busy"
+                if status == "run" and not is_finished(directory):  # finished while we claimed it?
+                    mine.append(i)
+                elif status == "run":
                     status = "finished"
-                if status == "finished":
-                    remove_stale_lock(directory)
-                    rows_of[i] = run_one(config, directory, out / "shared")
-                if on_cell is not None:
-                    on_cell(i, len(configs), config, status)
-            if mine:
-                chosen = [configs[i] for i in mine]
-                progress = progress_for(chosen) if progress_for is not None else None
-                for i, cell_rows in zip(mine, run_group(chosen, [cell_dir(out, c) for c in chosen],
-                                                       out / "shared", progress, watcher)):
-                    rows_of[i] = cell_rows
+            else:
+                status = "finished"
+            if status == "finished":
+                remove_stale_lock(directory)
+                rows_of[i] = run_one(config, directory, out / "shared")
+            if on_cell is not None:
+                on_cell(i, len(configs), config, status)
+        return mine
+
+    def train(chosen: list[int]) -> None:
+        picked = [configs[i] for i in chosen]
+        progress = progress_for(picked) if progress_for is not None else None
+        for i, cell_rows in zip(chosen, run_group(picked, [cell_dir(out, c) for c in picked], out / "shared",
+                                                  progress, watcher)):
+            rows_of[i] = cell_rows
+
+    groups = stack_groups(configs)
+    processes, threads = 1, 1
+    if not together and watcher is None and _on_cpu(configs) and _importable(configs):
+        todo = [[i for i in g if not is_finished(cell_dir(out, configs[i]))] for g in groups]
+        processes, threads = plan_processes(*_stacked_work(configs, [t for t in todo if t]))
+    if processes > 1:  # every cell claimed now: this process and its helpers take the machine
+        with contextlib.ExitStack() as locks:
+            claimed = [claim(group, locks) for group in groups]
+            stacked = [m for m in claimed if m and configs[m[0]].train.engine == "stacked"]
+            if say is not None:
+                say(f"training in {processes} processes x {threads} thread{'s' if threads > 1 else ''} "
+                    "(the same numbers as one process)")
+            rows_of.update(_train_in_processes(configs, out, stacked, processes, threads, progress_for))
+            for mine in claimed:
+                if mine and mine not in stacked:
+                    train(mine)
+    else:
+        for group in groups:
+            distributed.barrier()  # every process sees the same finished cells
+            with contextlib.ExitStack() as locks:
+                mine = claim(group, locks)
+                if mine:
+                    train(mine)
     rows = [row for i in sorted(rows_of) for row in rows_of[i]]
     distributed.barrier()
     if distributed.is_writer():
         write_tables(out, rows)
     return rows
+
+
+def _on_cpu(configs: list[RunConfig]) -> bool:
+    from ..core.environment import resolve_device
+
+    return all(resolve_device(c.train.device).type == "cpu" for c in configs)
+
+
+def _importable(configs: list[RunConfig]) -> bool:
+    """Whether a fresh process finds every config's strategy (not one registered by a script)."""
+    from ..strategies.registry import STRATEGIES
+
+    return all(STRATEGIES.get(c.method).__module__ != "__main__" for c in configs)
+
+
+def _stacked_work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
+    """(runs, run-steps) of the stacked-engine runs in ``groups``."""
+    stacked = [g for g in groups if configs[g[0]].train.engine == "stacked"]
+    return sum(map(len, stacked)), sum(_group_phases(configs, g)[1] * len(g) for g in stacked)
+
+
+def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int) -> list[list[list[int]]]:
+    """Each process's stacks, in training order: every stack group is cut into up to ``processes``
+    parts of consecutive members, and parts go, largest first, to the process with the least work so
+    far (run-steps), parts that can share a phase (the GAN of ``latent`` and ``posthoc``, one per
+    seed) to the same process."""
+    parts = [g[k * len(g) // n:(k + 1) * len(g) // n] for g in groups for n in [min(processes, len(g))]
+             for k in range(n)]
+    units: dict[str, list[list[int]]] = {}
+    work_of: dict[str, int] = {}
+    for part in parts:
+        key, steps = _group_phases(configs, part)
+        units.setdefault(key, []).append(part)
+        work_of[key] = work_of.get(key, 0) + steps * len(part)
+    work = [0] * processes
+    assigned: list[list[list[int]]] = [[] for _ in range(processes)]
+    for key in sorted(units, key=lambda k: (-work_of[k], min(units[k][0]))):
+        p = min(range(processes), key=lambda q: (work[q], q))
+        assigned[p].extend(units[key])
+        work[p] += work_of[key]
+    return [sorted(a, key=lambda part: part[0]) for a in assigned]
+
+
+def _train_in_processes(configs: list[RunConfig], out: Path, groups: list[list[int]], processes: int,
+                        threads: int, progress_for: ProgressFor | None) -> dict[int, list[dict[str, Any]]]:
+    """Train the stack ``groups`` in ``processes`` worker processes at ``threads`` each (fresh
+    Python processes, ``python -m inference_zoo.experiment.cells``: a script or notebook that calls
+    the API is not run again in them); their progress comes back to ``progress_for``'s callbacks.
+    Returns each cell's rows."""
+    import pickle
+    import subprocess
+    import sys
+    import threading
+
+    plan = [assigned for assigned in split_work(configs, groups, processes) if assigned]
+    parts = [part for assigned in plan for part in assigned]
+    callbacks = {id_: progress_for([configs[i] for i in part]) if progress_for is not None else None
+                 for id_, part in enumerate(parts)}
+    ids = iter(range(len(parts)))
+    jobs = [[(next(ids), [configs[i] for i in part], [cell_dir(out, configs[i]) for i in part]) for part in assigned]
+            for assigned in plan]
+    results: list[Any] = [None] * len(jobs)
+    package_root = str(Path(__file__).resolve().parents[2])  # this very inference_zoo, however it was found
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+
+    def listen(k: int, stream: Any) -> None:
+        try:
+            while True:
+                message = pickle.load(stream)
+                if message[0] == "progress":
+                    callback = callbacks.get(message[1])
+                    if callback is not None:
+                        callback(*message[2:])
+                else:
+                    results[k] = message
+        except EOFError:
+            return
+
+    workers, listeners = [], []
+    try:
+        for k, job in enumerate(jobs):
+            worker = subprocess.Popen([sys.executable, "-m", "inference_zoo.experiment.cells"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env)
+            pickle.dump((threads, processes, job, out / "shared", progress_for is not None), worker.stdin)
+            worker.stdin.close()
+            workers.append(worker)
+            listeners.append(threading.Thread(target=listen, args=(k, worker.stdout), daemon=True))
+            listeners[-1].start()
+        for worker, listener in zip(workers, listeners):
+            worker.wait()
+            listener.join()
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait()
+    rows_of: dict[int, list[dict[str, Any]]] = {}
+    for assigned, result, worker in zip(plan, results, workers):
+        if result is None:
+            raise UserError(f"a training process died (exit status {worker.returncode}: killed, or out of memory); "
+                            "rerun with --resume to continue from the last checkpoints")
+        if result[0] == "user error":
+            raise UserError(result[1])
+        if result[0] == "error":
+            raise RuntimeError(f"a training process failed:\n{result[1]}")
+        for part, part_rows in zip(assigned, result[1]):
+            rows_of.update(zip(part, part_rows))
+    return rows_of
+
+
+def _worker_main() -> None:
+    """A training process of ``_train_in_processes``: its job from stdin, pickled messages (progress,
+    then the rows or the error) to stdout; whatever else it prints goes to stderr."""
+    import pickle
+    import sys
+    import traceback
+
+    from ..core.threads import note_processes, use_threads
+
+    channel = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    threads, processes, job, shared, with_progress = pickle.load(sys.stdin.buffer)
+    use_threads(threads)
+    note_processes(processes)
+
+    def send(message: tuple) -> None:
+        pickle.dump(message, channel)
+        channel.flush()
+
+    try:
+        rows = [run_group(chunk, dirs, shared, _relayed(id_, send) if with_progress else None)
+                for id_, chunk, dirs in job]
+        send(("rows", rows))
+    except UserError as exc:
+        send(("user error", str(exc)))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:  # noqa: BLE001 - handed to the parent, which raises it
+        send(("error", traceback.format_exc()))
+
+
+def _relayed(id_: int, send: Callable[[tuple], None]) -> Callable[[str, int, int, dict[str, float]], None]:
+    """A progress callback that sends a stack's progress to the parent, at most every 0.2 s."""
+    import time
+
+    last = {"phase": None, "at": 0.0}
+
+    def update(phase: str, step: int, total: int, logs: dict[str, float]) -> None:
+        now = time.monotonic()
+        if phase != last["phase"] or step >= total or now - last["at"] >= 0.2:
+            last.update(phase=phase, at=now)
+            send(("progress", id_, phase, step, total, dict(logs)))
+
+    return update
 
 
 def stack_groups(configs: list[RunConfig]) -> list[list[int]]:
@@ -219,3 +403,7 @@ def _group_phases(configs: list[RunConfig], group: list[int]) -> tuple[str, int]
     for key in ("method", "variant", "options"):
         d.pop(key, None)
     return repr((shared, sorted(configs[i].seed for i in group), sorted(d.items()))), steps
+
+
+if __name__ == "__main__":
+    _worker_main()

@@ -160,7 +160,7 @@ def run_compare(configs: list[RunConfig], out: Path, mode: str, display: Any = N
         return rows, build_comparison_figures(out) if writer and figures else []
     display.start(configs)
     try:
-        rows = run_cells(configs, out, display.progress_for, display.on_cell)
+        rows = run_cells(configs, out, display.progress_for, display.on_cell, say=getattr(display, "say", None))
     finally:
         display.stop()
     drawn = build_comparison_figures(out) if figures else []

@@ -50,6 +50,9 @@ class TerminalDisplay:
             self.console.print(f"[{i + 1}/{n}] {config.label} seed {config.seed}: being trained by another "
                                "process, skipped (re-run later to collect it)")
 
+    def say(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False)
+
     def progress_for(self, configs: list[RunConfig]):
         bar = self.bar
         label, short = _labels(configs)

@@ -1,0 +1,99 @@
+"""Stacked runs split over processes: the same numbers as one process, the work split evenly, the
+choice made from the cores and the size of the job, and a dead process said in one line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import inference_zoo as izoo
+from inference_zoo.cli import main
+from inference_zoo.core import threads
+from inference_zoo.core.results import read_rows
+from inference_zoo.experiment.cells import split_work, stack_groups
+from inference_zoo.experiment.compare import plan_compare
+
+TIMINGS = ("train_seconds", "eval_seconds")
+TINY = dict(preset="quick", steps=30, log_every=15, checkpoint_every=30, device="cpu")
+
+
+def _rows(folder):
+    return {(r["method"], r["seed"], r["metric"]): repr(r["value"]) for r in read_rows(folder / "results.csv")
+            if r["metric"] not in TIMINGS}
+
+
+def test_runs_split_over_two_processes_give_the_numbers_of_one(tmp_path):
+    methods, seeds = ["ali", "latent", "posthoc"], 3
+    one = izoo.compare(methods, "grid", seeds, out=tmp_path / "one", processes=1, **TINY)
+    two = izoo.compare(methods, "grid", seeds, out=tmp_path / "two", processes=2, **TINY)
+    assert len(one.rows) == len(two.rows) and _rows(tmp_path / "one") == _rows(tmp_path / "two")
+    envs = [json.loads(p.read_text()) for p in sorted((tmp_path / "two/runs").glob("*/*/seed*/env.json"))]
+    assert len(envs) == 9 and {e["training_processes"] for e in envs} == {2}
+    assert {len(s["seeds"]) for e in envs for s in e["stacks"]} == {1, 2}  # each stack of 3 cut in two
+    assert {e["training_processes"] for e in
+            (json.loads(p.read_text()) for p in (tmp_path / "one/runs").glob("*/*/seed*/env.json"))} == {1}
+
+
+@pytest.mark.parametrize("processes", [2, 3, 4])
+def test_the_work_is_split_into_consecutive_members_evenly_and_shared_phases_stay_together(processes):
+    configs = plan_compare(["ali", "latent", "posthoc", "vae"], "grid", "quick", list(range(5)), None)
+    groups = stack_groups(configs)
+    plan = split_work(configs, groups, processes)
+    parts = [part for assigned in plan for part in assigned]
+    assert sorted(i for part in parts for i in part) == list(range(len(configs)))  # every run once
+    for part in parts:  # consecutive members of one stack group
+        group = next(g for g in groups if part[0] in g)
+        assert part == group[group.index(part[0]):group.index(part[0]) + len(part)]
+    for assigned in plan:  # latent's part and posthoc's part of the same seeds: one process
+        seeds = {(configs[p[0]].method, tuple(configs[i].seed for i in p)) for p in assigned}
+        for method, part_seeds in seeds:
+            if method in ("latent", "posthoc"):
+                assert ({"latent": "posthoc", "posthoc": "latent"}[method], part_seeds) in seeds
+    work = [sum(len(p) * (2 if configs[p[0]].method in ("latent", "posthoc") else 1) for p in a) for a in plan]
+    assert max(work) - min(work) <= 3  # parts of at most ceil(5 / processes) runs of one or two phases
+
+
+def test_auto_takes_a_process_per_core_for_a_large_job_only(monkeypatch):
+    monkeypatch.setattr(threads, "choose_threads", lambda request: 4)
+    with threads.processes_for("auto"):
+        assert threads.plan_processes(10, threads.MIN_SPLIT_RUN_STEPS) == (4, 1)
+        assert threads.plan_processes(10, threads.MIN_SPLIT_RUN_STEPS - 1) == (1, 4)  # too small to pay
+        assert threads.plan_processes(3, 10 ** 6) == (3, 1)  # at most one process per run
+    with threads.processes_for(2):
+        assert threads.plan_processes(10, 100) == (2, 2)  # as given, the cores shared out
+    monkeypatch.setattr(threads, "choose_threads", lambda request: 1)
+    with threads.processes_for("auto"):
+        assert threads.plan_processes(10, 10 ** 6) == (1, 1)  # one core (--threads 1, a busy machine)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_process_count_is_one_line(value, tmp_path, capsys):
+    assert main(["compare", "--methods", "ali", "--processes", value, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--processes must be auto or a number of processes" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(izoo.UserError, match="processes must be"):
+        izoo.compare(["ali"], processes=value, out=tmp_path / "p")
+
+
+def test_a_training_process_that_dies_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    """A worker killed mid-run (here: a worker that exits at once) ends the command with one line,
+    exit 2; the next call with --resume trains what is missing."""
+    import subprocess
+    import sys
+
+    real = subprocess.Popen
+
+    def dying(args, **kwargs):
+        if args[1:] == ["-m", "inference_zoo.experiment.cells"]:
+            args = [sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(9)"]
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", dying)
+    argv = ["compare", "--methods", "ali", "--seeds", "2", "--processes", "2", "--preset", "quick", "--steps", "20",
+            "--set", "log_every=10", "--set", "checkpoint_every=20", "--no-progress", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "a training process died (exit status 9" in err and "--resume" in err
+    monkeypatch.setattr(subprocess, "Popen", real)
+    assert main([*argv, "--resume"]) == 0
+    assert len({(r["seed"]) for r in read_rows(tmp_path / "o/results.csv")}) == 2
