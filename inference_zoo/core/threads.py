@@ -33,7 +33,7 @@ PROCESS_CHOICES = "auto or a number of processes"
 RECHECK_SECONDS = 0.5
 #: under ``--processes auto``, training this many run-steps or more is split over processes
 #: (below it, starting a process costs more than it saves)
-MIN_SPLIT_RUN_STEPS = 20_000
+MIN_SPLIT_RUN_STEPS = 10_000
 
 _following = False
 _last_check = 0.0
