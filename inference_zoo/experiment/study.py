@@ -136,12 +136,13 @@ def check_publishable(study: Study, configs: list[RunConfig], run_dir: Path, tar
     (for the cells ``run_dir`` holds finished) with other results."""
     if not (target / "study.json").is_file():
         return
+    published = None
     if (run_dir / "runs").is_dir():  # the check publishing makes, on the cells finished so far
         with tempfile.TemporaryDirectory() as scratch:
-            checked_merge(study, [target, run_dir], target, Path(scratch), merging=False)
+            published = checked_merge(study, [target, run_dir], target, Path(scratch), merging=False)[1]
     from .verify import cell_config, has_digest
 
-    published = read_published_folder(target)
+    published = published or read_published_folder(target)
     example = published.example_config and RunConfig.from_dict(published.example_config)
     commit = git_commit()
     for config in configs:
