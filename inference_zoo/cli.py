@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -225,6 +225,39 @@ def gather_settings(flags: dict[str, Any], assignments: list[str], study: bool =
     return given
 
 
+def _completer(names: Callable[[], list[str]], listed: bool = False) -> Callable[[str], list[str]]:
+    """Shell completion of a value from a registry's names (``listed``: the last of a comma list)."""
+    def complete(incomplete: str) -> list[str]:
+        head, _, last = incomplete.rpartition(",") if listed else ("", "", incomplete)
+        return [f"{head}," * bool(head) + name for name in names() if name.startswith(last)]
+
+    return complete
+
+
+def _strategy_names() -> list[str]:
+    from .strategies import STRATEGIES
+
+    return STRATEGIES.names()
+
+
+def _dataset_names() -> list[str]:
+    from .data import DATASETS
+
+    return DATASETS.names()
+
+
+def _preset_names() -> list[str]:
+    from .core.presets import PRESETS
+
+    return list(PRESETS)
+
+
+def _study_names() -> list[str]:
+    from .studies import STUDIES
+
+    return STUDIES.names()
+
+
 def set_threads(text: str, processes: str = "1") -> None:
     from .core.threads import parse_processes, parse_threads, use_processes, use_threads
 
@@ -269,9 +302,12 @@ def list_command() -> None:
 @app.command()
 @with_settings(study=False)
 def compare(
-    methods: str = typer.Option("ali,latent,posthoc,vae", help="Comma-separated strategy names (see izoo list)."),
-    data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, digits, cifar10, ... or e.g. 'ring:modes=12,std=0.02'."),
-    preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (izoo list; default: the dataset's, quick for the toys)."),
+    methods: str = typer.Option("ali,latent,posthoc,vae", help="Comma-separated strategy names (see izoo list).",
+                                autocompletion=_completer(_strategy_names, listed=True)),
+    data: str = typer.Option("grid", help="Dataset spec: grid, ring, identity, digits, cifar10, ... or e.g. 'ring:modes=12,std=0.02'.",
+                             autocompletion=_completer(_dataset_names)),
+    preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (izoo list; default: the dataset's, quick for the toys).",
+                                         autocompletion=_completer(_preset_names)),
     seeds: str = typer.Option("1", help="Seed count (3 = seeds 0,1,2), list (0,5,7) or range (2-4)."),
     recipe: str = typer.Option("preset", help="preset: the preset's settings for every method; tuned: each method's "
                                "published tuned recipe at this preset and dataset (izoo list)."),
@@ -325,13 +361,15 @@ PARALLELISM_OPTION = typer.Option(None, help="With --executor slurm: jobs of the
 @app.command()
 @with_settings(study=True)
 def study(
-    name: str = typer.Argument(..., help="Study name (see izoo list)."),
+    name: str = typer.Argument(..., help="Study name (see izoo list).", autocompletion=_completer(_study_names)),
     folders: Optional[list[Path]] = typer.Argument(None, help="With --merge: run folders or published folders to merge."),
     seeds: Optional[str] = typer.Option(None, help="Seed count, list or range (default: the study's)."),
-    preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's)."),
+    preset: Optional[str] = typer.Option(None, help="Schedule preset (default: the study's).",
+                                         autocompletion=_completer(_preset_names)),
     option: list[str] = OPTION_OPTION,
     datasets: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's datasets."),
-    methods: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's methods."),
+    methods: Optional[str] = typer.Option(None, help="Comma-separated subset of the study's methods.",
+                                          autocompletion=_completer(_strategy_names, listed=True)),
     shard: Optional[str] = typer.Option(None, help="I/N: train only shard I of N (whole stacks; no locks, no shared folder)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/studies/NAME); finished cells are kept."),
     publish: Optional[Path] = typer.Option(None, help="Where tables and figures go (default figures/NAME, "
@@ -401,13 +439,15 @@ def study(
 @app.command()
 @with_settings(study=False)
 def tune(
-    methods: str = typer.Option("ali", help="Comma-separated strategy names: each is searched with the same budget."),
-    data: str = typer.Option("grid", help="Dataset spec, as izoo compare takes it."),
+    methods: str = typer.Option("ali", help="Comma-separated strategy names: each is searched with the same budget.",
+                                autocompletion=_completer(_strategy_names, listed=True)),
+    data: str = typer.Option("grid", help="Dataset spec, as izoo compare takes it.", autocompletion=_completer(_dataset_names)),
     budget: int = typer.Option(..., help="Run-steps per method (steps x phases x seeds summed over its trials)."),
     objective: str = typer.Option("modes_3sigma", help="The metric to optimise (lower is better for errors, "
                                                         "distances and MSEs, higher for the rest), or a sum such as "
                                                         "modes_3sigma+hq_fraction (modes first, the share breaks ties)."),
-    preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (default: the dataset's)."),
+    preset: Optional[str] = typer.Option(None, help="Schedule and network sizes (default: the dataset's).",
+                                         autocompletion=_completer(_preset_names)),
     seeds: int = typer.Option(1, help="Tuning seeds per trial (seeds 1000, 1001, ...: never a comparison's)."),
     batch: int = typer.Option(4, help="Trials asked and trained at once (those differing only in lr share a stack)."),
     fresh_seeds: int = typer.Option(0, help="Then train each best recipe on seeds 0..N-1, never seen by tuning "

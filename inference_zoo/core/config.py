@@ -30,17 +30,19 @@ def coerce_value(value: str, default: Any, where: str) -> Any:
 
 
 def setting(default: Any, help: str, *, sweep: bool = False, flag: bool = True, study: bool = True,
-            identity: bool = True, before: Any = dataclasses.MISSING) -> Any:
+            identity: bool = True, saved: bool = True, before: Any = dataclasses.MISSING) -> Any:
     """A config field that is a user-facing setting, declared once (read by ``core/settings.py``).
 
     ``help``: its help text everywhere. ``sweep``: a list of values sweeps it (each value a variant
     of every method). ``flag``: it has a flag of its own on ``izoo compare`` and ``izoo study`` (every
     setting takes ``--set name=value``). ``study``: a study accepts it (data sizes and networks are
     the study's). ``identity``: it is part of a run's identity (a resume with another value is
-    refused; the device and the log sink are not). ``before``: the value runs saved before the field
-    existed used, filled in when such a config is read (default: the field's default).
+    refused; the device and the log sink are not). ``saved``: written into a run's config.json and
+    checkpoint (an MLflow tracking URI is not: it says where a run was watched from, and a study's
+    config digests stay those of runs without it). ``before``: the value runs saved before the
+    field existed used, filled in when such a config is read (default: the field's default).
     """
-    metadata = {"help": help, "sweep": sweep, "flag": flag, "study": study, "identity": identity}
+    metadata = {"help": help, "sweep": sweep, "flag": flag, "study": study, "identity": identity, "saved": saved}
     if before is not dataclasses.MISSING:
         metadata["before"] = before
     return field(default=default, metadata=metadata)
@@ -133,6 +135,10 @@ class TrainConfig:
     tensorboard: bool = setting(False, "Also log each run as TensorBoard events in its tensorboard/ folder "
                                 "(pip install 'inference-zoo[tensorboard]'); how a run is watched, not what "
                                 "it computes.", identity=False)
+    mlflow: str = setting("", "Also log each run to this MLflow tracking URI (file:./mlruns, or a tracking server's "
+                          "URL): one experiment per output folder, one MLflow run per run folder (pip install "
+                          "'inference-zoo[mlflow]'); how a run is watched, not what it computes.",
+                          identity=False, saved=False)
     # "stacked": the seeds of one method train as one stacked model (engine/stack/engine.py) with fused
     # Adam, one discriminator pass over real and fake pairs and one backward chain through it for
     # both players (engine/stack/backward.py); "single": one run at a time, the reference loop.
@@ -180,6 +186,14 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def saved_dict(self) -> dict[str, Any]:
+        """``to_dict`` as a run folder saves it (config.json, the checkpoint): without the settings
+        marked ``setting(saved=False)``."""
+        d = self.to_dict()
+        for section, name in _NOT_SAVED:
+            d[section].pop(name)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -283,7 +297,7 @@ def refuse_changed_config(saved: dict[str, Any], config: "RunConfig", where: Any
     """Raise naming the differing keys when ``where`` holds a run of another config.
 
     The device and where the log goes are not part of a run's identity: a run may resume on
-    another device, with or without TensorBoard.
+    another device, with or without TensorBoard or MLflow.
     """
     differing = [k for k in diff_configs(upgrade_config_dict(saved), config.to_dict()) if k not in _NOT_IDENTITY]
     if differing:
@@ -291,9 +305,13 @@ def refuse_changed_config(saved: dict[str, Any], config: "RunConfig", where: Any
                         "use a new --out or --overwrite")
 
 
-#: settings that are not part of a run's identity (``setting(identity=False)``): train.device, train.tensorboard
+#: settings that are not part of a run's identity (``setting(identity=False)``): train.device,
+#: train.tensorboard, train.mlflow
 _NOT_IDENTITY = {f"{section}.{f.name}" for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls)
                  if f.metadata.get("identity") is False}
+#: settings a run folder does not save (``setting(saved=False)``): train.mlflow, as (section, name)
+_NOT_SAVED = [(section, f.name) for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls)
+              if f.metadata.get("saved") is False]
 
 
 def _normalise(v: Any) -> Any:

@@ -149,6 +149,15 @@ def cell_path(out: Path, dataset: str, method: str, seed: int) -> Path:
     return out / "runs" / safe_name(dataset) / safe_name(method) / f"seed{seed}"
 
 
+def output_of(run_dir: Path) -> Path:
+    """The output folder a cell's run folder lies in (``cell_path``'s ``out``); for a folder laid
+    out otherwise, the folder that holds it."""
+    run_dir = Path(run_dir)
+    if run_dir.name.startswith("seed") and len(run_dir.parents) > 3 and run_dir.parents[2].name == "runs":
+        return run_dir.parents[3]
+    return run_dir.parent
+
+
 def write_tables(out: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = list(rows)
     write_rows(out / "results.csv", rows)

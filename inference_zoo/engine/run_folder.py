@@ -6,6 +6,8 @@
     metrics.jsonl   the training log (a line per log step)
     curve.csv       metrics at chosen steps (train.eval_every)
     tensorboard/    the log and the curve points as TensorBoard events (train.tensorboard)
+    (train.mlflow)  the config, the log, the curve points, the rows and the files as an MLflow run
+                    (mlflow_sink.py: a tracking store, not a file here)
     results.csv, samples.npz   written by the experiment layer once the run is evaluated
 
 A checkpoint holds plain tensors and JSON only (loaded with ``weights_only=True``). Phases with a
@@ -28,6 +30,7 @@ from ..core.errors import UserError
 from ..core.fileio import load_torch, save_torch, write_json
 from ..core.results import read_curve, write_curve
 from ..strategies import Phase, Strategy
+from .mlflow_sink import MlflowRun, check_uri
 
 CHECKPOINT_FORMAT = 1
 
@@ -41,8 +44,11 @@ class RunFolder:
         self.path = Path(run_dir)
         self.shared_dir = Path(shared_dir) if shared_dir is not None else None
         self._events = None  # the TensorBoard writer, opened at the first record
+        self._mlflow: MlflowRun | None = None  # the MLflow run, opened by begin()
         if config.train.tensorboard:
             tensorboard_writer_class()  # a missing package is one line now, not at the first log step
+        if config.train.mlflow:
+            check_uri(config.train.mlflow)  # likewise a missing mlflow package or a URI MLflow does not take
 
     def begin(self, device: torch.device, phase_order: list[str], model: dict[str, Any]) -> dict[str, Any] | None:
         """Start the folder, or open it for a resume: the checkpoint to resume from, or None.
@@ -56,17 +62,24 @@ class RunFolder:
         for leftover in self.path.glob(".*.tmp"):  # an atomic write cut short by a kill
             leftover.unlink(missing_ok=True)
         if not checkpoint_path.exists():
-            write_json(self.path / "config.json", self.config.to_dict())
+            write_json(self.path / "config.json", self.config.saved_dict())
             write_json(self.path / "model.json", model)  # so the run loads without its data (api.load_run)
             write_json(self.path / "env.json", environment(device))
             (self.path / "metrics.jsonl").write_text("")
+            self._open_mlflow(fresh=True)
             return None
         checkpoint = load_torch(checkpoint_path)
         refuse_changed_config(json.loads(checkpoint["config"]), self.config, self.path)
         if not (self.path / "model.json").is_file():  # a run started before the file existed
             write_json(self.path / "model.json", model)
         self._truncate(phase_order, checkpoint["phase"], checkpoint["step"])
+        self._open_mlflow(fresh=False)
         return checkpoint
+
+    def _open_mlflow(self, fresh: bool) -> None:
+        """train.mlflow: the folder's MLflow run, before the run trains (a bad store is one line now)."""
+        if self.config.train.mlflow:
+            self._mlflow = MlflowRun.open(self.config, self.path, fresh=fresh)
 
     def checkpoint(self, model: dict[str, torch.Tensor], phase_index: int, step: int, optimizers: dict[str, Any],
                    rng: dict[str, Any], seconds: float, ema: dict[str, torch.Tensor] | None = None) -> None:
@@ -82,7 +95,7 @@ class RunFolder:
             "rng": rng,
             "seconds": seconds,
             "ema": ema or {},  # train.ema_decay: the weight average (averaging.py)
-            "config": json.dumps(self.config.to_dict(), sort_keys=True),
+            "config": json.dumps(self.config.saved_dict(), sort_keys=True),
         })
 
     def log(self, record: dict[str, Any]) -> None:
@@ -102,7 +115,10 @@ class RunFolder:
             self._add_events(f"eval/{row['phase']}", row["step"], {row["metric"]: row["value"]})
 
     def _add_events(self, prefix: str, step: int, values: dict[str, Any]) -> None:
-        """TensorBoard scalars ``prefix/name`` at ``step`` (steps count within a phase, as in the log)."""
+        """TensorBoard scalars and MLflow metrics ``prefix/name`` at ``step`` (steps count within a
+        phase, as in the log)."""
+        if self._mlflow is not None:
+            self._mlflow.log(prefix, step, values)
         if not self.config.train.tensorboard:
             return
         if self._events is None:

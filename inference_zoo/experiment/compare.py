@@ -62,6 +62,10 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
         from ..engine.run_folder import tensorboard_writer_class
 
         tensorboard_writer_class()  # likewise a missing tensorboard package
+    if train.mlflow:
+        from ..engine.mlflow_sink import check_uri
+
+        check_uri(train.mlflow)  # and a missing mlflow package, or a URI MLflow does not take
     eval_config = dataclasses.replace(EvalConfig(), **{**(evaluation or {}), **chosen["eval"]})
     if eval_config.fid_weights:
         from ..evaluation.fid import check_fid_weights

@@ -3,7 +3,7 @@
 Run folder: config.json, env.json, checkpoint.pt, metrics.jsonl (training curves), samples.npz
 (arrays for figures), results.csv (tidy rows; written last, so its presence means "finished").
 Runs of the stacked engine that differ only in their seed train together (``run_group``); each
-still gets its own folder, rows and divergence record.
+still gets its own folder, rows and divergence record (and, with --mlflow, its own MLflow run).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ..core.errors import Diverged, Stopped
 from ..engine.train import Progress, Trainer, TrainResult, Watcher, evaluated_strategy, held_out_split
 from ..engine import distributed
 from ..engine.stack.engine import StackedTrainer
+from ..engine.mlflow_sink import finish_run
 
 
 
@@ -64,6 +65,10 @@ def run_group(configs: list[RunConfig], run_dirs: list[str | Path], shared_dir: 
         if i not in rows:
             rows[i] = _finish(configs[i], run_dirs[i], _train_single(configs[i], run_dirs[i], shared_dir, progress,
                                                                      watcher))
+    if distributed.is_writer():
+        for i, config in enumerate(configs):
+            if config.train.mlflow:  # its MLflow run ends with the rows (or, finished before, is made now)
+                finish_run(config, run_dirs[i], rows[i])
     return [rows[i] for i in range(len(configs))]
 
 

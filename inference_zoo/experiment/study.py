@@ -172,7 +172,7 @@ def _changed_settings(planned: RunConfig, published: RunConfig) -> list[str]:
         return {k2: v2 for k, v in d.items() for k2, v2 in
                 (flat(v, f"{prefix}{k}.").items() if isinstance(v, dict) else [(f"{prefix}{k}", v)])}
 
-    a, b = flat(planned.to_dict()), flat(published.to_dict())
+    a, b = flat(planned.saved_dict()), flat(published.saved_dict())
     return [f"{key.rpartition('.')[2]} {a.get(key)} vs {b.get(key)}" for key in sorted(a.keys() | b.keys())
             if key != "train.engine" and a.get(key) != b.get(key)]
 

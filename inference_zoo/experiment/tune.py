@@ -11,7 +11,8 @@ non-finite trial fails.
 The budget is counted in run-steps (steps x phases x tuning seeds per trial) and is the same for
 every method: a two-phase strategy (latent, posthoc) gets half as many trials at the same steps.
 Workers on one storage share the budget: each asks only while the study holds fewer trials than
-the budget allows, and Optuna numbers the trials, so no trial is asked twice.
+the budget allows, and Optuna numbers the trials, so no trial is asked twice. With ``--mlflow``
+each trial is a parent MLflow run (its params, its objective) with its seeds' runs nested.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from ..core.environment import command_line
 from ..core.results import better, safe_name, write_rows, write_tables
 from .cells import prepare_output, run_cells
 from .compare import option_names, plan_compare
+from ..engine.mlflow_sink import close_group, open_group
 
 #: tuning trains on seeds from here on; comparisons and fresh re-runs use 0, 1, 2, ...
 TUNING_SEED = 1000
@@ -210,6 +212,9 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
             log(f"{method}@{data}: trials {', '.join(map(str, configs))} "
                 f"({budget - budget_used(study, per_trial)} of {budget} run-steps left after them)")
             prepare_output(folder, [c for cs in configs.values() for c in cs], "resume")
+            if probe.train.mlflow:  # each trial a parent run; its seeds' runs nest under it as they start
+                for trial in asked:
+                    open_group(probe.train.mlflow, folder, f"{method}@trial={trial.number}", trial.params)
             watcher = TrialWatcher({f"{method}@trial={t.number}": t for t in asked}, objective, seeds)
             rows = run_cells([c for cs in configs.values() for c in cs], folder,
                              watcher=watcher if pruner != "none" else None)
@@ -219,6 +224,8 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                 if trained:  # stopped at a curve point: what it trained counts
                     trial.set_user_attr("run_steps", int(sum(trained)))
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    if probe.train.mlflow:
+                        close_group(probe.train.mlflow, folder, label, {}, "KILLED")
                     continue
                 trial.set_user_attr("run_steps", per_trial)
                 value = _objective(rows, label, objective)
@@ -226,6 +233,9 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                     study.tell(trial, value)
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                if probe.train.mlflow:
+                    close_group(probe.train.mlflow, folder, label, {objective: value},
+                                "FINISHED" if math.isfinite(value) else "FAILED")
         write_history(study, folder / "trials.csv")
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not done:

@@ -179,10 +179,11 @@ def _default_engine(config: RunConfig) -> RunConfig:
 def has_digest(config: RunConfig, digest: str) -> bool:
     """Whether ``config`` saved as config.json has ``digest``, in the form of any version of izoo:
     a config saved before a key existed lacks it, meaning the value ``upgrade_config_dict`` fills in."""
-    d = config.to_dict()
+    d = config.saved_dict()
     filled = upgrade_config_dict({"train": {}, "eval": {}})  # every key added since, with what its absence means
     optional = [(section, key) for section, added in filled.items() if isinstance(added, dict)
-                for key, value in added.items() if json.dumps(d[section][key]) == json.dumps(value)]
+                for key, value in added.items()
+                if key in d[section] and json.dumps(d[section][key]) == json.dumps(value)]  # saved keys only
     optional += [("", key) for key, value in filled.items() if not isinstance(value, dict) and d[key] == value]
     for r in range(len(optional) + 1):
         for left_out in itertools.combinations(optional, r):

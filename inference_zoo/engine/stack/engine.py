@@ -91,7 +91,7 @@ def _promise_key(config: RunConfig) -> str:
         source = hashlib.sha256(Path(inspect.getsourcefile(cls) or "").read_bytes()).hexdigest()[:16]
     except (OSError, TypeError):
         source = "unknown"
-    d = config.to_dict()
+    d = config.saved_dict()  # where the runs are logged is no part of it
     d.pop("seed")
     d.pop("variant")
     d["train"] = {k: v for k, v in d["train"].items() if k not in ("steps", "lr", "device", "log_every",
@@ -135,7 +135,7 @@ def _check_promise(config: RunConfig) -> str | None:
     import tempfile
 
     train = dataclasses.replace(config.train, steps=PROMISE_STEPS, log_every=PROMISE_STEPS, eval_every=0,
-                                checkpoint_every=PROMISE_STEPS, engine="stacked", device="cpu")
+                                checkpoint_every=PROMISE_STEPS, engine="stacked", device="cpu", mlflow="")
     configs = [dataclasses.replace(config, seed=s, train=train) for s in (0, 1)]
     with tempfile.TemporaryDirectory(prefix="izoo-stack-check-") as tmp:
         root = Path(tmp)
