@@ -132,7 +132,7 @@ def test_shell_completion_completes_commands_and_flags(capsys, monkeypatch):
         monkeypatch.setenv("COMP_CWORD", str(len(words.split()) - 1))
         with pytest.raises(SystemExit) as exit:
             main([])
-        assert exit.value.code == 0 and capsys.readouterr().out.split() == [expected]
+        assert exit.value.code == 0 and capsys.readouterr().out.split() == expected.split(), words
 
 
 def test_publishing_to_a_file_is_refused(capsys, tmp_path):
