@@ -48,6 +48,12 @@ BETTER: dict[str, str | None] = {
 }
 
 
+#: metrics a stack's seeds share: they train as one model, so each records the stack's wall time
+STACK_SHARED = ("train_seconds",)
+#: the footnote of a table that shows such a value ("3.37 (shared)") in place of a spread
+SHARED_NOTE = "(shared): the seeds trained as one stacked model and share its one wall time (no spread)"
+
+
 def better(metric: str) -> str | None:
     """"higher", "lower" or None (see ``BETTER``); a label-count probe's error is lower-is-better."""
     return "lower" if metric.startswith("label_probe_error") else BETTER.get(metric)
@@ -121,17 +127,34 @@ def write_summary(path: str | Path, rows: Iterable[dict[str, Any]]) -> list[dict
 
 
 
+def shared_by_stack(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """The (dataset, method, metric) keys of ``STACK_SHARED`` metrics whose seeds (two or more)
+    all hold one value: seeds trained as one stacked model record the stack's one wall time."""
+    values: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        if row["metric"] in STACK_SHARED:
+            values.setdefault((row["dataset"], row["method"], row["metric"]), []).append(float(row["value"]))
+    return {key for key, v in values.items() if len(v) > 1 and len(set(v)) == 1 and not math.isnan(v[0])}
+
+
 def summary_index(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """``aggregate(rows)`` keyed by (dataset, method, metric)."""
-    return {(s["dataset"], s["method"], s["metric"]): s for s in aggregate(rows)}
+    """``aggregate(rows)`` keyed by (dataset, method, metric); each entry's "shared" says whether
+    its seeds share one value (``shared_by_stack``), which tables show without a spread."""
+    rows = list(rows)
+    shared = shared_by_stack(rows)
+    return {(s["dataset"], s["method"], s["metric"]): {**s, "shared": (s["dataset"], s["method"], s["metric"]) in shared}
+            for s in aggregate(rows)}
 
 
 def mean_se_text(summary: dict[tuple[str, str, str], dict[str, Any]], key: tuple[str, str, str],
                  scale: float = 1.0, digits: int = 2) -> str:
-    """"mean ± se" of one summary entry for a table ("-" where there is none; no "±" for n = 1)."""
+    """"mean ± se" of one summary entry for a table ("-" where there is none; no "±" for n = 1;
+    "mean (shared)" for a stack's one wall time, ``SHARED_NOTE``)."""
     s = summary.get(key)
     if s is None or s["n"] == 0 or math.isnan(s["mean"]):
         return "-"
+    if s.get("shared"):
+        return f"{s['mean'] * scale:.{digits}f} (shared)"
     se = "" if math.isnan(s["se"]) else f" ± {s['se'] * scale:.{digits}f}"
     return f"{s['mean'] * scale:.{digits}f}{se}"
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.config import VARIANT_MARK, RunConfig, split_label
-from ..core.results import HEADLINE_METRICS, aggregate, better, summary_index
+from ..core.results import HEADLINE_METRICS, SHARED_NOTE, aggregate, better, summary_index
 
 SHOWN_METRICS = [*HEADLINE_METRICS, "train_seconds"]
 HEARTBEAT_SECONDS = 30.0  # without a bar: a line per group of runs at least this often while it trains
@@ -225,16 +225,18 @@ def print_summary(rows: list[dict[str, Any]], console: Console) -> None:
             title = (f"{dataset}{', ' + method if method else ''}: "
                      f"{f'mean ± s.e. over {n} seeds' if n > 1 else 'one seed'}"
                      f"{'; columns: ' + ', '.join(keys) if keys else ''}")
-            table = Table(title=title, title_justify="left", caption="↑/↓: higher/lower is better",
-                          caption_justify="left")
+            shown = [(metric, [index.get((dataset, label, metric)) for label in columns])
+                     for metric in SHOWN_METRICS + ["diverged"]]
+            shown = [(metric, cells) for metric, cells in shown if any(cells)]
+            shared = any(c and c["shared"] for _, cells in shown for c in cells)
+            caption = "↑/↓: higher/lower is better" + (f"; {SHARED_NOTE}" if shared else "")
+            table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
             table.add_column("metric", no_wrap=True)
             for header in headers:
                 table.add_column(header, justify="right", overflow="fold")  # nothing cut off
-            for metric in SHOWN_METRICS + ["diverged"]:
-                cells = [index.get((dataset, label, metric)) for label in columns]
-                if any(cells):
-                    way = {"higher": " ↑", "lower": " ↓"}.get(better(metric) or "", "")
-                    table.add_row(metric + way, *(_fmt(c) if c else "-" for c in cells))
+            for metric, cells in shown:
+                way = {"higher": " ↑", "lower": " ↓"}.get(better(metric) or "", "")
+                table.add_row(metric + way, *(_fmt(c) if c else "-" for c in cells))
             console.print(table)
 
 
@@ -250,7 +252,10 @@ def _column_headers(labels: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _fmt(s: dict[str, Any]) -> str:
+    """"mean ± se" of a ``summary_index`` entry; "mean (shared)" for a stack's one wall time."""
     if math.isnan(s["mean"]):
         return "nan"
     text = f"{s['mean']:.3g}"
+    if s.get("shared"):
+        return text + " (shared)"
     return text + f" ± {s['se']:.2g}" if s["n"] > 1 else text

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.fileio import write_csv, write_text
-from ..core.results import mean_se_text, read_rows, summary_index
+from ..core.results import SHARED_NOTE, mean_se_text, read_rows, summary_index
 from ..viz.image_figures import image_figures
 from ..viz.style import method_colour, plt, save_figure
 from .base import STUDIES, Study, load_published_samples
@@ -60,9 +60,11 @@ def results_table(folder: Path, rows: list[dict], baselines: list[dict]) -> Path
             "Interp. path ratio: pixel path length of G((1-t)E(a) + tE(b)) over the distance between its "
             "ends (1 = cross-fade); midpoint NN MSE: per-pixel MSE from each midpoint to the nearest "
             "training image.")
-    lines = ["# Inference on images: reconstruction, interpolation, encoder features", "", note, ""]
     measured = {r["metric"] for r in rows}
     table = [column for column in TABLE if column[0] in measured]  # folders published before a metric existed
+    if any(s["shared"] for key, s in summary.items() if key[2] in {m for m, _, _ in table}):
+        note += f" Train s {SHARED_NOTE}."
+    lines = ["# Inference on images: reconstruction, interpolation, encoder features", "", note, ""]
     header = "| dataset | method | n | " + " | ".join(label for _, label, _ in table) + " |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
