@@ -173,3 +173,72 @@ def test_figures_command_rejects_an_unknown_format(tmp_path, capsys):
 
     assert main(["figures", str(tmp_path), "--format", "jpg"]) == 2
     assert "--format must be one of png, pdf, svg" in capsys.readouterr().err
+
+
+def drawn_texts(monkeypatch, module, draw) -> tuple[list[str], list[str]]:
+    """Draw a figure with ``module``'s save_figure caught: (every visible text, those that reach
+    outside the figure)."""
+    caught = []
+    monkeypatch.setattr(module, "save_figure", lambda fig, path, *a, **k: caught.append(fig) or path)
+    draw()
+    (fig,) = caught
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    box = fig.bbox
+    texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_window_extent"))
+             if t.get_visible() and t.get_text().strip()]
+    outside = [t.get_text() for t in texts
+               if (e := t.get_window_extent(renderer)).x0 < box.x0 - 1 or e.x1 > box.x1 + 1 or e.y1 > box.y1 + 1 or e.y0 < box.y0 - 1]
+    plt.close(fig)
+    return [t.get_text() for t in texts], outside
+
+
+def test_fit_text_breaks_a_title_at_its_parts_then_at_spaces():
+    from inference_zoo.viz.style import TEXT_MARGIN, fit_text, text_width
+
+    parts = ["digits: seed 0, 2000 steps:", "G((1-t) E(x_a) + t E(x_b)), t = 0 ... 1"]
+    assert fit_text(parts, 20, 10) == " ".join(parts)  # room for one line
+    assert fit_text(parts, 3.2, 10) == "\n".join(parts)
+    narrow = fit_text("one two three four five six seven", 1.2, 10)
+    assert narrow.count("\n") >= 2 and all(text_width(line, 10) <= 1.2 - TEXT_MARGIN for line in narrow.split("\n"))
+
+
+def test_the_interpolations_title_fits_a_one_method_figure(tmp_path, monkeypatch):
+    from inference_zoo.viz import image_figures
+
+    rng = np.random.default_rng(0)
+    columns = [("ali", {"interpolation": rng.random((4, 10, 1, 8, 8))})]
+    texts, outside = drawn_texts(monkeypatch, image_figures, lambda: image_figures.interpolations_figure(
+        columns, tmp_path / "i.png", "digits: seed 0, 2000 steps"))
+    assert "digits: seed 0, 2000 steps:\nG((1-t) E(x_a) + t E(x_b)), t = 0 ... 1" in texts and outside == []
+
+
+@pytest.mark.parametrize("dim", [2, 1])
+def test_the_comparison_grid_has_a_key_for_its_colours_or_histograms(tmp_path, monkeypatch, dim):
+    from inference_zoo.viz import mixture_figure
+
+    texts, outside = drawn_texts(monkeypatch, mixture_figure, lambda: plot_mixture_comparison(
+        [("ali", fake_samples(dim))], tmp_path / "c.png", n_modes=25 if dim == 2 else 1, title="grid: seed 0, 3000 steps"))
+    key = " ".join(" ".join(texts).split())
+    assert (mixture_figure.COLOUR_KEY in key) == (dim == 2) and (mixture_figure.HISTOGRAM_KEY in key) == (dim == 1)
+    assert outside == []
+
+
+@pytest.mark.parametrize("methods", [["vae"], ["ali", "bigan", "latent", "posthoc", "vae"]])
+def test_identity_maps_have_a_key_for_seeds_lines_and_solution_counts(tmp_path, monkeypatch, methods):
+    from inference_zoo.studies import identity_toy
+
+    (tmp_path / "samples").mkdir()
+    rows = []
+    line = np.linspace(-2, 2, 50)[:, None]
+    for method in methods:
+        for seed in (0, 1, 5):
+            np.savez(tmp_path / "samples" / f"identity__{method}__seed{seed}.npz", x_test=line, z_encoded=line,
+                     z_prior=line, x_generated=-line)
+            rows += [dict(study="identity_toy", dataset="identity", method=method, seed=seed, metric=m, value=v)
+                     for m, v in (("recon_mse", 0.0), ("corr_x_encoding", 1.0))]
+    texts, outside = drawn_texts(monkeypatch, identity_toy, lambda: identity_toy.maps_figure(tmp_path, rows))
+    assert {"seed", "0", "1", "5", "z = x: the identity", "z = -x: the sign flip"} <= set(texts)
+    assert f"{methods[0]}\nid 3 / flip 0 / piecewise 0 / none 0" in texts
+    assert identity_toy.COUNTS_KEY == " ".join(next(t for t in texts if t.startswith("Above each column")).split())
+    assert outside == []

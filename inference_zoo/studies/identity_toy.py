@@ -26,7 +26,7 @@ import numpy as np
 from ..core.config import VARIANT_MARK, method_label, split_label
 from ..core.fileio import write_text
 from ..core.results import mean_se_text, read_rows, summary_index
-from ..viz.style import method_colour, plt, save_figure
+from ..viz.style import fit_text, method_colour, plt, save_figure, text_width
 from .base import STUDIES, Study, load_published_samples
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "alice")
@@ -71,47 +71,108 @@ def _per_seed(rows: list[dict]) -> dict[str, dict[int, dict[str, float]]]:
     return out
 
 
+#: the maps' key: what each reference line is, and what the counts over each column mean
+REFERENCE_LINES = (("z = x: the identity", "black", "--", 0.5), ("z = -x: the sign flip", "grey", ":", 0.5))
+COUNTS_KEY = ("Above each column, how many seeds learned each solution: id, the identity; flip, the sign flip; "
+              "piecewise, an inverse with folds; none, no inverse (the criterion: identity_table.md).")
+KEY_FONT, TITLE_FONT = 8, 10  # points
+TICKS = (-4, -2, 0, 2, 4)
+# the maps' layout, in inches: panels are placed by hand, so each stays square and apart
+LEFT, RIGHT, COLUMN_GAP, ROW_GAP = 0.8, 0.2, 0.25, 0.12  # margins beside the panels, gaps between them
+TITLE_LINE, HEADS, TICK_LABELS = 0.2, 0.42, 0.32  # a title line; each pair's column titles; the x tick labels
+STRIP_LEFT, STRIP_HEIGHT, LINE_HEIGHT = 0.6, 0.16, 0.16  # the seed strip; a line of the key's text
+
+
+def seed_colours(seeds: list[int]) -> dict[int, tuple]:
+    """Each seed's colour (viridis, lowest to highest seed): one seed has one colour in every panel."""
+    cmap = plt.get_cmap("viridis")
+    return {seed: cmap(k / max(1, len(seeds) - 1)) for k, seed in enumerate(seeds)}
+
+
+def _key_layout(width: float, n_seeds: int) -> dict[str, float]:
+    """Where the key's parts go, in inches from the figure's foot (and the strip's width): the
+    counts text at the bottom, the seed strip at the top, the lines' legend beside the strip where
+    it fits, else between the two."""
+    strip = min(0.3 * n_seeds, 4.0, width - STRIP_LEFT - 0.3)
+    legend = 2 * max(text_width(text, KEY_FONT) for text, *_ in REFERENCE_LINES) + 1.2
+    beside = width - (STRIP_LEFT + strip + 0.4) >= legend
+    text_height = LINE_HEIGHT * (fit_text(COUNTS_KEY, width, KEY_FONT).count("\n") + 1)
+    legend_y = 0.1 + text_height + 0.1
+    strip_y = (legend_y if beside else legend_y + 2 * LINE_HEIGHT + 0.15) + 0.25  # under it: the seed numbers
+    return {"strip": strip, "beside": beside, "legend_y": strip_y if beside else legend_y, "strip_y": strip_y,
+            "height": strip_y + STRIP_HEIGHT + 0.1}
+
+
+def _maps_key(fig, colours: dict[int, tuple], layout: dict[str, float]) -> None:
+    """The key under the panels: the seed colours, the reference lines and what the counts over each
+    column mean."""
+    width, tall = fig.get_figwidth(), fig.get_figheight()
+    seeds = list(colours)
+    ax = fig.add_axes((STRIP_LEFT / width, layout["strip_y"] / tall, layout["strip"] / width, STRIP_HEIGHT / tall))
+    ax.imshow(np.array([[colours[s] for s in seeds]]), aspect="auto", interpolation="nearest")
+    every = -(-len(seeds) // 10)  # at most ten labels
+    ax.set_xticks(range(0, len(seeds), every), [str(s) for s in seeds[::every]], fontsize=KEY_FONT - 1)
+    ax.set_yticks([])
+    ax.tick_params(length=2, pad=1)
+    ax.set_ylabel("seed", fontsize=KEY_FONT, rotation=0, ha="right", va="center")
+    lines = [plt.Line2D([], [], color=colour, ls=style, lw=2 * lw) for _, colour, style, lw in REFERENCE_LINES]
+    left = STRIP_LEFT + layout["strip"] + 0.4 if layout["beside"] else STRIP_LEFT
+    fig.legend(lines, [text for text, *_ in REFERENCE_LINES], fontsize=KEY_FONT, frameon=False, borderaxespad=0,
+               ncol=2 if layout["beside"] else 1, loc="lower left", bbox_to_anchor=(left / width, layout["legend_y"] / tall))
+    fig.text(0.5, 0.1 / tall, fit_text(COUNTS_KEY, width, KEY_FONT), ha="center", va="bottom", fontsize=KEY_FONT)
+
+
 def maps_figure(folder: Path, rows: list[dict]) -> Path:
-    """Methods as columns; a pair of rows (E(x) against x, G(z) against z) per setting of a sweep."""
+    """Methods as columns; a pair of rows (E(x) against x, G(z) against z) per setting of a sweep;
+    a key for the seeds' colours, the reference lines and the solution counts under the panels."""
     per_seed = _per_seed(rows)
     methods = list(dict.fromkeys(split_label(label)[0] for label in per_seed))
     variants = list(dict.fromkeys(label.partition(VARIANT_MARK)[2] for label in per_seed))
-    fig, axes = plt.subplots(2 * len(variants), len(methods), figsize=(2.6 * len(methods) + 0.6, 5.4 * len(variants)),
-                             squeeze=False, sharex=True, sharey=True)
-    cmap = plt.get_cmap("viridis")
+    colours = seed_colours(sorted({seed for seeds in per_seed.values() for seed in seeds}))
+    width = 2.6 * len(methods) + 0.6
+    panel = (width - LEFT - RIGHT - COLUMN_GAP * (len(methods) - 1)) / len(methods)
+    title = fit_text(f"identity toy: learned maps, all seeds overlaid "
+                     f"({len(next(iter(per_seed.values())))} seeds per method)", width, TITLE_FONT)
+    title_height = 0.25 + TITLE_LINE * (title.count("\n") + 1)
+    pair = HEADS + 2 * panel + ROW_GAP
+    key = _key_layout(width, len(colours))
+    tall = title_height + pair * len(variants) + TICK_LABELS + key["height"]
+    fig = plt.figure(figsize=(width, tall))
+    first = None
     for i, variant in enumerate(variants):
         for j, method in enumerate(methods):
-            label, top, bottom = method_label(method, variant), axes[2 * i, j], axes[2 * i + 1, j]
+            label = method_label(method, variant)
+            top, bottom = [fig.add_axes(((LEFT + j * (panel + COLUMN_GAP)) / width,
+                                         (tall - title_height - i * pair - HEADS - (k + 1) * panel - k * ROW_GAP) / tall,
+                                         panel / width, panel / tall), sharex=first, sharey=first) for k in (0, 1)]
+            first = first or top
             if label not in per_seed:
                 top.set_visible(False)
                 bottom.set_visible(False)
                 continue
-            seeds = sorted(per_seed[label])
-            for k, seed in enumerate(seeds):
+            for seed in sorted(per_seed[label]):
                 s = load_published_samples(folder, "identity", label, seed)
                 if s is None:
                     continue
-                colour = cmap(k / max(1, len(seeds) - 1))
-                top.scatter(s["x_test"][:, 0], s["z_encoded"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
-                bottom.scatter(s["z_prior"][:, 0], s["x_generated"][:, 0], s=0.6, color=colour, alpha=0.5, linewidths=0)
+                top.scatter(s["x_test"][:, 0], s["z_encoded"][:, 0], s=0.6, color=colours[seed], alpha=0.5, linewidths=0)
+                bottom.scatter(s["z_prior"][:, 0], s["x_generated"][:, 0], s=0.6, color=colours[seed], alpha=0.5,
+                               linewidths=0)
             counts = solution_counts(per_seed[label])
             top.set_title(f"{label}\nid {counts['identity']} / flip {counts['flip']} / piecewise "
                           f"{counts['piecewise']} / none {counts['non-invertible']}", fontsize=8)
-            for ax in (top, bottom):
-                ax.plot([-4, 4], [-4, 4], color="black", lw=0.5, ls="--")
-                ax.plot([-4, 4], [4, -4], color="grey", lw=0.5, ls=":")
+            for row, ax in enumerate((top, bottom)):
+                for (_, colour, style, lw), end in zip(REFERENCE_LINES, (4, -4)):
+                    ax.plot([-4, 4], [-end, end], color=colour, lw=lw, ls=style)
                 ax.set_xlim(-4, 4)
                 ax.set_ylim(-4, 4)
-                ax.set_aspect("equal")
-    for i, variant in enumerate(variants):
-        setting = f"{variant}\n" if variant else ""
-        axes[2 * i, 0].set_ylabel(f"{setting}E(x) against x")
-        axes[2 * i + 1, 0].set_ylabel(f"{setting}G(z) against z")
-    fig.suptitle(f"identity toy: learned maps, all seeds overlaid ({len(next(iter(per_seed.values())))} seeds per method)", fontsize=10)
-    if len(variants) > 1:  # leave the title its own strip; one setting keeps the published layout
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    else:
-        fig.tight_layout()
+                ax.set_xticks(TICKS)
+                ax.set_yticks(TICKS)
+                ax.tick_params(labelbottom=row == 1 and i == len(variants) - 1, labelleft=j == 0)
+                if j == 0:
+                    setting = f"{variant}\n" if variant else ""
+                    ax.set_ylabel(f"{setting}{'G(z) against z' if row else 'E(x) against x'}")
+    fig.suptitle(title, fontsize=TITLE_FONT, y=1 - 0.12 / tall, va="top")
+    _maps_key(fig, colours, key)
     path = folder / "identity_maps.png"
     return save_figure(fig, path)
 

@@ -1,9 +1,6 @@
 """Figures built from stored sample arrays (never from live models)."""
 
-import matplotlib
-
-matplotlib.use("Agg")  # before anything imports pyplot
-
+from . import style  # noqa: F401  (first: it picks the backend before anything imports pyplot)
 from .mixture_figure import SAMPLE_KEYS, load_samples, plot_mixture_comparison  # noqa: E402
 from .style import mode_colours, save_figure  # noqa: E402
 

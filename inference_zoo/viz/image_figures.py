@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .style import plt, save_figure
+from .style import fit_text, plt, save_figure
 
 PAD = 1  # pixels of white between tiles
 PANELS_PER_ROW = 3
@@ -63,7 +63,7 @@ def samples_figure(columns: list[tuple[str, dict]], path: Path, title: str, cols
     fig, axes = _panels(len(columns), 2.6, 2.7)
     for ax, (method, s) in zip(axes, columns):
         _show(ax, tile(_grid(s["x_generated"], cols)), f"{method}: G(z)")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(fit_text(title, fig.get_figwidth(), 10), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -73,7 +73,7 @@ def reconstructions_figure(columns: list[tuple[str, dict]], path: Path, title: s
     for ax, (method, s) in zip(axes[:, 0], columns):
         pair = np.stack([s["x_test"][:n], s["x_reconstructed"][:n]])
         _show(ax, tile(pair), f"{method}: x (top), G(E(x)) (bottom)")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(fit_text(title, fig.get_figwidth(), 10), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -83,7 +83,7 @@ def interpolations_figure(columns: list[tuple[str, dict]], path: Path, title: st
     fig, axes = _panels(len(shown), 3.2, 0.5 + 0.4 * pairs)
     for ax, (method, s) in zip(axes, shown):
         _show(ax, tile(s["interpolation"][:pairs]), f"{method}")
-    fig.suptitle(title + ": G((1-t) E(x_a) + t E(x_b)), t = 0 ... 1", fontsize=10)
+    fig.suptitle(fit_text([title + ":", "G((1-t) E(x_a) + t E(x_b)), t = 0 ... 1"], fig.get_figwidth(), 10), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.errors import UserError
 from ..core.fileio import load_arrays
-from .style import mode_colours, plt, save_figure
+from .style import fit_text, mode_colours, plt, save_figure
 
 SAMPLE_KEYS = (
     "x_test",
@@ -38,6 +38,11 @@ ROWS = (
 
 HIST_BINS = 60
 MARKER_SIZE = 1.5
+KEY_FONT = 9  # points
+#: the figure's key: what the colours of 2-D panels and the histograms of 1-D panels show
+COLOUR_KEY = ("Colour: a mixture component, as placed in the test x row; test x, E(x) and G(E(x)) take their test "
+              "point's component, prior z and G(z) the component most likely to have drawn G(z).")
+HISTOGRAM_KEY = "Histograms: the points' density; black line: the N(0, 1) density."
 
 
 def load_samples(path) -> dict[str, np.ndarray]:
@@ -172,7 +177,12 @@ def plot_mixture_comparison(
                 ax.tick_params(labelleft=False)
 
     if title:
-        fig.suptitle(title, fontsize=12)
+        fig.suptitle(fit_text(title, fig.get_figwidth(), 12), fontsize=12)
+    key = [text for text, shown in ((COLOUR_KEY, n_modes > 1 and any(a["x_test"].shape[1] == 2 for _, a in checked)),
+                                    (HISTOGRAM_KEY, any(a[k].shape[1] == 1 for _, a in checked for _, k, _, _ in ROWS)))
+           if shown]
+    if key:
+        fig.supxlabel(fit_text(key, fig.get_figwidth(), KEY_FONT), fontsize=KEY_FONT)
     return save_figure(fig, path)
 
 

@@ -1,18 +1,25 @@
-"""Shared plotting helpers: Agg backend, byte-stable atomic saving, mode colours."""
+"""Shared plotting helpers: Agg backend (a notebook's inline one kept), byte-stable atomic saving, mode
+colours, text that fits its figure."""
 
 from __future__ import annotations
 
 import colorsys
 import contextlib
+import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")
+#: a notebook's inline backend is kept, so its own plots still show: it draws with Agg as well, and
+#: sets no rc parameters of its own, so saved figures are the same bytes
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+if os.environ.get("MPLBACKEND") != INLINE_BACKEND:
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402  (must come after matplotlib.use)
 import numpy as np  # noqa: E402
+from matplotlib.textpath import TextPath  # noqa: E402
 
 from ..core.fileio import atomic_write  # noqa: E402
 
@@ -67,6 +74,35 @@ def save_figure(fig, path, dpi: int = DEFAULT_DPI) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+TEXT_MARGIN = 0.25  # inches a fitted text leaves free across its figure
+
+
+def text_width(text: str, fontsize: float) -> float:
+    """The width in inches of one line of ``text`` at ``fontsize`` points, from the font's glyph
+    outlines (no renderer needed)."""
+    return TextPath((0, 0), text, size=fontsize).get_extents().width / 72 if text.strip() else 0.0
+
+
+def fit_text(parts: str | Sequence[str], width: float, fontsize: float) -> str:
+    """``parts`` on one line where they fit ``width`` inches (less ``TEXT_MARGIN``) at ``fontsize``
+    points; else each part on lines of its own, broken at spaces: a title that fits its figure."""
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    room = width - TEXT_MARGIN
+    if text_width(" ".join(parts), fontsize) <= room:
+        return " ".join(parts)
+    lines: list[str] = []
+    for part in parts:
+        line = ""
+        for word in part.split(" "):
+            if line and text_width(f"{line} {word}", fontsize) > room:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return "\n".join(lines)
 
 
 #: one colour per built-in method in every study figure
