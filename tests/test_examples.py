@@ -56,3 +56,46 @@ def test_the_example_loop_takes_the_engines_steps():
         for a, b in zip(mine_net.state_dict().values(), engine_net.state_dict().values()):
             assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-6)
     assert all(not torch.equal(a, b) for a, b in zip(mine, initial) if a.is_floating_point() and a.dim() == 2)  # trained
+
+
+TUTORIAL = ROOT / "examples" / "tutorial.ipynb"
+
+
+def test_the_tutorial_is_committed_without_outputs():
+    import nbformat
+
+    notebook = nbformat.read(TUTORIAL, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+
+
+def test_the_tutorial_notebook_runs_and_shows_its_table_figures_and_codes(tmp_path):
+    """Executed in a kernel as a reader would run it, in a folder of its own (nothing lands in the
+    repository): each step shows what its cell is there for."""
+    import base64
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from inference_zoo.cli import main
+
+    notebook = nbformat.read(TUTORIAL, as_version=4)
+    NotebookClient(notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    tagged = {tag: cell for cell in notebook.cells for tag in cell.metadata.get("tags", [])}
+
+    def text(tag: str) -> str:
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in tagged[tag].outputs)
+
+    assert all(o.output_type != "error" for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    assert "methods ali, vae; datasets ring; 2 seed(s)" in text("compare")
+    table = text("summary").splitlines()
+    assert table[0].split() == ["method", "ali", "vae"]
+    assert [line.split()[0] for line in table[2:]] == ["modes_3sigma", "hq_fraction", "reverse_kl", "recon_mse", "prior_mmd"]
+    (png,) = [o.data["image/png"] for o in tagged["figure"].outputs if "image/png" in o.get("data", {})]
+    assert base64.b64decode(png).startswith(b"\x89PNG")  # the reader's own figure shows in the notebook
+    assert "LoadedRun(vae on ring, seed 0" in text("load") and "G(E(x)):" in text("load")
+    out = tmp_path / "runs" / "tutorial"
+    figure = (out / "comparison-ring.png").read_bytes()
+    assert main(["figures", str(out)]) == 0  # drawn in the kernel or by the command: the same bytes
+    assert (out / "comparison-ring.png").read_bytes() == figure
