@@ -30,10 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from inference_zoo.core.environment import cpu_name
+
 JOBS = {
     "README command": ["--methods", "ali,latent,posthoc,vae", "--recipe", "tuned"],
-    "5 seeds x 3 methods, 1,000 steps": ["--methods", "ali,bigan,vae", "--seeds", "5", "--preset", "quick",
-                                         "--steps", "1000"],
+    "5 seeds x 3 methods, 700 steps": ["--methods", "ali,bigan,vae", "--seeds", "5", "--preset", "quick",
+                                       "--steps", "700"],
 }
 SETTINGS = {
     "default": ([], []),
@@ -41,16 +43,6 @@ SETTINGS = {
     "one core": (["taskset", "-c", "0"], []),
 }
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def wall_seconds(job: list[str], setting: str) -> float:
@@ -95,7 +87,7 @@ def main() -> None:
         print(f"{job}: default {record['seconds']['default']} s, one process {record['seconds']['one process']} s, "
               f"one core {record['seconds']['one core']} s; default / one core x{record['default_over_one_core']}, "
               f"default / one process x{record['default_over_one_process']}")
-    meta = {"machine": platform.platform(), "processor": cpu_model(),
+    meta = {"machine": platform.platform(), "processor": cpu_name(),
             "cores": cores, "rounds": args.rounds,
             "statistic": "median over rounds of wall seconds; ratios are medians of per-round ratios"}
     args.out.parent.mkdir(parents=True, exist_ok=True)

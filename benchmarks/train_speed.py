@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inference_zoo.core.config import EvalConfig, RunConfig, TrainConfig
+from inference_zoo.core.environment import cpu_name
 from inference_zoo.data import parse_data_spec
 from inference_zoo.nets import ArchConfig
 from inference_zoo.engine.stack import matmul as member_matmul
@@ -384,7 +385,7 @@ def main() -> None:
                   f"x{statistics.median(ratios):.2f} of reference (rounds {min(ratios):.2f}-{max(ratios):.2f})  "
                   f"x{statistics.median(to_peer):.2f} of the best peer  "
                   f"{flops / 1e9:5.2f} GFLOP/run-step  {100 * statistics.median(shares):5.1f}% of peak")
-    meta = {"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
+    meta = {"machine": platform.platform(), "processor": cpu_name(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "matmul_peak_flops": statistics.median(peaks), "matmul_peak_flops_rounds": peaks,
             "flops_per_step_batch100": ali_flops_per_step(100), "rounds": args.rounds,

@@ -61,6 +61,17 @@ def command_line(argv: list[str]) -> str:
     return f"python {' '.join(argv)}"
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     return {
         "inference_zoo": __version__,
@@ -69,7 +80,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "training_processes": processes_in_use(),
         "git_commit": git_commit(),

@@ -1,0 +1,89 @@
+"""The speed tables of docs/speed.md, written from the benchmark records so a number is typed once.
+
+Run as ``python benchmarks/tables.py`` after a benchmark wrote its record: it rewrites, in
+docs/speed.md, each block between ``<!-- generated: NAME -->`` and ``<!-- end generated -->``
+from ``benchmarks/results/NAME.json``; ``--check`` only says (exit 1) whether a block is stale
+(``tests/test_docs.py`` runs it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "speed.md"
+BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
+
+
+def _range(values: list[float]) -> str:
+    return f"{values[0]:.2f}-{values[1]:.2f}"
+
+
+def train_speed(record: dict[str, Any]) -> str:
+    meta = record["meta"]
+    lines = [f"`benchmarks/results/train_speed.json`: {meta['processor']}, {meta['threads']} threads, torch "
+             f"{meta['torch']}, {meta['rounds']} interleaved rounds, medians; fp32 matmul peak "
+             f"{meta['matmul_peak_flops'] / 1e9:.1f} GFLOP/s; in brackets the range of the rounds' ratios.", "",
+             "| configuration | batch | run-steps/s | x plain reference | x fastest peer | share of peak |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in record["records"]:
+        peer = (f"x{r['ratio_to_best_peer']:.2f} ({_range(r['ratio_to_best_peer_range'])})"
+                if "ratio_to_best_peer" in r else "-")
+        lines.append(f"| {r['configuration']} | {r['batch_size']} | {r['run_steps_per_s']:.1f} | "
+                     f"x{r['ratio_to_reference']:.2f} ({_range(r['ratio_range'])}) | {peer} | "
+                     f"{100 * r['share_of_matmul_peak']:.0f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def cores(record: dict[str, Any]) -> str:
+    meta = record["meta"]
+    lines = [f"`benchmarks/results/cores.json`: {meta['processor']}, {meta['cores']} cores, {meta['rounds']} "
+             "interleaved rounds, median wall seconds of the whole command; in brackets the range of the rounds' "
+             "ratios.", "",
+             "| job | default | one process | one core | default / one core | default / one process |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in record["records"]:
+        s = r["seconds"]
+        lines.append(f"| `{r['command']}` | {s['default']:.1f} s | {s['one process']:.1f} s | {s['one core']:.1f} s | "
+                     f"x{r['default_over_one_core']:.2f} ({_range(r['default_over_one_core_range'])}) | "
+                     f"x{r['default_over_one_process']:.2f} ({_range(r['default_over_one_process_range'])}) |")
+    return "\n".join(lines) + "\n"
+
+
+TABLES: dict[str, Callable[[dict[str, Any]], str]] = {"train_speed": train_speed, "cores": cores}
+
+
+def rendered(text: str) -> str:
+    """``text`` with every generated block written from its record."""
+    def block(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in TABLES:
+            raise SystemExit(f"docs/speed.md names an unknown table {name!r}; known: {', '.join(TABLES)}")
+        record = json.loads((RESULTS / f"{name}.json").read_text())
+        return match.group(1) + TABLES[name](record) + match.group(4)
+
+    return BLOCK.sub(block, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a generated block is stale; write nothing")
+    args = parser.parse_args()
+    text = DOC.read_text()
+    new = rendered(text)
+    if args.check:
+        if new != text:
+            print("docs/speed.md: a generated table differs from its record; run python benchmarks/tables.py")
+            sys.exit(1)
+        return
+    DOC.write_text(new)
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
