@@ -270,7 +270,7 @@ def set_threads(text: str, processes: str = "1") -> None:
 
 @app.command("list")
 def list_command() -> None:
-    """Show registered strategies, datasets, architectures and presets."""
+    """Show registered strategies, datasets, architectures, presets and studies."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -296,6 +296,13 @@ def list_command() -> None:
     for name, preset in PRESETS.items():
         tuned = f" (--recipe tuned: {', '.join(sorted(preset.recipes))})" if preset.recipes else ""
         table.add_row(name, escape(preset.description + tuned))
+    console.print(table)
+    from .studies import STUDIES
+
+    table = Table(title="studies (izoo study NAME publishes to figures/NAME)", title_justify="left",
+                  show_header=False, box=None)
+    for name, study in STUDIES.items():
+        table.add_row(name, escape(study.description + (f" (from {study.base})" if study.base else "")))
     console.print(table)
 
 

@@ -87,7 +87,7 @@ def run_cli(argv, capsys):
     (["study", "identity_toy", "--preset", "Quick"], "unknown preset 'Quick' (did you mean quick?)"),
     (["tune", "--budget", "10", "--preset", "quik"], "unknown preset 'quik' (did you mean quick?)"),
     (["tune", "--budget", "10", "--methods", "vea"], "unknown strategy 'vea' (did you mean vae?)"),
-    (["study", "identity_to"], "unknown study 'identity_to' (did you mean identity_toy?); valid: identity_toy,"),
+    (["study", "identity_to"], "unknown study 'identity_to' (did you mean identity_toy?); valid: ali_16k_steps,"),
     (["study", "identity_toy", "--methods", "alli"], "study identity_toy has no method alli (did you mean ali?)"),
     (["compare", "-a", "decoder_hiden=400x400"], "unknown --arch key 'decoder_hiden' (did you mean decoder_hidden?)"),
     (["compare", "-a", "name=MLP"], "unknown architecture 'MLP' (did you mean mlp?)"),

@@ -188,7 +188,7 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
                            train=None if display is None else lambda c, o, m: run_compare_with(c, o, m, display))
     if result.note:
         print(result.note, file=sys.stderr)
-    rows = result.rows or [r for r in collect_rows(result.out) if r["study"] == name]
+    rows = result.rows or [r for r in collect_rows(result.out) if r["study"] == spec.row_name]
     return Results(result.out, rows, result.written)
 
 

@@ -33,7 +33,8 @@ def plan_study(study: Study, seeds: list[int] | None = None, *, preset: str | No
     """The study's cells; ``datasets`` and ``methods`` restrict them (e.g. to split a study across
     processes, or to sweep one method's option); ``options`` (per method, as ``plan_compare``
     takes them, sweeps included) override the study's own; ``settings`` any setting a study takes
-    (``core/settings.py``), by name."""
+    (``core/settings.py``), by name, over the study's own (``Study.settings``); ``engine`` "auto"
+    keeps the one the study fixes, if any."""
     seeds = seeds if seeds is not None else list(range(study.seeds))
     for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
         unknown = sorted(set(given or []) - set(valid))
@@ -42,13 +43,16 @@ def plan_study(study: Study, seeds: list[int] | None = None, *, preset: str | No
                             f"valid: {', '.join(valid)}")
     from ..core.settings import lookup
 
-    for name in settings:
-        lookup(name, study=True)  # a study's data sizes are its own
+    chosen = {lookup(name, study=True).name: value for name, value in settings.items()}  # data sizes are the study's
+    own = {lookup(name).name: value for name, value in study.settings.items()}
+    own_engine = own.pop("engine", "auto")
+    engine = own_engine if engine == "auto" else engine  # "auto": the study's, if it fixes one
+    settings = {**own, **{name: value for name, value in chosen.items() if value is not None}}
     methods = [m for m in study.methods if m in methods] if methods else list(study.methods)
     merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
     configs: list[RunConfig] = []
     for data in datasets or study.datasets:
-        configs += plan_compare(methods, data, preset or study.preset, seeds, merged, study=study.name,
+        configs += plan_compare(methods, data, preset or study.preset, seeds, merged, study=study.row_name,
                                 engine=engine, evaluation=study.evaluation, **settings)
     return configs
 
@@ -116,7 +120,7 @@ def run_study(study: Study, configs: list[RunConfig], *, out: Path | None = None
         return StudyRun(run_dir, [], None, [], f"not published: {len(unfinished)} cell(s) unfinished (e.g. "
                         f"{c.data.label()}/{c.label}/seed{c.seed}, held by another process); when they finish: "
                         f"izoo study {study.name} --publish-only {'--out ' + str(run_dir) if out else ''}".rstrip())
-    rows = [r for r in collect_rows(run_dir) if r["study"] == study.name]  # every finished cell, whoever trained it
+    rows = [r for r in collect_rows(run_dir) if r["study"] == study.row_name]  # every finished cell, whoever trained it
     if not rows:
         raise UserError(f"{run_dir} holds no finished cell of study {study.name}")
     write_tables(run_dir, rows)
@@ -151,8 +155,9 @@ def check_publishable(study: Study, configs: list[RunConfig], run_dir: Path, tar
             continue
         recorded = published.provenance.get(cell, {})
         digest = recorded.get("config")
-        engines = [dataclasses.replace(config, train=dataclasses.replace(config.train, engine=e)) for e in ENGINES]
-        if not (digest and any(has_digest(c, digest) for c in engines)):
+        engines = [config] + [dataclasses.replace(config, train=dataclasses.replace(config.train, engine=e))
+                              for e in ENGINES if e != config.train.engine]
+        if not (digest and any(has_digest(c, digest, published.example_config) for c in engines)):
             try:  # the published config, rebuilt from its example, names what changed
                 changed = _changed_settings(config, cell_config(study, example, cell, digest)[0]) if example else []
             except UserError:

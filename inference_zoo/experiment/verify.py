@@ -176,17 +176,24 @@ def _default_engine(config: RunConfig) -> RunConfig:
     return resolve_engine(config, requested, build_dataset(config.data).x_dim)
 
 
-def has_digest(config: RunConfig, digest: str) -> bool:
+def has_digest(config: RunConfig, digest: str, like: dict[str, Any] | None = None) -> bool:
     """Whether ``config`` saved as config.json has ``digest``, in the form of any version of izoo:
-    a config saved before a key existed lacks it, meaning the value ``upgrade_config_dict`` fills in."""
+    a config saved before a key existed lacks it, meaning the value ``upgrade_config_dict`` fills in.
+    ``like``: a config.json saved by the version that saved this one (a published folder's
+    ``example_config``), whose form is tried first (the search over every form is long)."""
     d = config.saved_dict()
     filled = upgrade_config_dict({"train": {}, "eval": {}})  # every key added since, with what its absence means
     optional = [(section, key) for section, added in filled.items() if isinstance(added, dict)
                 for key, value in added.items()
                 if key in d[section] and json.dumps(d[section][key]) == json.dumps(value)]  # saved keys only
     optional += [("", key) for key, value in filled.items() if not isinstance(value, dict) and d[key] == value]
-    for r in range(len(optional) + 1):
-        for left_out in itertools.combinations(optional, r):
+    forms = (itertools.combinations(optional, r) for r in range(len(optional) + 1))
+    if like is not None:
+        absent = tuple((section, key) for section, key in optional
+                       if key not in ((like.get(section) or {}) if section else like))
+        forms = itertools.chain([[absent]], forms)
+    for tries in forms:
+        for left_out in tries:
             saved = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
             for section, key in left_out:
                 (saved[section] if section else saved).pop(key)

@@ -6,6 +6,7 @@ need) plus provenance (exact command, commit, wall time, machine) into ``figures
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -25,6 +26,7 @@ from ..core.fileio import atomic_write, load_arrays, read_json_object, save_arra
 from ..core.registry import Registry
 from ..core.results import read_curve, read_rows, write_curve, write_rows, write_summary
 from ..core.results import cell_dir, cell_path, collect_rows, safe_name
+from ..core.settings import resolve
 from ..viz.curves import plot_curves
 from ..viz.sweep_figure import plot_sweeps
 
@@ -34,7 +36,8 @@ class Study:
     """A grid of cells and the figures drawn from its tidy results.
 
     ``sample_points(config)`` says how many held-out points of a cell's samples.npz to publish
-    (None: none), so figures that need arrays can be redrawn from ``figures/`` alone.
+    (None: none), so figures that need arrays can be redrawn from ``figures/`` alone. A study
+    derived from another (``derive``) is that study's cells at other settings.
     """
 
     name: str
@@ -48,9 +51,44 @@ class Study:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: evaluation settings of every cell (``EvalConfig`` fields, e.g. ``label_counts``)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    #: settings by name (``core/settings.py``) every cell takes over the preset's; a list sweeps one
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: the study this one is derived from ("": none)
+    base: str = ""
+    #: the ``study`` its cells' configs and rows carry, where not its name (``row_name``)
+    rows_as: str = ""
+
+    @property
+    def row_name(self) -> str:
+        """The ``study`` its cells' configs and tidy rows carry: a derived study's are its base's
+        (a config's study is part of its digest, so they stay the cells its folder published)."""
+        return self.rows_as or self.name
 
 
 STUDIES: Registry[Study] = Registry("study")
+
+
+def derive(base: Study, name: str, description: str, *, datasets: tuple[str, ...] | None = None,
+           methods: tuple[str, ...] | None = None, seeds: int | None = None, preset: str | None = None,
+           options: dict[str, dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
+           rows_as: str = "") -> Study:
+    """``base``'s cells at other settings, as the study ``name``: its figures, sample rules and
+    evaluation; a subset of its datasets and methods (kept in its order, so rows are published in
+    its order); ``options`` laid over its own per method; ``settings`` (a list sweeps one). Its
+    cells carry ``rows_as`` (default: the base's name) as their study."""
+    for kind, given, valid in (("dataset", datasets, base.datasets), ("method", methods, base.methods)):
+        unknown = sorted(set(given or ()) - set(valid))
+        if unknown:
+            raise ValueError(f"study {name}: {base.name} has no {kind} {', '.join(unknown)}")
+    resolve(settings or {}, study=True)  # a typo fails at import, not when the study is run
+    options = options or {}
+    return dataclasses.replace(
+        base, name=name, description=description,
+        datasets=tuple(d for d in base.datasets if d in datasets) if datasets else base.datasets,
+        methods=tuple(m for m in base.methods if m in methods) if methods else base.methods,
+        seeds=base.seeds if seeds is None else seeds, preset=preset or base.preset,
+        options={m: {**base.options.get(m, {}), **options.get(m, {})} for m in {**base.options, **options}},
+        settings={**base.settings, **(settings or {})}, base=base.name, rows_as=rows_as or base.row_name)
 
 
 Cell = tuple[str, str, int]  # (dataset label, method label, seed), as in a tidy row
@@ -96,7 +134,7 @@ def _by_cell(rows: list[dict[str, Any]]) -> dict[Cell, list[dict[str, Any]]]:
 def read_run_folder(study: Study, out: Path, samples_dir: Path) -> Piece:
     """A study's run folder (``--out``): every finished cell's rows, config and commit; sample
     arrays cut to what the study publishes, written into ``samples_dir``."""
-    rows = _by_cell([r for r in collect_rows(out) if r["study"] == study.name])  # every finished cell
+    rows = _by_cell([r for r in collect_rows(out) if r["study"] == study.row_name])  # every finished cell
     provenance, samples, curves, commands, example = {}, {}, {}, [], None
     for cell in rows:
         run = cell_path(out, *cell)
