@@ -122,7 +122,8 @@ def test_a_loaded_run_takes_numpy_and_single_points_and_encodes_its_mean_or_repe
     assert isinstance(z, np.ndarray) and z.shape == (3, 2) and z.dtype == np.float32  # numpy in, numpy out
     posterior_mean = vae.strategy.posterior(torch.as_tensor(x, dtype=torch.float32))[0].numpy()
     np.testing.assert_array_equal(vae.encode(x, mean=True), posterior_mean)
-    np.testing.assert_array_equal(vae.encode(x[1], mean=True), posterior_mean[1])  # one point in, one out
+    # one point in, one out (to rounding: the BLAS may pick another kernel for one row than for three)
+    np.testing.assert_allclose(vae.encode(x[1], mean=True), posterior_mean[1], rtol=1e-5, atol=1e-7)
     seeded = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     np.testing.assert_array_equal(vae.encode(x, generator=seeded()), vae.encode(x, generator=seeded()))
     assert not np.array_equal(vae.encode(x, generator=seeded()), posterior_mean)
