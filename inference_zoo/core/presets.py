@@ -33,21 +33,21 @@ _LATE_DECAY = TrainConfig(steps=50_000, lr=5e-4, beta1=0.5, log_every=500, check
                           lr_schedule="linear", lr_decay_start=0.6)
 
 #: each strategy's best recipe at the quick preset, from the published tunings (docs/results.md):
-#: grid: figures/tuned_quick (48,000 run-steps of search on two tuning seeds, the best two trials and
-#: the preset's re-trained on four more); ring: figures/tuned_quick_1seed (one tuning seed)
+#: figures/tuned_quick, grid and ring (48,000 run-steps of search on two tuning seeds, the best two
+#: trials and the preset's re-trained on four more)
 _QUICK_TUNED: dict[str, dict[str, Any]] = {
-    "ali@grid": {'beta1': 0.2, 'ema_decay': 0.0, 'lr': 0.0019346855993085804, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},  # figures/tuned_quick
-    "ali@ring": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},  # figures/tuned_quick_1seed
-    "alice@grid": {'beta1': 0.2, 'cycle_weight': 9.26405989735979, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},  # figures/tuned_quick
-    "alice@ring": {'beta1': 0.5, 'cycle_weight': 7.750644796341918, 'ema_decay': 0.99, 'lr': 6.687793579777109e-05, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},  # figures/tuned_quick_1seed
-    "bigan@grid": {'beta1': 0.5, 'ema_decay': 0.0, 'lr': 0.001, 'lr_decay_start': 0.0, 'lr_schedule': 'constant'},  # figures/tuned_quick
-    "bigan@ring": {'beta1': 0.2, 'ema_decay': 0.0, 'lr': 0.002752689368202345, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},  # figures/tuned_quick_1seed
-    "latent@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},  # figures/tuned_quick
-    "latent@ring": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},  # figures/tuned_quick_1seed
-    "posthoc@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},  # figures/tuned_quick
-    "posthoc@ring": {'beta1': 0.0, 'ema_decay': 0.0, 'lr': 8.992363032915553e-05, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},  # figures/tuned_quick_1seed
-    "vae@grid": {'beta1': 0.2, 'ema_decay': 0.99, 'likelihood_std': 0.46856328174761225, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},  # figures/tuned_quick
-    "vae@ring": {'beta1': 0.8, 'ema_decay': 0.99, 'likelihood_std': 0.10721211946936154, 'lr': 0.000876496028017894, 'lr_decay_start': 0.0, 'lr_schedule': 'constant'},  # figures/tuned_quick_1seed
+    "ali@grid": {'beta1': 0.2, 'ema_decay': 0.0, 'lr': 0.0019346855993085804, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "ali@ring": {'beta1': 0.2, 'ema_decay': 0.0, 'lr': 0.0019346855993085804, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "alice@grid": {'beta1': 0.2, 'cycle_weight': 9.26405989735979, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "alice@ring": {'beta1': 0.2, 'cycle_weight': 9.26405989735979, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "bigan@grid": {'beta1': 0.5, 'ema_decay': 0.0, 'lr': 0.001, 'lr_decay_start': 0.0, 'lr_schedule': 'constant'},
+    "bigan@ring": {'beta1': 0.2, 'ema_decay': 0.0, 'lr': 0.0019346855993085804, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "latent@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "latent@ring": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "posthoc@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "posthoc@ring": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
+    "vae@grid": {'beta1': 0.2, 'ema_decay': 0.99, 'likelihood_std': 0.46856328174761225, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "vae@ring": {'beta1': 0.2, 'ema_decay': 0.0, 'likelihood_std': 0.09626388802894213, 'lr': 0.0019346855993085804, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
 }
 
 PRESETS: dict[str, Preset] = {
@@ -77,7 +77,7 @@ PRESETS: dict[str, Preset] = {
         "minutes on 2 CPU cores: 128-wide networks, 3k steps, Adam 1e-3, beta1 0.5",
         TrainConfig(steps=3_000, lr=1e-3, beta1=0.5, log_every=100, checkpoint_every=1_000),
         ArchConfig(encoder_hidden=(128, 128), decoder_hidden=(128,) * 4, discriminator_hidden=(128,) * 3),
-        recipes=_QUICK_TUNED, recipes_from=("figures/tuned_quick", "figures/tuned_quick_1seed"),
+        recipes=_QUICK_TUNED, recipes_from=("figures/tuned_quick",),
     ),
     # images (docs/images.md): conv networks from nets/conv.py; widths are channel counts
     "digits": Preset(
