@@ -34,7 +34,7 @@ from inference_zoo.core.environment import cpu_name
 
 JOBS = {
     "README command": ["--methods", "ali,latent,posthoc,vae", "--recipe", "tuned"],
-    "5 seeds x 3 methods, 700 steps": ["--methods", "ali,bigan,vae", "--seeds", "5", "--preset", "quick",
+    "5 seeds x 3 methods at 700 steps": ["--methods", "ali,bigan,vae", "--seeds", "5", "--preset", "quick",
                                        "--steps", "700"],
 }
 SETTINGS = {
@@ -59,7 +59,8 @@ def wall_seconds(job: list[str], setting: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated job names (default: all)")
+    parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated job names (default: all); the "
+                        "record keeps the other jobs' rows from its last run")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cores.json")
     args = parser.parse_args()
     if shutil.which("taskset") is None:
@@ -76,7 +77,7 @@ def main() -> None:
         t = times[job]
         to_one_core = [d / o for d, o in zip(t["default"], t["one core"])]
         to_one_process = [d / p for d, p in zip(t["default"], t["one process"])]
-        record = {"job": job, "command": "izoo compare " + " ".join(JOBS[job]),
+        record = {"job": job, "command": "izoo compare " + " ".join(JOBS[job]), "measured": time.strftime("%Y-%m-%d %H:%M"),
                   "seconds": {s: round(statistics.median(v), 1) for s, v in t.items()},
                   "default_over_one_core": round(statistics.median(to_one_core), 3),
                   "default_over_one_core_range": [round(min(to_one_core), 3), round(max(to_one_core), 3)],
@@ -90,6 +91,10 @@ def main() -> None:
     meta = {"machine": platform.platform(), "processor": cpu_name(),
             "cores": cores, "rounds": args.rounds,
             "statistic": "median over rounds of wall seconds; ratios are medians of per-round ratios"}
+    if args.out.is_file():  # the jobs not measured now keep their rows (each job's ratios are within its run)
+        earlier = json.loads(args.out.read_text()).get("records", [])
+        records = [r for r in earlier if r["job"] not in jobs and r["job"] in JOBS] + records
+        records.sort(key=lambda r: list(JOBS).index(r["job"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "records": records}, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -53,3 +53,13 @@ def test_every_mean_and_standard_error_the_docs_quote_is_a_published_row():
                     unbacked.append(f"{page.relative_to(ROOT)}:{number}: {mean} ± {se}")
     assert quoted > 100  # the pages do quote the studies
     assert not unbacked, "quoted but in no published summary (re-published? update the text): " + "; ".join(unbacked)
+
+
+def test_the_speed_tables_are_written_from_the_benchmark_records():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tables.py"), "--check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (ROOT / "docs" / "speed.md").read_text().count("<!-- generated: ") >= 2
