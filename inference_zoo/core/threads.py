@@ -136,8 +136,8 @@ def plan_processes(members: int, run_steps: int) -> tuple[int, int]:
     The stacked engine's numbers do not depend on how its runs are stacked or on the thread count
     (``tests/test_stack_independence.py``, ``tests/test_threads.py``), so its runs can be split over
     processes at no cost to the results. One process per core is faster than one process with a
-    thread per core: the toy networks' matmuls are too small to split well over threads
-    (``benchmarks/cores.py`` measures it). ``auto`` takes the cores the thread request gives
+    thread per core where the stacks are small (the toy networks' matmuls split poorly over
+    threads) and no slower where they are large (``benchmarks/cores.py`` measures both). ``auto`` takes the cores the thread request gives
     (``auto``: those other processes leave free), one process each, when there are enough runs
     and ``MIN_SPLIT_RUN_STEPS`` of work; a number is taken as given (at most one per run)."""
     cores = choose_threads(_request)
