@@ -172,5 +172,5 @@ def test_the_process_peer_runs_one_plain_reference_per_process(train_speed, monk
     import sys
 
     monkeypatch.syspath_prepend(str(Path(train_speed.__file__).parent))  # spawned children import the module
-    sys.modules.setdefault("train_speed", train_speed)
+    monkeypatch.setitem(sys.modules, "train_speed", train_speed)  # pickled by name: this very module
     assert train_speed.plain_processes(steps=5, batch=20, processes=2) > 0
