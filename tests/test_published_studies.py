@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,30 +18,10 @@ from inference_zoo.core.config import RunConfig
 from inference_zoo.experiment.study import plan_study
 from inference_zoo.experiment.verify import cell_config, has_digest
 from inference_zoo.studies import STUDIES
-from inference_zoo.studies.base import Cell, cell_name, config_digest, read_published_folder
+from inference_zoo.studies.base import Cell, cell_name, config_digest, derive, read_published_folder
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 FOLDERS = sorted(p.parent.name for p in FIGURES.glob("*/study.json"))
-FIRST_FIVE = ["ali", "bigan", "latent", "posthoc", "vae"]
-
-#: folders the study of their name does not plan as published, why, and the plans of that study
-#: (``plan_study`` arguments, as on its command line) whose cells they hold
-NOT_PLANNED: dict[str, tuple[str, list[dict[str, Any]]]] = {
-    "identity_toy": (
-        "published with --seeds 8 --preset quick --steps 2000 by the single engine, before alice joined the "
-        "study; the study identity_toy is 10 seeds of six strategies at preset study",
-        [dict(seeds=list(range(8)), preset="quick", methods=FIRST_FIVE, engine="single", steps=2000)]),
-    "image_features": (
-        "published before alice and hali joined the study: it holds 18 of the study's 24 cells",
-        [dict(methods=[*FIRST_FIVE, "cali"])]),
-    "mixture_coverage": (
-        "published by the single engine before alice joined the study, with the ring at seed 0 only; a study "
-        "plans the same seeds on every dataset",
-        [dict(methods=FIRST_FIVE, engine="single", datasets=["grid"]),
-         dict(seeds=[0], methods=FIRST_FIVE, engine="single", datasets=["ring"])]),
-}
-
-
 def published_cells_with_other_configs(folder: str, configs: list[RunConfig]) -> list[str]:
     """The cells of ``figures/folder`` that ``configs`` do not plan, and those they plan beyond
     them; else the cells they plan with another config than the folder recorded."""
@@ -76,18 +55,19 @@ def test_every_folder_under_figures_is_a_published_study_or_a_tuning():
     assert [f for f in FOLDERS if f not in STUDIES.names()] == []
 
 
-@pytest.mark.parametrize("folder", [pytest.param(f, marks=pytest.mark.xfail(reason=NOT_PLANNED[f][0], strict=True))
-                                    if f in NOT_PLANNED else f for f in FOLDERS])
+@pytest.mark.parametrize("folder", FOLDERS)
 def test_the_study_named_after_a_folder_plans_its_cells_with_their_recorded_configs(folder):
     assert published_cells_with_other_configs(folder, plan_study(STUDIES.get(folder))) == []
 
 
-@pytest.mark.parametrize("folder", sorted(NOT_PLANNED))
-def test_a_folder_its_study_does_not_plan_is_that_study_at_other_settings(folder):
-    study = STUDIES.get(folder)
-    plans = NOT_PLANNED[folder][1]
-    configs = [c for kwargs in plans for c in plan_study(study, **kwargs)]
-    assert published_cells_with_other_configs(folder, configs) == []
+def test_a_study_plans_a_dataset_its_own_number_of_seeds_unless_seeds_are_given():
+    study = STUDIES.get("mixture_coverage")  # the ring was published at seed 0 only
+    seeds = {d: sorted({c.seed for c in plan_study(study) if c.data.name == d}) for d in study.datasets}
+    assert seeds == {"grid": [0, 1, 2, 3, 4], "ring": [0]}
+    assert {c.seed for c in plan_study(study, [0, 1]) if c.data.name == "ring"} == {0, 1}
+    assert derive(study, "x", "", seeds=2).seeds_by_dataset == {}  # seeds given: every dataset's
+    with pytest.raises(ValueError, match="has no dataset moon"):
+        derive(study, "x", "", seeds_by_dataset={"moon": 1})
 
 
 def test_a_derived_study_is_its_base_at_other_settings():

@@ -34,8 +34,8 @@ def plan_study(study: Study, seeds: list[int] | None = None, *, preset: str | No
     processes, or to sweep one method's option); ``options`` (per method, as ``plan_compare``
     takes them, sweeps included) override the study's own; ``settings`` any setting a study takes
     (``core/settings.py``), by name, over the study's own (``Study.settings``); ``engine`` "auto"
-    keeps the one the study fixes, if any."""
-    seeds = seeds if seeds is not None else list(range(study.seeds))
+    keeps the one the study fixes, if any. Without ``seeds``, each dataset gets the study's seeds
+    (``Study.seeds_by_dataset``, else ``Study.seeds``)."""
     for kind, given, valid in (("dataset", datasets, study.datasets), ("method", methods, study.methods)):
         unknown = sorted(set(given or []) - set(valid))
         if unknown:
@@ -52,7 +52,8 @@ def plan_study(study: Study, seeds: list[int] | None = None, *, preset: str | No
     merged = {m: {**study.options.get(m, {}), **(options or {}).get(m, {})} for m in methods}
     configs: list[RunConfig] = []
     for data in datasets or study.datasets:
-        configs += plan_compare(methods, data, preset or study.preset, seeds, merged, study=study.row_name,
+        data_seeds = seeds if seeds is not None else list(range(study.seeds_by_dataset.get(data, study.seeds)))
+        configs += plan_compare(methods, data, preset or study.preset, data_seeds, merged, study=study.row_name,
                                 engine=engine, evaluation=study.evaluation, **settings)
     return configs
 

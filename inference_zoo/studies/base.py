@@ -47,6 +47,8 @@ class Study:
     seeds: int
     preset: str
     figures: Callable[[Path], list[Path]]
+    #: per dataset, its number of seeds where not ``seeds`` (e.g. a ring published at one seed)
+    seeds_by_dataset: dict[str, int] = field(default_factory=dict)
     sample_points: Callable[[RunConfig], int | None] = lambda config: None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: evaluation settings of every cell (``EvalConfig`` fields, e.g. ``label_counts``)
@@ -67,16 +69,21 @@ class Study:
 
 STUDIES: Registry[Study] = Registry("study")
 
+#: the strategies the first studies were published with, before ALICE and hierarchical ALI joined
+FIRST_FIVE = ("ali", "bigan", "latent", "posthoc", "vae")
+
 
 def derive(base: Study, name: str, description: str, *, datasets: tuple[str, ...] | None = None,
            methods: tuple[str, ...] | None = None, seeds: int | None = None, preset: str | None = None,
            options: dict[str, dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
-           rows_as: str = "") -> Study:
+           seeds_by_dataset: dict[str, int] | None = None, rows_as: str = "") -> Study:
     """``base``'s cells at other settings, as the study ``name``: its figures, sample rules and
     evaluation; a subset of its datasets and methods (kept in its order, so rows are published in
-    its order); ``options`` laid over its own per method; ``settings`` (a list sweeps one). Its
+    its order); ``options`` laid over its own per method; ``settings`` (a list sweeps one);
+    ``seeds_by_dataset`` (default: the base's, where ``seeds`` is not given). Its
     cells carry ``rows_as`` (default: the base's name) as their study."""
-    for kind, given, valid in (("dataset", datasets, base.datasets), ("method", methods, base.methods)):
+    for kind, given, valid in (("dataset", datasets, base.datasets), ("method", methods, base.methods),
+                               ("dataset", seeds_by_dataset, datasets or base.datasets)):
         unknown = sorted(set(given or ()) - set(valid))
         if unknown:
             raise ValueError(f"study {name}: {base.name} has no {kind} {', '.join(unknown)}")
@@ -87,8 +94,16 @@ def derive(base: Study, name: str, description: str, *, datasets: tuple[str, ...
         datasets=tuple(d for d in base.datasets if d in datasets) if datasets else base.datasets,
         methods=tuple(m for m in base.methods if m in methods) if methods else base.methods,
         seeds=base.seeds if seeds is None else seeds, preset=preset or base.preset,
+        seeds_by_dataset=dict(seeds_by_dataset if seeds_by_dataset is not None else
+                              base.seeds_by_dataset if seeds is None else {}),
         options={m: {**base.options.get(m, {}), **options.get(m, {})} for m in {**base.options, **options}},
         settings={**base.settings, **(settings or {})}, base=base.name, rows_as=rows_as or base.row_name)
+
+
+def as_published(design: Study, description: str, **changes: Any) -> Study:
+    """The study ``design.name`` as its folder under ``figures/`` was published: the design (the
+    template its other published studies derive from) at ``changes`` (``derive``'s), under its own name."""
+    return dataclasses.replace(derive(design, design.name, description, **changes), base="")
 
 
 Cell = tuple[str, str, int]  # (dataset label, method label, seed), as in a tidy row

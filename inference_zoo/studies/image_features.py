@@ -20,7 +20,7 @@ from ..core.fileio import write_csv, write_text
 from ..core.results import SHARED_NOTE, mean_se_text, read_rows, summary_index
 from ..viz.image_figures import image_figures
 from ..viz.style import method_colour, plt, save_figure
-from .base import STUDIES, Study, load_published_samples
+from .base import FIRST_FIVE, STUDIES, Study, as_published, load_published_samples
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "cali", "alice", "hali")
 TABLE = (("recon_mse", "recon MSE (pixels)", 4), ("recon_same_class", "recon same class", 3),
@@ -121,7 +121,9 @@ def figures(folder: Path) -> list[Path]:
     return [*written, per_seed_figure(folder, rows, baselines), results_table(folder, rows, baselines)]
 
 
-STUDIES.add("image_features", Study(
+#: the digits study as designed, the template of its published studies (``as_published`` below,
+#: ``derived.py``): every image strategy, 3 seeds at preset digits
+IMAGE_FEATURES = Study(
     name="image_features",
     description="8x8 digits: reconstructions, interpolations, encoder features (linear probe, 1-NN), conditional ALI",
     datasets=("digits",),
@@ -130,4 +132,7 @@ STUDIES.add("image_features", Study(
     preset="digits",
     figures=figures,
     sample_points=lambda config: None if config.seed != 0 else 1_000_000,  # image arrays are already small
-))
+)
+
+STUDIES.add("image_features", as_published(
+    IMAGE_FEATURES, IMAGE_FEATURES.description + "; the first five strategies and cali", methods=(*FIRST_FIVE, "cali")))
