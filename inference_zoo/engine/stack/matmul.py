@@ -8,9 +8,10 @@ last bits between a stack of 3 and a stack of 1, or between 1 and 2 threads, and
 would depend on its stack-mates or on how many cores were free.
 
 So every member's result is *defined* as its **canonical** form: its own ``torch.mm`` (``addmm``,
-``sum``) on its own 2-D slice, with one thread. That call has the same shape, strides and thread
-count whatever K is and however many threads the process uses, so a member's bits depend on
-neither, by construction. The batched call is only a faster way to the same bits: the first time a
+``sum``) on its own 2-D slice, with one thread, on operands at a 64-byte boundary (a slice that is
+not is copied first, keeping its strides: some BLAS paths round by address). That call has the
+same shape, strides, alignment and thread count whatever K is and however many threads the process
+uses, so a member's bits depend on neither, by construction. The batched call is only a faster way to the same bits: the first time a
 call signature (operation, shapes, strides, alignment, dtype, device, thread count) is met, both
 are computed on the real operands and on random operands of that signature (the real ones alone
 can fool it: zeros, or a few exactly representable values, get equal bits from kernels that round
@@ -52,10 +53,28 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+#: the alignment, in bytes, of every operand a canonical form computes on: torch's CPU allocator
+#: gives fresh tensors this alignment, so a stack of one's operands have it
+ALIGNMENT = 64
+
+
+def aligned(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself where its first element sits on an ``ALIGNMENT``-byte boundary, else a fresh
+    copy with the same shape and strides (so the same kernel variant): MKL's small-matrix paths
+    (AVX2, seen on an AMD EPYC) round by the operands' address, and member k of a stack sits at an
+    offset of k members' sizes, so its own ``mm`` on its slice gave other bits than alone."""
+    if t.data_ptr() % ALIGNMENT == 0:
+        return t
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device).copy_(t)
+
+
 def _canonical(fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...]], out: torch.Tensor) -> torch.Tensor:
     with torch.no_grad(), one_thread():
         for args, o in zip(members, out.unbind(0)):
-            fn(*args, out=o)
+            target = o if o.data_ptr() % ALIGNMENT == 0 else torch.empty_strided(o.shape, o.stride(), dtype=o.dtype)
+            fn(*(aligned(a) for a in args), out=target)
+            if target is not o:
+                o.copy_(target)
     return out
 
 
