@@ -183,7 +183,8 @@ class _FittedLines:
 
 def engine_lines(configs: list[RunConfig]) -> list[str]:
     """Which engine trains each method, and for one run at a time, why (plugins want to know);
-    where methods train at different recipes (``--recipe tuned``), each one's."""
+    then the training recipe: one line when every method shares it, else each method's under it
+    (``--recipe tuned``)."""
     from ..data import build_dataset
     from ..engine.stack.engine import can_stack
 
@@ -198,6 +199,8 @@ def engine_lines(configs: list[RunConfig]) -> list[str]:
             reason = can_stack(config, build_dataset(config.data).x_dim)
             line = f"{method}: one run at a time" + (f" ({reason})" if reason else " (--engine single)")
         lines += [line] + ([f"  recipe: {_recipe_text(config)}"] if differ else [])
+    if not differ and firsts:
+        lines.append(f"recipe of every method: {_recipe_text(next(iter(firsts.values())))}")
     return lines
 
 
