@@ -113,7 +113,8 @@ def test_processes_started_together_train_each_cell_once_and_publish_only_comple
     for attempt in range(3):
         out, published = tmp_path / f"runs{attempt}", tmp_path / f"pub{attempt}"
         argv = [sys.executable, "-m", "inference_zoo", "study", "identity_toy", *COMMON, "--steps", "20",
-                "--seeds", "3", "--threads", "1", "--out", str(out), "--publish", str(published)]
+                "--seeds", "3", "--threads", "1", "--engine", "stacked",  # env.json's stacks count trainings
+                "--out", str(out), "--publish", str(published)]
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
         results = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err for _, err in results]
