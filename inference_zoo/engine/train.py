@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
 
@@ -260,7 +260,6 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     keep their last checkpoint; the others' ``start_step``/``resume_state`` say where to go on from.
     """
     cfg = runs[0].config.train
-    device = runs[0].device
     layout = layout_cls(runs, phase, data)
     model = layout.model
     groups = {g: params_of(model, names) for g, names in phase.groups.items()}
@@ -269,21 +268,12 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     start = runs[0].start_step
     if start:
         layout.resume(optimizers, groups, average)
-
-    def train_mode() -> None:
-        model.train()
-        for name in phase.frozen:
-            getattr(model, name).eval()
-
-    train_mode()
-    for name in phase.frozen:
-        getattr(model, name).requires_grad_(False)
     uses_labels = type(model).uses_labels
     running: dict[str, torch.Tensor] = {}
     diverged: list[int] = []
     finished = start >= phase.steps
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
-    with compiled_networks(model, cfg.compile, device):
+    autocast = (torch.autocast(runs[0].device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
+    with _phase_mode(model, phase) as train_mode, compiled_networks(model, cfg.compile, runs[0].device):
         for step in range(start, phase.steps):
             if cfg.lr_schedule != "constant":
                 layout.set_lr_factor(optimizers, lr_factor(cfg, step, phase.steps))
@@ -297,58 +287,92 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
             done = step + 1
             if done % cfg.log_every and done != phase.steps:
                 continue
-            n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
-            means = {key: [float(v) / n for v in total.reshape(-1).tolist()]
-                     for key, total in layout.reduce_logs(running).items()}
+            diverged = _log_point(phase, done, runs, running, groups, layout, progress)
             running = {}
-            diverged = _check_finite(phase, done, runs, means, groups, layout)
-            for j, run in enumerate(runs):
-                if j not in diverged:
-                    run.log({"phase": phase.name, "step": done, **{key: v[j] for key, v in means.items()}})
-            alive = [j for j in range(len(runs)) if j not in diverged]
-            if progress is not None and alive:
-                progress(phase.name, done, phase.steps, {key: sum(v[j] for j in alive) / len(alive)
-                                                         for key, v in means.items()})
             finished = done == phase.steps
             curve_point = eval_due(cfg, done, phase.steps)
             saving = finished or done % cfg.checkpoint_every == 0 or bool(diverged)
-            if not (saving or curve_point):
-                continue
-            # each surviving run's state, as its own run's: evaluated (a curve point, before the
-            # checkpoint: a resume never skips it), then checkpointed
-            state = layout.state()
-            opt_states = {g: opt.state_dict() for g, opt in optimizers.items()} if saving and not finished else {}
-            averages = average.state() if average is not None else None
-            for j, run in enumerate(runs):
-                if j in diverged:
-                    continue
-                live = layout.run_state(state, j)
-                ema = layout.run_state(averages, j) if averages is not None else None
-                if curve_point:
-                    run.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
-                    run.evaluate_point(phase.name, done)
-                run.strategy.load_state_dict(live)  # a stacked run's own strategy holds its weights
-                if curve_point:
-                    train_mode()
-                if not saving:
-                    continue
-                if finished:  # a phase boundary needs no optimiser or generator state
-                    run.averaged = ema
-                    run.checkpoint(index + 1, 0, {}, {}, ema=ema)
-                    run.start_step, run.resume_state = 0, None
-                    continue
-                run_opt = {g: layout.run_optimizer_state(opt_states[g], g, j) for g in groups}
-                rng = layout.rng_state(j)
-                if done % cfg.checkpoint_every == 0:
-                    run.checkpoint(index, done, run_opt, rng, ema=ema)
-                run.start_step, run.resume_state = done, {"optimizers": run_opt, "rng": rng, "ema": ema}
+            if saving or curve_point:
+                _hand_back(index, phase, done, runs, diverged, layout, optimizers, average, train_mode,
+                           curve_point=curve_point, saving=saving)
             if curve_point and not finished:
                 diverged += _stopped_by_watchers(index, phase, done, runs, diverged)
             if diverged:
                 break
-    for name in phase.frozen:
-        getattr(model, name).requires_grad_(True)
     return diverged, finished
+
+
+@contextlib.contextmanager
+def _phase_mode(model: Strategy, phase: Phase) -> Iterator[Callable[[], None]]:
+    """The model in training mode with the phase's frozen networks in eval mode and without
+    gradients (restored after); yields the function that sets the modes again (after an evaluation)."""
+    def train_mode() -> None:
+        model.train()
+        for name in phase.frozen:
+            getattr(model, name).eval()
+
+    train_mode()
+    for name in phase.frozen:
+        getattr(model, name).requires_grad_(False)
+    try:
+        yield train_mode
+    finally:
+        for name in phase.frozen:
+            getattr(model, name).requires_grad_(True)
+
+
+def _log_point(phase: Phase, done: int, runs: list[Trainer], running: dict[str, torch.Tensor],
+               groups: dict[str, list[torch.nn.Parameter]], layout: Layout, progress: Progress | None) -> list[int]:
+    """At a log step: each run's mean losses since the last one into its log, the live runs' mean
+    to ``progress``; returns the positions of the runs that diverged (``_check_finite``)."""
+    cfg = runs[0].config.train
+    n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+    means = {key: [float(v) / n for v in total.reshape(-1).tolist()]
+             for key, total in layout.reduce_logs(running).items()}
+    diverged = _check_finite(phase, done, runs, means, groups, layout)
+    for j, run in enumerate(runs):
+        if j not in diverged:
+            run.log({"phase": phase.name, "step": done, **{key: v[j] for key, v in means.items()}})
+    alive = [j for j in range(len(runs)) if j not in diverged]
+    if progress is not None and alive:
+        progress(phase.name, done, phase.steps, {key: sum(v[j] for j in alive) / len(alive)
+                                                 for key, v in means.items()})
+    return diverged
+
+
+def _hand_back(index: int, phase: Phase, done: int, runs: list[Trainer], diverged: list[int], layout: Layout,
+               optimizers: dict[str, torch.optim.Optimizer], average: WeightAverage | None,
+               train_mode: Callable[[], None], *, curve_point: bool, saving: bool) -> None:
+    """Each surviving run's state, as its own run's: evaluated at a curve point (before the
+    checkpoint, so a resume never skips it), then checkpointed where ``saving``; its resume point
+    kept in ``start_step``/``resume_state``."""
+    finished = done == phase.steps
+    state = layout.state()
+    opt_states = {g: opt.state_dict() for g, opt in optimizers.items()} if saving and not finished else {}
+    averages = average.state() if average is not None else None
+    for j, run in enumerate(runs):
+        if j in diverged:
+            continue
+        live = layout.run_state(state, j)
+        ema = layout.run_state(averages, j) if averages is not None else None
+        if curve_point:
+            run.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
+            run.evaluate_point(phase.name, done)
+        run.strategy.load_state_dict(live)  # a stacked run's own strategy holds its weights
+        if curve_point:
+            train_mode()
+        if not saving:
+            continue
+        if finished:  # a phase boundary needs no optimiser or generator state
+            run.averaged = ema
+            run.checkpoint(index + 1, 0, {}, {}, ema=ema)
+            run.start_step, run.resume_state = 0, None
+            continue
+        run_opt = {g: layout.run_optimizer_state(opt_states[g], g, j) for g in optimizers}
+        rng = layout.rng_state(j)
+        if done % run.config.train.checkpoint_every == 0:
+            run.checkpoint(index, done, run_opt, rng, ema=ema)
+        run.start_step, run.resume_state = done, {"optimizers": run_opt, "rng": rng, "ema": ema}
 
 
 def _check_finite(phase: Phase, step: int, runs: list[Trainer], means: dict[str, list[float]],
