@@ -27,7 +27,7 @@ def published(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         izoo.study("identity_toy", seeds=2, methods=["ali", "vae"], preset="quick", steps=5, device="cpu",
-                   out=root / "runs", publish=root / "published")
+                   engine="stacked", out=root / "runs", publish=root / "published")
     finally:
         torch.set_num_threads(threads)
     return root / "published"
