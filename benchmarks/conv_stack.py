@@ -45,7 +45,7 @@ from torch.profiler import ProfilerActivity, profile
 from inference_zoo.core.config import EvalConfig, RunConfig
 from inference_zoo.core.environment import cpu_name
 from inference_zoo.core.presets import get_preset
-from inference_zoo.data import parse_data_spec
+from inference_zoo.data import build_dataset, parse_data_spec
 from inference_zoo.engine.train import Trainer, build_strategy
 
 #: operator name fragments -> bucket, first match wins (lower-cased names)
@@ -97,19 +97,20 @@ def single_step(steps: int, repeats: int) -> dict:
             best = per_step
     assert best is not None
     step, calls = best.pop("wall"), best.pop("calls")
-    return {"step_seconds": step, "operator_calls_per_step": calls, "seconds_per_step": best, "share": {n: v / step for n, v in best.items()},
-            "steps": steps, "short_steps": short, "repeats": repeats}
+    return {"step_seconds": step, "operator_calls_per_step": calls, "seconds_per_step": best,
+            "share": {n: v / step for n, v in best.items()}, "steps": steps, "short_steps": short, "repeats": repeats}
 
 
 def conv_layers(batch: int) -> list[tuple[nn.Module, tuple[int, ...], int]]:
     """Every Conv2d / ConvTranspose2d of ALI's networks at the preset, with the input shape it meets
     and how many times a step's forward pass calls it (D sees both pairs)."""
     config = run_config(1)
-    strategy = build_strategy(config)
+    data = build_dataset(config.data)
+    strategy = build_strategy(config, shapes={"x_shape": data.x_shape, "n_classes": data.n_classes})
     seen: list[tuple[nn.Module, tuple[int, ...]]] = []
     hooks = [m.register_forward_hook(lambda m, args, out: seen.append((m, tuple(args[0].shape))))
              for m in strategy.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    x = torch.rand(batch, *build_data_shape(config))
+    x = torch.rand(batch, *data.x_shape)
     z = torch.randn(batch, config.arch.z_dim)
     with torch.no_grad():
         strategy.discriminator(x, strategy.encoder(x))
@@ -120,11 +121,6 @@ def conv_layers(batch: int) -> list[tuple[nn.Module, tuple[int, ...], int]]:
     for m, shape in seen:
         calls.setdefault((id(m), shape), [m, shape, 0])[2] += 1
     return [tuple(c) for c in calls.values()]
-
-
-def build_data_shape(config: RunConfig) -> tuple[int, ...]:
-    from inference_zoo.data import build_dataset
-    return tuple(build_dataset(config.data).x_shape)
 
 
 def _fn(m: nn.Module) -> Callable[..., torch.Tensor]:

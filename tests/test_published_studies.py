@@ -22,6 +22,8 @@ from inference_zoo.studies.base import Cell, cell_name, config_digest, derive, r
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 FOLDERS = sorted(p.parent.name for p in FIGURES.glob("*/study.json"))
+
+
 def published_cells_with_other_configs(folder: str, configs: list[RunConfig]) -> list[str]:
     """The cells of ``figures/folder`` that ``configs`` do not plan, and those they plan beyond
     them; else the cells they plan with another config than the folder recorded."""

@@ -260,6 +260,7 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     keep their last checkpoint; the others' ``start_step``/``resume_state`` say where to go on from.
     """
     cfg = runs[0].config.train
+    device = runs[0].device
     layout = layout_cls(runs, phase, data)
     model = layout.model
     groups = {g: params_of(model, names) for g, names in phase.groups.items()}
@@ -272,8 +273,8 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     running: dict[str, torch.Tensor] = {}
     diverged: list[int] = []
     finished = start >= phase.steps
-    autocast = (torch.autocast(runs[0].device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
-    with _phase_mode(model, phase) as train_mode, compiled_networks(model, cfg.compile, runs[0].device):
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
+    with _phase_mode(model, phase) as train_mode, compiled_networks(model, cfg.compile, device):
         for step in range(start, phase.steps):
             if cfg.lr_schedule != "constant":
                 layout.set_lr_factor(optimizers, lr_factor(cfg, step, phase.steps))

@@ -58,20 +58,28 @@ def one_thread() -> Iterator[None]:
 ALIGNMENT = 64
 
 
+def _on_boundary(t: torch.Tensor) -> bool:
+    return t.data_ptr() % ALIGNMENT == 0
+
+
+def _fresh(t: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor of ``t``'s shape, strides, dtype and device: a fresh allocation, so
+    on an ``ALIGNMENT``-byte boundary."""
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+
+
 def aligned(t: torch.Tensor) -> torch.Tensor:
     """``t`` itself where its first element sits on an ``ALIGNMENT``-byte boundary, else a fresh
     copy with the same shape and strides (so the same kernel variant): MKL's small-matrix paths
     (AVX2, seen on an AMD EPYC) round by the operands' address, and member k of a stack sits at an
     offset of k members' sizes, so its own ``mm`` on its slice gave other bits than alone."""
-    if t.data_ptr() % ALIGNMENT == 0:
-        return t
-    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device).copy_(t)
+    return t if _on_boundary(t) else _fresh(t).copy_(t)
 
 
 def _canonical(fn: Callable[..., Any], members: Sequence[tuple[torch.Tensor, ...]], out: torch.Tensor) -> torch.Tensor:
     with torch.no_grad(), one_thread():
         for args, o in zip(members, out.unbind(0)):
-            target = o if o.data_ptr() % ALIGNMENT == 0 else torch.empty_strided(o.shape, o.stride(), dtype=o.dtype)
+            target = o if _on_boundary(o) else _fresh(o)
             fn(*(aligned(a) for a in args), out=target)
             if target is not o:
                 o.copy_(target)
