@@ -253,9 +253,9 @@ def _preset_names() -> list[str]:
 
 
 def _study_names() -> list[str]:
-    from .studies import STUDIES
+    from .studies import STUDIES, TUNINGS
 
-    return STUDIES.names()
+    return STUDIES.names() + TUNINGS.names()
 
 
 def set_threads(text: str, processes: str = "1") -> None:
@@ -303,6 +303,13 @@ def list_command() -> None:
                   show_header=False, box=None)
     for name, study in STUDIES.items():
         table.add_row(name, escape(study.description + (f" (from {study.base})" if study.base else "")))
+    console.print(table)
+    from .studies import TUNINGS
+
+    table = Table(title="tunings (izoo study NAME runs izoo tune as published to figures/NAME)", title_justify="left",
+                  show_header=False, box=None)
+    for name, tuning in TUNINGS.items():
+        table.add_row(name, escape(f"{tuning.description}; {', '.join(tuning.methods)} on {', '.join(tuning.datasets)}"))
     console.print(table)
 
 
@@ -408,6 +415,23 @@ def study(
     if launched():
         raise UserError("izoo study runs its cells as separate processes (--shard, --executor); "
                         "torchrun's data-parallel runs are for izoo compare")
+    from .studies import TUNINGS
+
+    if name in TUNINGS:
+        from .experiment.tune import run_tuning
+
+        set_threads(threads, processes)
+        given = gather_settings(settings, set, study=True)
+        engine = given.pop("engine", "auto")
+        unused = [flag for flag, value in (("--seeds", seeds), ("--preset", preset), ("--option", option),
+                                           ("--shard", shard), ("--publish-only", publish_only), ("--merge", merge),
+                                           ("--executor", executor)) if value] + [f"--{k.replace('_', '-')}" for k in given]
+        for path in run_tuning(TUNINGS.get(name), unused=unused, methods=parse_methods(methods) if methods else None,
+                               datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+                               out=out, publish=publish, overwrite=overwrite, engine=engine,
+                               log=lambda text: print(text, file=sys.stderr, flush=True)):
+            print(path)
+        return
     spec = STUDIES.get(name)
     if folders and not merge:
         raise UserError(f"unexpected argument(s) {' '.join(map(str, folders))} (folders to merge follow --merge)")

@@ -9,15 +9,16 @@ method and swept settings (as ``izoo verify`` rebuilds a cell).
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 
-from inference_zoo.cli import main
+from inference_zoo.cli import app, main
 from inference_zoo.core.config import RunConfig
 from inference_zoo.experiment.study import plan_study
 from inference_zoo.experiment.verify import cell_config, has_digest
-from inference_zoo.studies import STUDIES
+from inference_zoo.studies import STUDIES, TUNINGS
 from inference_zoo.studies.base import Cell, cell_name, config_digest, derive, read_published_folder
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
@@ -50,11 +51,56 @@ def published_cells_with_other_configs(folder: str, configs: list[RunConfig]) ->
                     if planned[c].saved_dict() != cell_config(study, example_config, c)[0].saved_dict()]
 
 
-def test_every_folder_under_figures_is_a_published_study_or_a_tuning():
-    tunings = sorted(p.parent.name for p in FIGURES.glob("*/tuning.json"))  # izoo tune --publish wrote them
-    assert "tuned_quick" in tunings and not set(tunings) & set(FOLDERS)
-    assert sorted(p.name for p in FIGURES.iterdir() if p.is_dir()) == sorted(FOLDERS + tunings)
+TUNED = sorted(p.parent.name for p in FIGURES.glob("*/tuning.json"))  # izoo tune --publish wrote them
+
+
+def test_every_folder_under_figures_names_a_registered_study_or_tuning():
+    assert "tuned_10k" in TUNED and not set(TUNED) & set(FOLDERS)
+    assert sorted(p.name for p in FIGURES.iterdir() if p.is_dir()) == sorted(FOLDERS + TUNED)
     assert [f for f in FOLDERS if f not in STUDIES.names()] == []
+    assert [f for f in TUNED if f not in TUNINGS.names()] == []
+
+
+def tune_flags(command: str) -> dict[str, str]:
+    """The options of a recorded ``izoo tune`` command, with the command's defaults for those not given;
+    where it ran from (--out, --threads, --processes, --publish) aside."""
+    import typer
+
+    words = shlex.split(command)
+    if words[:2] == ["izoo", "study"]:
+        return {"--study": words[2]}  # the design's own arguments, by construction
+    assert words[:2] == ["izoo", "tune"], command
+    tune = typer.main.get_command(app).commands["tune"]
+    flags = {p.opts[0]: str(p.default) for p in tune.params if p.param_type_name == "option" and p.default is not None
+             and not p.is_flag and not p.multiple}
+    flags.update(dict(zip(words[2::2], words[3::2])))
+    return {k: v for k, v in flags.items() if k not in ("--out", "--threads", "--processes", "--publish")}
+
+
+@pytest.mark.parametrize("folder", TUNED)
+def test_the_tuning_named_after_a_folder_runs_the_commands_it_recorded(folder):
+    """Each searched method@data of the folder was tuned by the design's arguments (``izoo study
+    NAME --methods M --datasets D`` runs that command again) and the record agrees with them."""
+    design = TUNINGS.get(folder)
+    record = json.loads((FIGURES / folder / "tuning.json").read_text())["methods"]
+    assert record
+    for name, entry in record.items():
+        method, data = name.split("@")
+        assert method in design.methods and data in design.datasets, name
+        flags = tune_flags(entry["commands"][-1])  # a search resumed with other options: the last finished it
+        if "--study" in flags:
+            assert flags == {"--study": folder}, name
+            continue
+        assert method in flags.pop("--methods").split(","), name
+        wanted = {"--data": data, **{f"--{k.replace('_', '-')}": str(v) for k, v in design.arguments().items()}}
+        assert flags == {**{k: v for k, v in flags.items() if k not in wanted}, **wanted}, name
+        assert set(flags) - set(wanted) <= {"--storage", "--jobs", "--time", "--gpus-per-job", "--executor"}, name
+        best = entry["best"]
+        assert (best["budget_run_steps"], best["objective"], best["tuning_seeds"]) == \
+            (design.budget, design.objective, list(range(1000, 1000 + design.seeds))), name
+        assert entry["fresh_seeds"] == list(range(design.fresh_seeds)), name
+        assert {k: v for k, v in best["fixed_settings"].items() if k != "eval_every"} == design.settings, name
+        assert len(best.get("confirmation", {}).get("seeds", [])) == design.confirm_seeds, name
 
 
 @pytest.mark.parametrize("folder", FOLDERS)

@@ -331,3 +331,32 @@ def test_an_objective_without_a_better_direction_is_refused(tmp_path, capsys):
     assert main(["tune", "--methods", "vae", "--budget", "100", "--objective", "corr_x_encoding",
                  "--out", str(tmp_path / "t"), *TINY]) == 2
     assert "improves in no one direction" in capsys.readouterr().err
+
+
+def test_a_registered_tuning_runs_its_design_and_publishes_the_same_from_the_cli_and_the_api(tmp_path, monkeypatch, capsys):
+    from inference_zoo.core.results import read_rows
+    from inference_zoo.studies import TUNINGS, Tuning
+
+    design = Tuning("tiny_tuning", "a tiny search", ("vae", "latent"), ("grid", "ring"), "quick", budget=40, batch=2,
+                    pruner="none", fresh_seeds=2, settings={"steps": 20, "log_every": 10, "checkpoint_every": 20})
+    monkeypatch.setitem(TUNINGS._items, design.name, design)
+    out, pub = tmp_path / "runs", tmp_path / "figures/tiny_tuning"
+    argv = ["study", "tiny_tuning", "--methods", "vae", "--datasets", "grid", "--threads", "1", "--out", str(out)]
+    assert main([*argv, "--publish", str(pub)]) == 0
+    best = json.loads((out / "grid/vae@grid/best.json").read_text())
+    assert (best["budget_run_steps"], best["trials"], best["fixed_settings"]["steps"]) == (40, 2, 20)
+    record = json.loads((pub / "tuning.json").read_text())["methods"]
+    assert list(record) == ["vae@grid"] and record["vae@grid"]["fresh_seeds"] == [0, 1]
+    rows = read_rows(pub / "results.csv")
+    assert {(r["method"], r["seed"]) for r in rows} == {(f"vae@{k}", s) for k in ("tuned", "preset") for s in (0, 1)}
+    published = (pub / "results.csv").read_bytes()
+    # the Python API runs the same design: the budget is spent and the same rows are published again
+    result = izoo.study("tiny_tuning", methods=["vae"], datasets=["grid"], out=out, publish=pub)
+    assert (pub / "results.csv").read_bytes() == published and len(result.rows) == len(rows)
+    capsys.readouterr()
+    assert main(["study", "tiny_tuning", "--methods", "vae", "--seeds", "3", "--out", str(out)]) == 2
+    assert "is a tuning" in capsys.readouterr().err
+    assert main(["study", "tiny_tuning", "--datasets", "moon", "--out", str(out)]) == 2
+    assert "has no dataset moon" in capsys.readouterr().err
+    with pytest.raises(UserError, match="not lr="):
+        izoo.study("tiny_tuning", out=out, lr=1e-3)

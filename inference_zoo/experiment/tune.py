@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.config import RunConfig
-from ..core.errors import UserError
+from ..core.errors import UserError, did_you_mean
 from ..core.fileio import write_csv, write_json
 from ..core.environment import command_line
 from ..core.results import better, safe_name, write_rows, write_tables
@@ -133,7 +133,6 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
     anything trains; ``check_only`` stops there, after opening each method's study in the
     storage (what a command that submits workers as jobs checks first)."""
     from ..core.results import HEADLINE_METRICS
-    from ..core.settings import did_you_mean
 
     optuna = _optuna()
     if budget < 1 or seeds < 1 or batch < 1 or curve_points < 1 or confirm_top < 1 or not 0 <= fresh_seeds <= TUNING_SEED \
@@ -312,6 +311,34 @@ def _confirm(study: Any, done: list[Any], method: str, data: str, preset: str, t
     chosen = max(finite, key=lambda r: sign * r["value"])
     record = {"seeds": seeds, "run_steps": sum(run_steps(c) for c in configs), "candidates": table}
     return next(t for t in candidates if t.number == chosen["trial"]), chosen["value"], record
+
+
+def run_tuning(design: Any, *, unused: list[str] = (), methods: list[str] | None = None, datasets: list[str] | None = None,
+               out: Path | None = None, publish: Path | None = None, overwrite: bool = False, engine: str = "auto",
+               storage: str | None = None, log: Callable[[str], Any] = lambda text: None) -> list[Path]:
+    """Run a registered tuning (``studies.tunings``): ``izoo tune`` on each of its datasets (or the
+    chosen ``datasets``) for its methods (or the chosen ``methods``) with the design's arguments,
+    into ``out/DATA`` (default runs/tunings/NAME), then publish: to ``publish``, else to
+    ``figures/NAME`` from the design's own run folder (as a study publishes). Returns what it wrote.
+    ``unused``: the options a caller was given that a tuning does not take (refused in one line)."""
+    if unused:
+        raise UserError(f"{design.name} is a tuning (izoo tune at the arguments it was published with): izoo study "
+                        f"{design.name} takes --methods, --datasets, --out, --publish and --overwrite, not "
+                        f"{unused[0]} (izoo tune searches at other settings)")
+    for kind, chosen, known in (("method", methods, design.methods), ("dataset", datasets, design.datasets)):
+        wrong = [c for c in chosen or [] if c not in known]
+        if wrong:
+            raise UserError(f"tuning {design.name} has no {kind} {wrong[0]}{did_you_mean(wrong[0], list(known))}; "
+                            f"its {kind}s: {', '.join(known)}")
+    root = out or Path("runs/tunings") / design.name
+    sources = []
+    for data in datasets or design.datasets:
+        folder = root / data
+        sources.append(folder)
+        tune(list(methods or design.methods), data, out=folder, engine=engine, storage=storage, log=log,
+             **design.arguments())
+    target = publish or (Path("figures") / design.name if out is None else None)
+    return [] if target is None else publish_tuning(sources, target, overwrite)
 
 
 def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
