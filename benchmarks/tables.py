@@ -55,7 +55,28 @@ def cores(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES: dict[str, Callable[[dict[str, Any]], str]] = {"train_speed": train_speed, "cores": cores}
+def time_to_quality(record: dict[str, Any]) -> str:
+    lines = [f"`benchmarks/results/time_to_quality.json`: `{record['curves']}`, method `{record['method']}` "
+             f"({record['seeds']} seeds); stacked {record['stacked_run_steps_per_s']:.1f} and plain "
+             f"{record['plain_run_steps_per_s']:.1f} run-steps/s ({record['rates']}).", "",
+             "| target (mean of the seeds) | on the curve | stacked, one stack | plain loop, same steps | "
+             f"plain loop, {record['reference_steps_per_seed']:,} steps per seed |",
+             "| --- | --- | --- | --- | --- |"]
+    for t in record["targets"]:
+        target = t["target"]
+        name = f"{target['name']}: >= {target['modes_3sigma']:g} modes, >= {100 * target['hq_fraction']:.0f} % HQ"
+        if not t["reached"]:
+            lines.append(f"| {name} | not reached | - | - | - |")
+            continue
+        speedup = t["speedup_vs_published_schedule"]  # only for the target PacGAN's schedule reaches
+        published = "-" if speedup is None else f"{t['published_schedule_seconds'] / 60:.0f} min (x{speedup:.1f})"
+        lines.append(f"| {name} | step {t['step']:,} | {t['seconds'] / 60:.1f} min | "
+                     f"{t['plain_seconds_same_steps'] / 60:.1f} min (x{t['speedup_same_steps']:.2f}) | {published} |")
+    return "\n".join(lines) + "\n"
+
+
+TABLES: dict[str, Callable[[dict[str, Any]], str]] = {"train_speed": train_speed, "cores": cores,
+                                                      "time_to_quality": time_to_quality}
 
 
 def rendered(text: str) -> str:
