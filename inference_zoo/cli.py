@@ -426,10 +426,11 @@ def study(
         unused = [flag for flag, value in (("--seeds", seeds), ("--preset", preset), ("--option", option),
                                            ("--shard", shard), ("--publish-only", publish_only), ("--merge", merge),
                                            ("--executor", executor)) if value] + [f"--{k.replace('_', '-')}" for k in given]
-        for path in run_tuning(TUNINGS.get(name), unused=unused, methods=parse_methods(methods) if methods else None,
-                               datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
-                               out=out, publish=publish, overwrite=overwrite, engine=engine,
-                               log=lambda text: print(text, file=sys.stderr, flush=True)):
+        _, written = run_tuning(TUNINGS.get(name), unused=unused, methods=parse_methods(methods) if methods else None,
+                                datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
+                                out=out, publish=publish, overwrite=overwrite, engine=engine,
+                                log=lambda text: print(text, file=sys.stderr, flush=True))
+        for path in written:
             print(path)
         return
     spec = STUDIES.get(name)

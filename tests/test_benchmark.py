@@ -106,10 +106,13 @@ def test_the_step_profile_buckets_operators_and_writes_its_record(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = json.loads((tmp_path / "profile.json").read_text())
     assert record["step_ms"] > 0 and record["buckets_ms"]["matmul"] > 0
-    assert 0 < sum(record["buckets_share"].values()) <= 1.05  # self times of one thread's operators
+    # shares of the step; each a difference of two run lengths' times, so on a busy machine a share
+    # may fall below 0 or the shares sum past 1: only their arithmetic is checked here
+    assert all(record["buckets_share"][k] == pytest.approx(ms / record["step_ms"])
+               for k, ms in record["buckets_ms"].items())
     assert record["matmul_shapes_alone_gflops"] > 0
     assert record["plain_reference_run_steps_per_s"] > 0 and len(record["plain_reference_rounds"]) == 3
-    assert 0 < record["floor_ms"] <= record["step_ms"] * 1.05  # a part of the step's operators
+    assert record["floor_ms"] == pytest.approx(sum(record["buckets_ms"][k] for k in record["floor_buckets"]))
     plain = record["plain_reference_run_steps_per_s"]  # ratios of 2 members' run-steps to the reference's
     assert record["ratio_to_plain"] == pytest.approx(2 / (record["step_ms"] / 1e3) / plain)
     assert record["floor_ratio_to_plain"] == pytest.approx(2 / (record["floor_ms"] / 1e3) / plain)

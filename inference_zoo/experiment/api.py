@@ -180,12 +180,12 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
         from .tune import run_tuning
 
         unused = [f"{k}=" for k, v in (("seeds", seeds), ("preset", preset), ("options", options)) if v is not None]
-        written = run_tuning(TUNINGS.get(name), unused=unused + [f"{k}=" for k in settings],
-                             methods=list(methods) if methods else None, datasets=list(datasets) if datasets else None,
-                             out=Path(out) if out is not None else None,
-                             publish=Path(publish) if publish is not None else None, overwrite=overwrite,
-                             engine=engine, log=lambda text: print(text, file=sys.stderr, flush=True))
-        target = Path(publish) if publish is not None else Path("figures") / name if out is None else None
+        target, written = run_tuning(TUNINGS.get(name), unused=unused + [f"{k}=" for k in settings],
+                                     methods=list(methods) if methods else None,
+                                     datasets=list(datasets) if datasets else None,
+                                     out=Path(out) if out is not None else None,
+                                     publish=Path(publish) if publish is not None else None, overwrite=overwrite,
+                                     engine=engine, log=lambda text: print(text, file=sys.stderr, flush=True))
         rows = read_rows(target / "results.csv") if target is not None and (target / "results.csv").is_file() else []
         return Results(Path(out) if out is not None else Path("runs/tunings") / name, rows, written)
     spec = STUDIES.get(name)

@@ -28,6 +28,7 @@ from ..core.errors import UserError, did_you_mean
 from ..core.fileio import write_csv, write_json
 from ..core.environment import command_line
 from ..core.results import better, safe_name, write_rows, write_tables
+from ..studies.tunings import Tuning
 from .cells import prepare_output, run_cells
 from .compare import option_names, plan_compare
 from ..engine.mlflow_sink import close_group, open_group
@@ -313,14 +314,16 @@ def _confirm(study: Any, done: list[Any], method: str, data: str, preset: str, t
     return next(t for t in candidates if t.number == chosen["trial"]), chosen["value"], record
 
 
-def run_tuning(design: Any, *, unused: list[str] = (), methods: list[str] | None = None, datasets: list[str] | None = None,
-               out: Path | None = None, publish: Path | None = None, overwrite: bool = False, engine: str = "auto",
-               storage: str | None = None, log: Callable[[str], Any] = lambda text: None) -> list[Path]:
+def run_tuning(design: Tuning, *, unused: list[str] | None = None, methods: list[str] | None = None,
+               datasets: list[str] | None = None, out: Path | None = None, publish: Path | None = None,
+               overwrite: bool = False, engine: str = "auto",
+               log: Callable[[str], Any] = lambda text: None) -> tuple[Path | None, list[Path]]:
     """Run a registered tuning (``studies.tunings``): ``izoo tune`` on each of its datasets (or the
     chosen ``datasets``) for its methods (or the chosen ``methods``) with the design's arguments,
     into ``out/DATA`` (default runs/tunings/NAME), then publish: to ``publish``, else to
-    ``figures/NAME`` from the design's own run folder (as a study publishes). Returns what it wrote.
-    ``unused``: the options a caller was given that a tuning does not take (refused in one line)."""
+    ``figures/NAME`` from the design's own run folder (as a study publishes). Returns where it
+    published (None: nowhere) and what it wrote there. ``unused``: the options a caller was given
+    that a tuning does not take (refused in one line)."""
     if unused:
         raise UserError(f"{design.name} is a tuning (izoo tune at the arguments it was published with): izoo study "
                         f"{design.name} takes --methods, --datasets, --out, --publish and --overwrite, not "
@@ -335,10 +338,9 @@ def run_tuning(design: Any, *, unused: list[str] = (), methods: list[str] | None
     for data in datasets or design.datasets:
         folder = root / data
         sources.append(folder)
-        tune(list(methods or design.methods), data, out=folder, engine=engine, storage=storage, log=log,
-             **design.arguments())
+        tune(list(methods or design.methods), data, out=folder, engine=engine, log=log, **design.arguments())
     target = publish or (Path("figures") / design.name if out is None else None)
-    return [] if target is None else publish_tuning(sources, target, overwrite)
+    return target, [] if target is None else publish_tuning(sources, target, overwrite)
 
 
 def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
