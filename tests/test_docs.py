@@ -73,7 +73,7 @@ def test_the_speed_tables_are_written_from_the_benchmark_records():
 
 UNIT = r"(?:%|x\b|×|ms\b|s\b|min\b|h\b|hours?\b|minutes?\b|seconds?\b|times\b|run-steps/s|trials/hour|GB|MB|GFLOP)"
 # A measured number: a decimal, or a number with a unit of time, size or speed, a share or a ratio.
-MEASURED = re.compile(rf"(?<![\w.\-/#:^])(x?)(\d[\d,]*\.\d+|\d[\d,]*(?=\s?{UNIT}))")
+MEASURED = re.compile(rf"(?<![\w.\-/#:^])(x?)(\d[\d,]*\.\d+(?:e-?\d+)?|\d[\d,]*(?=\s?{UNIT}))")
 # What is not a measurement though it looks like one: references, versions, inline code, links, and
 # quotes of a mean and its standard error (checked above).
 NOT_MEASURED = re.compile(r"`[^`]*`|\]\([^)]*\)|arXiv:\d+\.\d+|sections? \d+(?:\.\d+)*|SLURM \d+\.\d+|"
@@ -172,7 +172,8 @@ def code_settings() -> set[float]:
 
 
 def matches_a_record(text: str, values: set[float]) -> bool:
-    digits = len(text.split(".")[1]) if "." in text else 0
+    mantissa, _, exponent = text.replace(",", "").partition("e")
+    digits = (len(mantissa.split(".")[1]) if "." in mantissa else 0) - int(exponent or 0)
     number = float(text.replace(",", ""))
     half = 0.5 * 10 ** -digits + 1e-9  # what rounds to the quoted digits, a half either way
     return any(abs(v * scale - number) <= half for v in values for scale in (1.0, 100.0))
@@ -214,7 +215,7 @@ def unchecked_numbers(page_text: str, settings: set[float], papers: str, folder_
         for match in MEASURED.finditer(scan):
             ratio, number = match.groups()
             bare = not ratio and not re.match(rf"\s?{UNIT}", scan[match.end():])
-            if matches_a_record(number, values) or re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", papers) or \
+            if matches_a_record(number, values) or re.search(rf"(?<![\d.]){re.escape(number)}(?![\d.e])", papers) or \
                     (bare and float(number.replace(",", "")) in settings):
                 continue
             unchecked.append(f"line {line + scan[:match.start()].count(chr(10))}: {match.group(0)}")
@@ -225,14 +226,14 @@ def unchecked_numbers(page_text: str, settings: set[float], papers: str, folder_
 
 def test_the_number_check_tells_a_measurement_from_a_setting_and_a_record_from_a_retyped_one():
     settings, papers = {0.5, 0.25}, "PUBLISHED = 19.14"
-    with_source = "## A\nSee `figures/tuned_10k/`: 21.2 modes, 35.4 % HQ, 8.86 trials/hour, in 3,249 s; beta1 0.5.\n"
+    with_source = "## A\nSee `figures/tuned_10k/`: 21.2 modes, 35.4 % HQ, 8.86 trials/hour, in 3,249 s; beta1 0.5, lr 2.8e-4.\n"
     assert unchecked_numbers(with_source, settings, papers) == []
     assert unchecked_numbers("## B\n21.2 modes, 35.4 % HQ; 19.14 % in the paper.\n", settings, papers) == \
         ["line 2: 21.2", "line 2: 35.4"]  # the same numbers in a paragraph that names no record
     assert unchecked_numbers(with_source + "\nThen 21.2 modes.\n\nAnd 21.2 modes.\n\n# D\n\n1.5 s\n", settings,
                              papers) == ["line 6: 21.2", "line 10: 1.5"]  # a record named in the paragraph before holds; two before does not
-    assert unchecked_numbers("## A\nfigures/tuned_10k: 35.5 % HQ and 0.25 % more\n", settings, papers) == \
-        ["line 2: 35.5", "line 2: 0.25"]  # retyped wrongly; a share is not a setting
+    assert unchecked_numbers("## A\nfigures/tuned_10k: 35.5 % HQ and 0.25 % more, lr 2.9e-4\n", settings, papers) == \
+        ["line 2: 35.5", "line 2: 0.25", "line 2: 2.9e-4"]  # retyped wrongly; a share is not a setting
     assert unchecked_numbers("## C\n`--lr 2.5` (arXiv:1606.00704, section 4.3), 3.1 ± 0.2\n", settings, papers) == []
     assert unchecked_numbers("```bash\nizoo compare --lr 2.5 --steps 300   # 4.5 s\n```\n", settings, papers) == \
         ["line 2: 4.5"]  # a command's settings are not measurements; what its comment says it took is
