@@ -71,8 +71,9 @@ def test_the_speed_tables_are_written_from_the_benchmark_records():
 
 
 
-UNIT = r"(?:%|x\b|×|ms\b|s\b|min\b|h\b|hours?\b|minutes?\b|seconds?\b|times\b|run-steps/s|trials/hour|GB|MB|GFLOP)"
-# A measured number: a decimal, or a number with a unit of time, size or speed, a share or a ratio.
+UNIT = r"(?:%|x\b|×|ms\b|s\b|min\b|h\b|hours?\b|minutes?\b|seconds?\b|times\b|run-steps/s|trials/hour|GB|MB|GFLOP|modes\b)"
+# A measured number: a decimal, or a number with a unit of time, size or speed, a share, a ratio or
+# a count of modes.
 MEASURED = re.compile(rf"(?<![\w.\-/#:^])(x?)(\d[\d,]*\.\d+(?:e-?\d+)?|\d[\d,]*(?=\s?{UNIT}))")
 # What is not a measurement though it looks like one: references, versions, inline code, links, and
 # quotes of a mean and its standard error (checked above).
@@ -230,6 +231,7 @@ def test_the_number_check_tells_a_measurement_from_a_setting_and_a_record_from_a
     assert unchecked_numbers(with_source, settings, papers) == []
     assert unchecked_numbers("## B\n21.2 modes, 35.4 % HQ; 19.14 % in the paper.\n", settings, papers) == \
         ["line 2: 21.2", "line 2: 35.4"]  # the same numbers in a paragraph that names no record
+    assert unchecked_numbers("## E\nSeed 3 ends at 23 modes after 5 seeds.\n", settings, papers) == ["line 2: 23"]
     assert unchecked_numbers(with_source + "\nThen 21.2 modes.\n\nAnd 21.2 modes.\n\n# D\n\n1.5 s\n", settings,
                              papers) == ["line 6: 21.2", "line 10: 1.5"]  # a record named in the paragraph before holds; two before does not
     assert unchecked_numbers("## A\nfigures/tuned_10k: 35.5 % HQ and 0.25 % more, lr 2.9e-4\n", settings, papers) == \
