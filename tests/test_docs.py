@@ -70,8 +70,8 @@ def test_the_speed_tables_are_written_from_the_benchmark_records():
     assert (ROOT / "docs" / "speed.md").read_text().count("<!-- generated: ") >= 2
 
 
-
-UNIT = r"(?:%|x\b|×|ms\b|s\b|min\b|h\b|hours?\b|minutes?\b|seconds?\b|times\b|run-steps/s|trials/hour|GB|MB|GFLOP|modes\b)"
+UNIT = (r"(?:%|x\b|×|ms\b|s\b|min\b|h\b|hours?\b|minutes?\b|seconds?\b|times\b|run-steps/s|trials/hour|GB|MB|GFLOP|"
+        r"modes\b)")
 # A measured number: a decimal, or a number with a unit of time, size or speed, a share, a ratio or
 # a count of modes.
 MEASURED = re.compile(rf"(?<![\w.\-/#:^])(x?)(\d[\d,]*\.\d+(?:e-?\d+)?|\d[\d,]*(?=\s?{UNIT}))")
@@ -79,10 +79,10 @@ MEASURED = re.compile(rf"(?<![\w.\-/#:^])(x?)(\d[\d,]*\.\d+(?:e-?\d+)?|\d[\d,]*(
 # quotes of a mean and its standard error (checked above).
 NOT_MEASURED = re.compile(r"`[^`]*`|\]\([^)]*\)|arXiv:\d+\.\d+|sections? \d+(?:\.\d+)*|SLURM \d+\.\d+|"
                           r"torch \d+\.\d+\.\d+\S*|Python \d+\.\d+|(?<![\d.])\d[\d,]*(?:\.\d+)?\s*±\s*\d+(?:\.\d+)?")
-# Where a section's numbers come from: the published folders and benchmark records it names.
+# Where a paragraph's numbers come from: the published folders and benchmark records it names.
 SOURCE = re.compile(r"figures/([\w\-]+)|benchmarks/(?:results/)?(\w+)\.(?:json|py)")
-# The seeds a section names, whose rows it may quote one by one ("seed 0", "seeds 1 and 3").
-SEEDS = re.compile(r"\bseeds? (\d+(?:(?:, | and | or )\d+)*)")
+# The seeds a paragraph names, whose rows it may quote one by one ("seed 0", "seeds 1 and 3").
+SEEDS = re.compile(r"\bseeds? (\d+(?:(?:, | and | or )\d+)*)", re.I)
 
 
 def record_values(paths: tuple[Path, ...], seeds: frozenset[int]) -> set[float]:
@@ -144,16 +144,16 @@ def record_values(paths: tuple[Path, ...], seeds: frozenset[int]) -> set[float]:
     return values
 
 
-def section_values(section: str) -> set[float]:
-    """The numbers of the published folders and benchmark records a section names."""
+def values_named_in(text: str) -> set[float]:
+    """The numbers of the published folders and benchmark records ``text`` names."""
     paths: list[Path] = []
-    for folder, bench in SOURCE.findall(section):
+    for folder, bench in SOURCE.findall(text):
         if folder:
-            paths += [p for p in sorted((ROOT / "figures" / folder).rglob("*"))
-                      if p.suffix in (".json", ".md") or p.name in ("summary.csv", "results.csv", "curves.csv", "trials.csv")]
+            paths += [p for p in sorted((ROOT / "figures" / folder).rglob("*")) if p.suffix in (".json", ".md")
+                      or p.name in ("summary.csv", "results.csv", "curves.csv", "trials.csv")]
         else:
             paths += sorted((ROOT / "benchmarks" / "results").glob(f"{bench}*.json"))
-    seeds = {int(n) for names in SEEDS.findall(section) for n in re.findall(r"\d+", names)}
+    seeds = {int(n) for names in SEEDS.findall(text) for n in re.findall(r"\d+", names)}
     return _values(tuple(dict.fromkeys(paths)), frozenset(seeds))
 
 
@@ -211,7 +211,7 @@ def unchecked_numbers(page_text: str, settings: set[float], papers: str, folder_
         named = before + "\n" + paragraph
         if folder_headings:  # figures/README.md names its folders as `NAME/`
             named = re.sub(r"`([\w\-]+)/`", lambda m: f"figures/{m.group(1)}", named)
-        values = section_values(heading + "\n" + named)
+        values = values_named_in(heading + "\n" + named)
         scan = NOT_MEASURED.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), paragraph)  # lines kept
         for match in MEASURED.finditer(scan):
             ratio, number = match.groups()
@@ -227,13 +227,15 @@ def unchecked_numbers(page_text: str, settings: set[float], papers: str, folder_
 
 def test_the_number_check_tells_a_measurement_from_a_setting_and_a_record_from_a_retyped_one():
     settings, papers = {0.5, 0.25}, "PUBLISHED = 19.14"
-    with_source = "## A\nSee `figures/tuned_10k/`: 21.2 modes, 35.4 % HQ, 8.86 trials/hour, in 3,249 s; beta1 0.5, lr 2.8e-4.\n"
+    with_source = ("## A\nSee `figures/tuned_10k/`: 21.2 modes, 35.4 % HQ, 8.86 trials/hour, in 3,249 s; "
+                   "beta1 0.5, lr 2.8e-4.\n")
     assert unchecked_numbers(with_source, settings, papers) == []
     assert unchecked_numbers("## B\n21.2 modes, 35.4 % HQ; 19.14 % in the paper.\n", settings, papers) == \
         ["line 2: 21.2", "line 2: 35.4"]  # the same numbers in a paragraph that names no record
     assert unchecked_numbers("## E\nSeed 3 ends at 23 modes after 5 seeds.\n", settings, papers) == ["line 2: 23"]
+    # a record named in the paragraph before holds, one named two paragraphs before does not
     assert unchecked_numbers(with_source + "\nThen 21.2 modes.\n\nAnd 21.2 modes.\n\n# D\n\n1.5 s\n", settings,
-                             papers) == ["line 6: 21.2", "line 10: 1.5"]  # a record named in the paragraph before holds; two before does not
+                             papers) == ["line 6: 21.2", "line 10: 1.5"]
     assert unchecked_numbers("## A\nfigures/tuned_10k: 35.5 % HQ and 0.25 % more, lr 2.9e-4\n", settings, papers) == \
         ["line 2: 35.5", "line 2: 0.25", "line 2: 2.9e-4"]  # retyped wrongly; a share is not a setting
     assert unchecked_numbers("## C\n`--lr 2.5` (arXiv:1606.00704, section 4.3), 3.1 ± 0.2\n", settings, papers) == []
@@ -245,5 +247,6 @@ def test_every_measured_number_the_readme_and_the_docs_quote_is_checked_against_
     settings, papers = code_settings(), papers_numbers()
     unchecked = [f"{page.relative_to(ROOT)} {where}" for page in PAGES
                  for where in unchecked_numbers(page.read_text(), settings, papers, page.parent.name == "figures")]
-    assert not unchecked, ("measured numbers no record named in their paragraph (or the one before) holds (name the figures/ folder or the "
-                           "benchmarks/results record they come from, or write them from it):\n" + "\n".join(unchecked))
+    assert not unchecked, ("measured numbers that no record named in their paragraph (or the one before) holds: name "
+                           "the figures/ folder or the benchmarks/results record they come from, or write them from "
+                           "it:\n" + "\n".join(unchecked))
