@@ -170,7 +170,9 @@ def study(name: str, *, seeds: int | Sequence[int] | None = None, datasets: Sequ
     """Run a study's cells into ``out`` (default runs/studies/NAME; finished cells are kept) and
     publish, exactly as ``izoo study``: to ``publish`` when given, else to figures/NAME when ``out``
     is the study's own run folder; publishing adds to what is published there (``overwrite``
-    replaces it). ``settings``: any setting a study takes, by name."""
+    replaces it). ``settings``: any setting a study takes, by name. A registered tuning's name
+    (``studies.tunings``) runs its ``izoo tune`` searches and publishes them the same way; it takes
+    ``methods``, ``datasets``, ``out``, ``publish`` and ``overwrite`` only."""
     import sys
 
     from .study import STUDIES, plan_study, run_study
