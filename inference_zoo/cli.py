@@ -417,6 +417,7 @@ def study(
                         "torchrun's data-parallel runs are for izoo compare")
     from .studies import TUNINGS
 
+    dataset_subset = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     if name in TUNINGS:
         from .experiment.tune import run_tuning
 
@@ -427,8 +428,7 @@ def study(
                                            ("--shard", shard), ("--publish-only", publish_only), ("--merge", merge),
                                            ("--executor", executor)) if value] + [f"--{k.replace('_', '-')}" for k in given]
         _, written = run_tuning(TUNINGS.get(name), unused=unused, methods=parse_methods(methods) if methods else None,
-                                datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
-                                out=out, publish=publish, overwrite=overwrite, engine=engine,
+                                datasets=dataset_subset, out=out, publish=publish, overwrite=overwrite, engine=engine,
                                 log=lambda text: print(text, file=sys.stderr, flush=True))
         for path in written:
             print(path)
@@ -449,8 +449,7 @@ def study(
     given = gather_settings(settings, set, study=True)
     method_subset = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     configs = plan_study(spec, parse_seeds(seeds) if seeds else None, preset=checked_preset(preset),
-                         datasets=[d.strip() for d in datasets.split(",") if d.strip()] if datasets else None,
-                         methods=method_subset, options=parse_options(option, method_subset or list(spec.methods)),
+                         datasets=dataset_subset, methods=method_subset, options=parse_options(option, method_subset or list(spec.methods)),
                          engine=given.pop("engine", "auto"), **given)
     from .experiment.compare import run_compare
     from .experiment.display import TerminalDisplay

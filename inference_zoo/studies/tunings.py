@@ -48,20 +48,16 @@ class Tuning:
 
 TUNINGS: Registry[Tuning] = Registry("tuning")
 
+DESIGNS = (
+    Tuning("tuned_quick_1seed", "every strategy tuned at the quick preset, one tuning seed per trial, no pruning",
+           EVERY_STRATEGY, ("grid", "ring"), "quick", budget=48_000, pruner="none"),
+    Tuning("tuned_quick", "every strategy tuned at the quick preset: two tuning seeds per trial, the best two "
+           "confirmed on four more", EVERY_STRATEGY, ("grid", "ring"), "quick", budget=48_000, seeds=2,
+           confirm_seeds=4, confirm_top=2),
+    Tuning("tuned_10k", "every strategy tuned at the paper's networks for 10,000 steps (preset converged): two "
+           "tuning seeds per trial, the best two confirmed on four more", EVERY_STRATEGY, ("grid", "ring"),
+           "converged", budget=160_000, seeds=2, confirm_seeds=4, confirm_top=2, settings={"steps": 10_000}),
+)
 
-def register(tuning: Tuning) -> Tuning:
-    TUNINGS.add(tuning.name, tuning)
-    return tuning
-
-
-register(Tuning(
-    "tuned_quick_1seed", "every strategy tuned at the quick preset, one tuning seed per trial, no pruning",
-    EVERY_STRATEGY, ("grid", "ring"), "quick", budget=48_000, pruner="none"))
-register(Tuning(
-    "tuned_quick", "every strategy tuned at the quick preset: two tuning seeds per trial, the best two "
-    "confirmed on four more", EVERY_STRATEGY, ("grid", "ring"), "quick", budget=48_000, seeds=2,
-    confirm_seeds=4, confirm_top=2))
-register(Tuning(
-    "tuned_10k", "every strategy tuned at the paper's networks for 10,000 steps (preset converged): two "
-    "tuning seeds per trial, the best two confirmed on four more", EVERY_STRATEGY, ("grid", "ring"), "converged",
-    budget=160_000, seeds=2, confirm_seeds=4, confirm_top=2, settings={"steps": 10_000}))
+for _tuning in DESIGNS:
+    TUNINGS.add(_tuning.name, _tuning)
