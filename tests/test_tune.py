@@ -226,17 +226,28 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     assert "--overwrite" in capsys.readouterr().err and (pub / "results.csv").read_bytes() == before
 
 
-def test_each_presets_tuned_recipes_are_the_published_best_ones():
+def test_each_presets_tuned_recipes_are_the_published_best_ones_found_at_that_presets_settings():
+    import dataclasses
+
     from inference_zoo.core.presets import PRESETS
+    from inference_zoo.studies.tunings import TUNINGS
 
     root = Path(__file__).resolve().parents[1]
     with_recipes = {name: p for name, p in PRESETS.items() if p.recipes or p.recipes_from}
-    assert "quick" in with_recipes
+    assert {"quick", "converged_10k"} <= set(with_recipes)
     for name, preset in with_recipes.items():
         published: dict[str, dict] = {}
         for folder in preset.recipes_from:  # newest first: an earlier folder's recipe wins
+            design = TUNINGS.get(Path(folder).name)
+            searched_at = PRESETS[design.preset]
             for best in sorted((root / folder / "tuning").glob("*/best.json")):
-                published.setdefault(best.parent.name, json.loads(best.read_text())["params"])
+                record = json.loads(best.read_text())
+                published.setdefault(best.parent.name, record["params"])
+                # the recipe is laid over this preset: it must be the one the search trained at (where
+                # the curve was read changes no training number: test_trainer.py)
+                trained = dataclasses.replace(searched_at.train, **{**record["fixed_settings"], "eval_every": 0})
+                assert dataclasses.replace(preset.train, eval_every=0) == trained, (name, best)
+                assert preset.arch == searched_at.arch, (name, best)
         assert published and preset.recipes == published, name
 
 
