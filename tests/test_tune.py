@@ -199,7 +199,8 @@ def test_a_pruned_trial_stops_at_a_curve_point_and_counts_only_what_it_trained(t
 
 def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_and_never_replaced_silently(tmp_path, capsys):
     out, pub = tmp_path / "t", tmp_path / "figures/tuned"
-    argv = ["tune", "--methods", "vae", "--budget", "40", "--batch", "2", "--fresh-seeds", "2", "--out", str(out), *TINY]
+    argv = ["tune", "--methods", "vae", "--budget", "40", "--batch", "2", "--fresh-seeds", "2", "--out", str(out), *TINY,
+            "--set", "eval_every=10"]
     assert main([*argv, "--publish", str(pub)]) == 0
     from inference_zoo.core.results import read_rows
 
@@ -210,7 +211,24 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     table = (pub / "results_table.md").read_text()
     assert "| vae | preset |" in table and "| vae | tuned |" in table and "| vae@grid | 2 |" in table
     assert set(record["best"]["importances"]) <= set(record["best"]["params"])  # fANOVA's shares, where it can tell
-    drawn = {p: p.read_bytes() for p in [pub / "tuned-grid.png", pub / "tuning/vae@grid/history.png", pub / "results_table.md"]}
+    # the first fresh seed's samples of each recipe (what the paper's layout is drawn from), every cell's curve
+    assert sorted(p.name for p in (pub / "samples").iterdir()) == ["grid__vae@preset__seed0.npz", "grid__vae@tuned__seed0.npz"]
+    from inference_zoo.core.fileio import load_arrays
+    from inference_zoo.core.results import read_curve
+
+    run = out / "vae@grid/fresh/runs/grid/vae@tuned/seed0"
+    n = json.loads((run / "config.json").read_text())["data"]["n_test"]
+    published, trained = load_arrays(pub / "samples/grid__vae@tuned__seed0.npz"), load_arrays(run / "samples.npz")
+    assert published.keys() == trained.keys() and all((published[k] == trained[k][:n]).all() for k in published)
+    curves = read_curve(pub / "curves.csv")
+    assert {(r["method"], r["seed"]) for r in curves} == {(r["method"], r["seed"]) for r in rows}
+    def as_text(rows):  # NaN (reverse KL with no high-quality sample) equals NaN
+        return [{**r, "value": repr(r["value"])} for r in rows]
+
+    assert as_text(read_curve(run / "curve.csv")) == as_text(r for r in curves if (r["method"], r["seed"]) == ("vae@tuned", 0))
+    drawn = {p: p.read_bytes() for p in [pub / "tuned-grid.png", pub / "tuning/vae@grid/history.png", pub / "results_table.md",
+                                         pub / "comparison-grid-tuned.png", pub / "comparison-grid-preset.png",
+                                         pub / "curves-grid.png"]}
     for p in drawn:
         p.unlink()
     capsys.readouterr()
@@ -218,6 +236,14 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     assert all(p.read_bytes() == data for p, data in drawn.items())
     before = (pub / "results.csv").read_bytes()
     assert main([*argv, "--publish", str(pub)]) == 0 and (pub / "results.csv").read_bytes() == before  # same again
+    from inference_zoo.core.fileio import save_arrays
+
+    changed = {**published, "x_generated": published["x_generated"] + 1.0}  # samples another run drew
+    save_arrays(pub / "samples/grid__vae@tuned__seed0.npz", changed)
+    capsys.readouterr()
+    assert main([*argv, "--publish", str(pub)]) == 2 and "holds other samples" in capsys.readouterr().err
+    assert (load_arrays(pub / "samples/grid__vae@tuned__seed0.npz")["x_generated"] == changed["x_generated"]).all()
+    save_arrays(pub / "samples/grid__vae@tuned__seed0.npz", published)
     other = tmp_path / "t2"  # other fresh results for the same cells (another preset step count)
     again = ["tune", "--methods", "vae", "--budget", "42", "--batch", "2", "--fresh-seeds", "2", "--out", str(other),
              *TINY[:TINY.index("--steps")], "--steps", "21", *TINY[TINY.index("--steps") + 2:]]

@@ -163,6 +163,11 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=@-]+", "_", text)
 
 
+def sample_name(dataset: str, method: str, seed: int) -> str:
+    """A cell's sample arrays in a published folder's ``samples/``."""
+    return f"{safe_name(dataset)}__{method}__seed{seed}.npz"
+
+
 def cell_dir(out: Path, config: RunConfig) -> Path:
     return cell_path(out, config.data.label(), config.label, config.seed)
 

@@ -346,11 +346,13 @@ def run_tuning(design: Tuning, *, unused: list[str] | None = None, methods: list
 def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
     """Publish ``izoo tune`` folders into ``target`` (``figures/<name>``): each method's history
     (``tuning/METHOD@DATA/trials.csv``, ``best.json``), every fresh-seed row (tuned and preset
-    recipes) in one tidy ``results.csv`` and ``summary.csv``, and ``tuning.json`` (commands,
-    commits, machines). Publishing into a folder that holds other cells adds to it; a cell or a
-    history it holds with other content is replaced only with ``overwrite``. Returns the figures."""
-    from ..core.fileio import atomic_write, read_json_object
-    from ..core.results import read_rows, write_summary
+    recipes) in one tidy ``results.csv`` and ``summary.csv``, their curves in ``curves.csv``, the
+    first fresh seed's held-out samples of each recipe in ``samples/`` (what the paper-layout
+    figures are drawn from), and ``tuning.json`` (commands, commits, machines). Publishing into a
+    folder that holds other cells adds to it; a cell, a history or samples it holds with other
+    content are replaced only with ``overwrite``. Returns the figures."""
+    from ..core.fileio import atomic_write, load_arrays, read_json_object, save_arrays
+    from ..core.results import read_curve, read_rows, write_curve, write_summary
     from ..viz.tuning import draw_tuning_folder, tuning_folders
 
     folders = [f for source in sources for f in tuning_folders(source)]
@@ -361,12 +363,16 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
         if record_path.is_file() else {}
     old_rows = read_rows(target / "results.csv") if (target / "results.csv").is_file() else []
     new_rows: list[dict[str, Any]] = []
+    new_curves: list[dict[str, Any]] = []
+    samples: dict[Path, dict[str, Any]] = {}
     histories = {}
     for folder in folders:
         name = folder.name
         fresh = folder / "fresh"
         rows = read_rows(fresh / "results.csv") if (fresh / "results.csv").is_file() else []
         new_rows += rows
+        new_curves += _fresh_curves(fresh, rows, read_curve)
+        samples.update(_first_seed_samples(fresh, rows, target / "samples"))
         histories[name] = folder
         envs = [read_json_object(p, "run the fresh seeds again") for p in sorted(fresh.glob("runs/*/*/seed*/env.json"))]
         best = read_json_object(folder / "best.json", "run izoo tune again")
@@ -386,7 +392,16 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
         for file in ("trials.csv", "best.json"):
             if (dest / file).is_file() and (dest / file).read_bytes() != (folder / file).read_bytes() and not overwrite:
                 raise UserError(f"{dest / file} holds another tuning history; publish with --overwrite to replace it")
+    for path, arrays in samples.items():
+        if path.is_file() and not overwrite and not _same_arrays(load_arrays(path), arrays):
+            raise UserError(f"{path} holds other samples; publish with --overwrite to replace them")
     target.mkdir(parents=True, exist_ok=True)
+    for path, arrays in samples.items():
+        save_arrays(path, arrays)
+    old_curves = read_curve(target / "curves.csv") if (target / "curves.csv").is_file() else []
+    curves = [r for r in old_curves if _cell(r) not in cells_new] + new_curves
+    if curves:
+        write_curve(target / "curves.csv", sorted(curves, key=_cell))
     for name, folder in histories.items():
         dest = target / "tuning" / name
         for file in ("trials.csv", "best.json"):
@@ -412,6 +427,40 @@ def importances(optuna: Any, study: Any) -> dict[str, float]:
 
 def _cell(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["dataset"], row["method"], row["seed"]
+
+
+def _fresh_curves(fresh: Path, rows: list[dict[str, Any]], read_curve: Callable) -> list[dict[str, Any]]:
+    """Every fresh-seed cell's curve (its rows, in the order they were written)."""
+    from ..core.results import cell_path
+
+    curves = []
+    for cell in dict.fromkeys(map(_cell, rows)):
+        path = cell_path(fresh, *cell) / "curve.csv"
+        if path.is_file():
+            curves += read_curve(path)
+    return curves
+
+
+def _first_seed_samples(fresh: Path, rows: list[dict[str, Any]], samples_dir: Path) -> dict[Path, dict[str, Any]]:
+    """Per recipe, the lowest fresh seed's samples (its held-out points), by where they are published."""
+    from ..core.fileio import load_arrays, read_json_object
+    from ..core.results import cell_path, sample_name
+
+    found = {}
+    for dataset, method in dict.fromkeys((r["dataset"], r["method"]) for r in rows):
+        seed = min(r["seed"] for r in rows if (r["dataset"], r["method"]) == (dataset, method))
+        run = cell_path(fresh, dataset, method, seed)
+        if (run / "samples.npz").is_file():  # a diverged run has none; its rows say so
+            n = RunConfig.from_dict(read_json_object(run / "config.json", "run the fresh seeds again")).data.n_test
+            found[samples_dir / sample_name(dataset, method, seed)] = {
+                k: v[:n] for k, v in load_arrays(run / "samples.npz").items()}
+    return found
+
+
+def _same_arrays(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    import numpy as np
+
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
 
 
 def _comparable(rows: list[dict[str, Any]]) -> list[tuple]:

@@ -25,7 +25,7 @@ from ..core.errors import UserError
 from ..core.fileio import atomic_write, load_arrays, read_json_object, save_arrays, write_json
 from ..core.registry import Registry
 from ..core.results import read_curve, read_rows, write_curve, write_rows, write_summary
-from ..core.results import cell_dir, cell_path, collect_rows, safe_name
+from ..core.results import cell_dir, cell_path, collect_rows, sample_name
 from ..core.settings import resolve
 from ..viz.curves import plot_curves
 from ..viz.sweep_figure import plot_sweeps
@@ -342,10 +342,6 @@ def _write_published(study: Study, merged: Piece, target: Path, command: str, wa
         "example_config": example,
     })
     return study_figures(study, target)
-
-
-def sample_name(dataset: str, method: str, seed: int) -> str:
-    return f"{safe_name(dataset)}__{method}__seed{seed}.npz"
 
 
 def study_figures(study: Study, folder: Path) -> list[Path]:

@@ -15,9 +15,9 @@ from ..core.config import RunConfig, describe_schedule, split_label
 from ..data import build_dataset, parse_data_spec
 from ..core.fileio import read_json_object, write_text
 from ..core.results import mean_se_text, read_rows, summary_index
-from ..viz.mixture_figure import plot_mixture_comparison
+from ..viz.mixture_figure import published_layout
 from ..viz.style import method_colour, plt, save_figure
-from .base import FIRST_FIVE, STUDIES, Study, as_published, load_published_samples
+from .base import FIRST_FIVE, STUDIES, Study, as_published
 from .published import RESPONSIBILITY_GRID, THREE_SIGMA_GRID
 
 METHODS = ("ali", "bigan", "latent", "posthoc", "vae", "alice")
@@ -26,14 +26,9 @@ def paper_layout_figures(folder: Path, rows: list[dict]) -> list[Path]:
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         methods = list(dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset))
         seed = min(r["seed"] for r in rows if r["dataset"] == dataset)  # the study publishes seed 0's samples
-        columns = [(m, s) for m in methods if (s := load_published_samples(folder, dataset, m, seed)) is not None]
-        if not columns:
-            continue
-        ds = build_dataset(parse_data_spec(dataset))
-        path = folder / f"comparison-{dataset}.png"
-        path = plot_mixture_comparison(columns, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0,
-                                       title=f"{dataset}, seed {seed}")
-        written.append(path)
+        path = published_layout(folder, dataset, [(m, m) for m in methods], seed, folder / f"comparison-{dataset}.png",
+                                f"{dataset}, seed {seed}")
+        written += [path] if path else []
     return written
 
 

@@ -186,6 +186,24 @@ def plot_mixture_comparison(
     return save_figure(fig, path)
 
 
+def published_layout(folder: Path, dataset: str, columns: list[tuple[str, str]], seed: int, path: Path,
+                     title: str) -> Path | None:
+    """The comparison grid from a published folder's ``samples/``: a column per (name shown, method
+    label) of ``columns`` whose samples at ``seed`` were published (None where none were, or
+    where they are images: ``image_figures`` draws those)."""
+    from ..core.results import sample_name
+    from ..data import build_dataset, parse_data_spec
+    from .image_figures import is_image_samples
+
+    found = [(shown, load_arrays(p)) for shown, method in columns
+             if (p := folder / "samples" / sample_name(dataset, method, seed)).is_file()]
+    if not found or is_image_samples(found[0][1]):
+        return None
+    ds = build_dataset(parse_data_spec(dataset))
+    return plot_mixture_comparison(found, path, n_modes=ds.n_modes or None, x_lim=ds.plot_limit(), z_lim=4.0,
+                                   title=title)
+
+
 def plot_levels(method: str, samples: dict, path, *, n_modes: int, x_lim: float, title: str = "") -> Path:
     """A hierarchical model's reconstructions through each latent level, beside the data:
     test x, G(z1) with z1 ~ q(z1|x), and G(z1') through the top level (coloured by component)."""

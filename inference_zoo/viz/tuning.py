@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.fileio import read_json_object, write_text
-from ..core.results import read_rows, safe_name, summary_index, mean_se_text
+from ..core.results import read_curve, read_rows, safe_name, summary_index, mean_se_text
+from .curves import plot_curves
+from .mixture_figure import published_layout
 from .style import plt, save_figure
 
 #: what the fresh-seed comparison shows, with how a table prints it (scale, digits)
@@ -144,11 +146,23 @@ def _short(value: Any) -> str:
 
 def draw_tuning_folder(folder: Path) -> list[Path]:
     """Every figure of a published tuning folder: the histories under ``tuning/``, the fresh-seed
-    comparison per dataset and ``results_table.md``."""
+    comparison per dataset, the paper's layout of each recipe's first fresh seed
+    (``comparison-<dataset>-<recipe>.png``, where its samples were published), the curves and
+    ``results_table.md``."""
     written = [plot_history(f) for f in tuning_folders(folder / "tuning")]
     rows = read_rows(folder / "results.csv") if (folder / "results.csv").is_file() else []
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         written.append(plot_tuned(rows, dataset, folder / f"tuned-{safe_name(dataset)}.png"))
+        labels = list(dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset))
+        seed = min(r["seed"] for r in rows if r["dataset"] == dataset)
+        for recipe in RECIPES:
+            columns = [(split_recipe(label)[0], label) for label in labels if split_recipe(label)[1] == recipe]
+            path = published_layout(folder, dataset, columns, seed,
+                                    folder / f"comparison-{safe_name(dataset)}-{recipe}.png",
+                                    f"{dataset}, seed {seed}: each strategy at the {recipe} recipe")
+            written += [path] if path else []
+    if (folder / "curves.csv").is_file():
+        written += plot_curves(read_curve(folder / "curves.csv"), folder)
     if rows:
         table = folder / "results_table.md"
         write_text(table, "# Tuned against the preset's recipe\n\n" + tuned_table(rows)
