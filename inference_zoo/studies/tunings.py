@@ -57,6 +57,12 @@ DESIGNS = (
     Tuning("tuned_10k", "every strategy tuned at the paper's networks for 10,000 steps (preset converged): two "
            "tuning seeds per trial, the best two confirmed on four more", EVERY_STRATEGY, ("grid", "ring"),
            "converged", budget=160_000, seeds=2, confirm_seeds=4, confirm_top=2, settings={"steps": 10_000}),
+    # the identity toy's question is inversion, not coverage: the objective is the reconstruction
+    # error through the encoder's mean map (identity_toy_converged's judge), at that study's budget
+    Tuning("tuned_identity", "every strategy tuned on the identity toy at the quick preset for 6,000 steps "
+           "(identity_toy_converged's budget), objective the mean-map reconstruction error; 20 fresh seeds",
+           EVERY_STRATEGY, ("identity",), "quick", budget=96_000, objective="recon_mse_mean_code", seeds=2,
+           confirm_seeds=4, confirm_top=2, fresh_seeds=20, settings={"steps": 6_000}),
 )
 
 for _tuning in DESIGNS:
