@@ -110,3 +110,53 @@ def test_odd_sizes_and_a_one_feature_toy_keep_members_independent(tmp_path, data
     run_group([config(s) for s in (0, 1, 2)], [tmp_path / f"stack/seed{s}" for s in (0, 1, 2)])
     run_group([config(1)], [tmp_path / "alone/seed1"])
     _assert_same_run(tmp_path / "alone/seed1", tmp_path / "stack/seed1")
+
+
+#: members that differ in every MEMBER_SETTING: Adam's rate and betas, the schedule, its start and
+#: floor, and the weight average (0: none), two of them alike but for the average
+MEMBERS = (
+    {"lr": 1e-3, "beta1": 0.5},
+    {"lr": 3e-3, "beta1": 0.2, "lr_schedule": "linear", "lr_decay_start": 0.5, "ema_decay": 0.9},
+    {"lr": 1e-3, "beta1": 0.8, "beta2": 0.99, "lr_schedule": "cosine", "lr_floor": 0.1, "ema_decay": 0.99},
+    {"lr": 1e-3, "beta1": 0.5, "ema_decay": 0.9},
+)
+
+
+def _member(case: str, settings: dict, steps: int = 40):
+    c = _config(case, 1)
+    return dataclasses.replace(c, train=dataclasses.replace(c.train, steps=steps, **settings))
+
+
+@pytest.mark.parametrize("case", ["ali", "latent", "vae"])
+def test_members_that_differ_in_every_member_setting_share_a_stack_and_each_equals_its_run_alone(tmp_path, case):
+    from inference_zoo.engine.stack.engine import MEMBER_SETTINGS, stack_key
+
+    assert {name for m in MEMBERS for name in m} == set(MEMBER_SETTINGS)
+    configs = [_member(case, m) for m in MEMBERS]
+    assert len({stack_key(c) for c in configs}) == 1
+    dirs = [tmp_path / f"stack/m{i}" for i in range(len(MEMBERS))]
+    run_group(configs, dirs, shared_dir=tmp_path / "stack/shared")
+    for i, config in enumerate(configs):
+        assert len(json.loads((dirs[i] / "env.json").read_text())["stacks"][0]["seeds"]) == len(MEMBERS)
+        run_group([config], [tmp_path / f"alone/m{i}"], shared_dir=tmp_path / f"alone/shared{i}")
+        _assert_same_run(tmp_path / f"alone/m{i}", dirs[i])
+        has_average = "ema" in torch.load(dirs[i] / "checkpoint.pt", weights_only=True)
+        assert has_average == ("ema" in torch.load(tmp_path / f"alone/m{i}/checkpoint.pt", weights_only=True))
+    # the settings act: the members alike but for the average differ in what is evaluated
+    assert (dirs[0] / "results.csv").read_text() != (dirs[3] / "results.csv").read_text()
+
+
+def test_a_stack_of_members_with_their_own_settings_resumes_to_each_ones_uninterrupted_run(tmp_path):
+    configs = [_member("ali", m, steps=30) for m in MEMBERS]
+    run_group(configs, [tmp_path / f"full/m{i}" for i in range(len(MEMBERS))])
+
+    def stop_at_step_20(phase, step, total, logs):
+        if step == 20:
+            raise KeyboardInterrupt
+
+    dirs = [tmp_path / f"cut/m{i}" for i in range(len(MEMBERS))]
+    with pytest.raises(KeyboardInterrupt):
+        run_group(configs, dirs, progress=stop_at_step_20)
+    run_group(configs, dirs)
+    for i in range(len(MEMBERS)):
+        _assert_same_run(tmp_path / f"full/m{i}", dirs[i])

@@ -175,9 +175,12 @@ def test_two_phase_strategies_share_the_stacked_gan_and_match_single_runs(tmp_pa
             for a, b in zip(reference, map(values, rows)):
                 for metric in ("recon_mse", "prior_mmd", "modes_responsibility"):
                     assert b[metric] == pytest.approx(a[metric], rel=2e-2, abs=1e-3), metric
-    # the stacked posthoc members reused the GAN their latent stack trained
+    # the stacked posthoc members reused the GAN their latent stack trained (their logs have no GAN
+    # phase; a timing would say the same only on an idle machine)
     assert len(list((tmp_path / "stacked" / "shared").glob("gan-seed*.pt"))) == 2
-    assert values(rows[2])["train_seconds"] < values(rows[0])["train_seconds"]
+    for s in (0, 1):
+        assert '"phase": "gan"' in (tmp_path / "stacked" / f"latent{s}" / "metrics.jsonl").read_text()
+        assert '"phase": "gan"' not in (tmp_path / "stacked" / f"posthoc{s}" / "metrics.jsonl").read_text()
 
 
 @pytest.mark.parametrize("lrs", [(1e-3, 1e-3), (1e-3, 3e-3)], ids=["fused-adam", "member-lr-adam"])

@@ -10,7 +10,8 @@ strategy (ALI, BiGAN, the VAE) it covers all of training. Training itself never 
 
 In a stacked run each member's slice is averaged as a tensor of its own (torch's ``lerp`` kernel
 rounds a flat loop's last values on another path), so a member's average does not depend on
-its stack-mates.
+its stack-mates, at its own decay; a member at decay 0 (no average) is not averaged, and the
+trainer hands it on without one.
 """
 from __future__ import annotations
 
@@ -23,30 +24,37 @@ AVERAGED = ("encoder", "decoder")
 
 
 class WeightAverage:
-    """The average of a strategy's (or a stack's) ``encoder`` and ``decoder`` parameters."""
+    """The average of a strategy's (or a stack's) ``encoder`` and ``decoder`` parameters, at
+    ``decay`` (for a stack: one decay for every member, or one per member)."""
 
-    def __init__(self, strategy: torch.nn.Module, decay: float, stacked: bool = False) -> None:
-        self.decay = decay
+    def __init__(self, strategy: torch.nn.Module, decay: float | list[float], stacked: bool = False) -> None:
         self.stacked = stacked
         self.params = {name: p for name, p in strategy.named_parameters() if name.split(".")[0] in AVERAGED}
         self.shadow = {name: p.detach().clone() for name, p in self.params.items()}
-        self._pairs = self._slices()
+        if isinstance(decay, (int, float)):
+            members = next(iter(self.params.values())).shape[0] if stacked and self.params else 1
+            decay = [float(decay)] * members
+        self._pairs = self._slices(list(decay))
 
-    def _slices(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        shadows, lives = [], []
+    def _slices(self, decays: list[float]) -> dict[float, tuple[list[torch.Tensor], list[torch.Tensor]]]:
+        """Per decay (above 0), the shadows and live tensors it averages."""
+        pairs: dict[float, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         for name, p in self.params.items():
             if self.stacked:
-                shadows += list(self.shadow[name].unbind(0))
-                lives += list(p.detach().unbind(0))
+                members = zip(decays, self.shadow[name].unbind(0), p.detach().unbind(0))
             else:
-                shadows.append(self.shadow[name])
-                lives.append(p.detach())
-        return shadows, lives
+                members = [(decays[0], self.shadow[name], p.detach())]
+            for decay, shadow, live in members:
+                if decay:
+                    shadows, lives = pairs.setdefault(decay, ([], []))
+                    shadows.append(shadow)
+                    lives.append(live)
+        return pairs
 
     @torch.no_grad()
     def update(self) -> None:
-        shadows, lives = self._pairs
-        torch._foreach_lerp_(shadows, lives, 1.0 - self.decay)
+        for decay, (shadows, lives) in self._pairs.items():
+            torch._foreach_lerp_(shadows, lives, 1.0 - decay)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {name: t.detach().clone() for name, t in self.shadow.items()}

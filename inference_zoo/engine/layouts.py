@@ -37,7 +37,8 @@ class Layout:
         """Restore optimiser, generator and average states from the runs' ``resume_state``."""
         raise NotImplementedError
 
-    def set_lr_factor(self, optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    def set_lr_factors(self, optimizers: dict[str, torch.optim.Optimizer], factors: list[float]) -> None:
+        """Each run's learning-rate factor (its schedule's, ``core.config.lr_factor``) for the next step."""
         raise NotImplementedError
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,10 +103,10 @@ class OneRun(Layout):
         if average is not None:
             average.load(state["ema"])
 
-    def set_lr_factor(self, optimizers, factor):
+    def set_lr_factors(self, optimizers, factors):
         for opt in optimizers.values():
             for group in opt.param_groups:
-                group["lr"] = self.train.lr * factor
+                group["lr"] = self.train.lr * factors[0]
 
     def batch(self):
         x, y = self.data

@@ -265,7 +265,11 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     model = layout.model
     groups = {g: params_of(model, names) for g, names in phase.groups.items()}
     optimizers = layout.optimizers(groups)
-    average = WeightAverage(model, cfg.ema_decay, stacked=layout.stacked) if cfg.ema_decay else None
+    members = [run.config.train for run in runs]  # a stack's members may differ in MEMBER_SETTINGS
+    decays = [t.ema_decay for t in members]
+    average = WeightAverage(model, decays if layout.stacked else cfg.ema_decay, stacked=layout.stacked) \
+        if any(decays) else None
+    scheduled = any(t.lr_schedule != "constant" for t in members)
     start = runs[0].start_step
     if start:
         layout.resume(optimizers, groups, average)
@@ -276,8 +280,8 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext())
     with _phase_mode(model, phase) as train_mode, compiled_networks(model, cfg.compile, device):
         for step in range(start, phase.steps):
-            if cfg.lr_schedule != "constant":
-                layout.set_lr_factor(optimizers, lr_factor(cfg, step, phase.steps))
+            if scheduled:
+                layout.set_lr_factors(optimizers, [lr_factor(t, step, phase.steps) for t in members])
             x, y = layout.batch()
             with autocast:
                 out = model.step(phase.name, x, *((y,) if uses_labels else ()))
@@ -355,7 +359,7 @@ def _hand_back(index: int, phase: Phase, done: int, runs: list[Trainer], diverge
         if j in diverged:
             continue
         live = layout.run_state(state, j)
-        ema = layout.run_state(averages, j) if averages is not None else None
+        ema = layout.run_state(averages, j) if averages is not None and run.config.train.ema_decay else None
         if curve_point:
             run.strategy.load_state_dict({**live, **(ema or {})})  # evaluated as at the end
             run.evaluate_point(phase.name, done)

@@ -1,4 +1,5 @@
-"""Adam for stacked parameters: each member steps as its run alone would, with its own learning rate.
+"""Adam for stacked parameters: each member steps as its run alone would, with its own learning
+rate (and its schedule's factor) and its own betas.
 
 Every stacked tensor holds K members along its first axis. torch's Adam over the whole tensor
 would run each member through one flat kernel loop, and which of a member's values fall in the
@@ -6,7 +7,8 @@ loop's scalar tail (the last few, past the vector registers) would then depend o
 kernel rounds those differently, so a seed's weights would depend on its stack-mates. This
 optimiser hands torch's own Adam (fused where the engine asks for it) each member's slice as a
 tensor of its own, so every member takes the loop its run alone takes, and it groups the slices
-by learning rate, so a learning-rate sweep trains as one stack with each member at its own rate.
+by their step's settings (rate, beta1, beta2), so a sweep or a tuning's trials train as one stack
+with each member at its own.
 
 On the CPU, with the fused kernel, an fp32 contiguous tensor whose every member has a multiple of
 ``VECTOR_BLOCK`` values takes one call over each run of consecutive members at one rate instead of
@@ -76,8 +78,13 @@ def _probe_merged_step() -> bool:
     return all(torch.equal(a, b) for a, b in zip(params[True], params[False]))
 
 
+Settings = tuple[float, float, float]  # a member's step: (learning rate, beta1, beta2)
+
+
 class MemberAdam(torch.optim.Adam):
-    """Adam over stacked parameters ``[K, ...]``, member k at learning rate ``lrs[k]``.
+    """Adam over stacked parameters ``[K, ...]``, member k at learning rate ``lrs[k]`` times
+    ``scales[k]`` (its schedule's factor, set before each step) with betas ``betas[k]`` (or one
+    pair for every member).
 
     ``kernel``: the Adam options that pick torch's implementation, ``{"fused": True}`` or
     ``{"foreach": True}`` (default: torch's choice). ``merge_aligned=False`` steps every tensor
@@ -86,21 +93,34 @@ class MemberAdam(torch.optim.Adam):
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lrs: Sequence[float],
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 betas: tuple[float, float] | Sequence[tuple[float, float]] = (0.9, 0.999), eps: float = 1e-8,
                  kernel: dict[str, Any] | None = None, merge_aligned: bool = True) -> None:
-        # group "lr" is member 0's, for a member checkpoint's sake; the steps use ``lrs``
-        super().__init__(params, lr=lrs[0], betas=betas, eps=eps, **(kernel or {}))
+        per_member = [tuple(b) for b in betas] if isinstance(betas[0], (tuple, list)) else [tuple(betas)] * len(lrs)
+        if len(per_member) != len(lrs):
+            raise ValueError(f"MemberAdam: {len(lrs)} learning rates but {len(per_member)} pairs of betas")
+        # the group's "lr" and "betas" are member 0's, for a member checkpoint's sake; steps use the members'
+        super().__init__(params, lr=lrs[0], betas=per_member[0], eps=eps, **(kernel or {}))
         self.lrs = list(lrs)
+        self.betas = per_member
         self.merge_aligned = merge_aligned
-        self.scale = 1.0  # every member's rate is multiplied by it (a learning-rate schedule sets it)
-        # per rate, its members as runs of consecutive members [start, stop)
-        self._runs_by_lr: dict[float, list[tuple[int, int]]] = {}
-        for k, lr in enumerate(self.lrs):
-            runs = self._runs_by_lr.setdefault(lr, [])
-            if runs and runs[-1][1] == k:
-                runs[-1] = (runs[-1][0], k + 1)
-            else:
-                runs.append((k, k + 1))
+        self.scales = [1.0] * len(self.lrs)  # each member's schedule factor (``train.lr_schedule``)
+        self._runs_for: dict[tuple[float, ...], dict[Settings, list[tuple[int, int]]]] = {}
+
+    def _runs(self) -> dict[Settings, list[tuple[int, int]]]:
+        """Per step settings, its members as runs of consecutive members [start, stop)."""
+        key = tuple(self.scales)
+        if key not in self._runs_for:
+            if len(self._runs_for) > 64:  # schedules that differ between members change every step
+                self._runs_for.clear()
+            found: dict[Settings, list[tuple[int, int]]] = {}
+            for k, (lr, scale, (beta1, beta2)) in enumerate(zip(self.lrs, self.scales, self.betas)):
+                runs = found.setdefault((lr * scale, beta1, beta2), [])
+                if runs and runs[-1][1] == k:
+                    runs[-1] = (runs[-1][0], k + 1)
+                else:
+                    runs.append((k, k + 1))
+            self._runs_for[key] = found
+        return self._runs_for[key]
 
     def _state(self, p: torch.Tensor, on_device: bool) -> dict[str, torch.Tensor]:
         state = self.state[p]
@@ -138,8 +158,7 @@ class MemberAdam(torch.optim.Adam):
         """torch's Adam on every member's slice as a tensor of its own, one call per rate."""
         slices = [(p.unbind(0), p.grad.unbind(0), s["exp_avg"].unbind(0), s["exp_avg_sq"].unbind(0))
                   for p, s in zip(params, states)]
-        beta1, beta2 = group["betas"]
-        for lr, runs in self._runs_by_lr.items():
+        for (lr, beta1, beta2), runs in self._runs().items():
             members = [k for start, stop in runs for k in range(start, stop)]
             # torch's Adam adds 1 to each step tensor it is given: one per slice, then the shared one
             steps = [s["step"].clone() for s in states for _ in members]
@@ -148,7 +167,7 @@ class MemberAdam(torch.optim.Adam):
                  [m[k] for _, _, m, _ in slices for k in members],
                  [v[k] for _, _, _, v in slices for k in members], [], steps,
                  foreach=group["foreach"], fused=group["fused"], capturable=group["capturable"],
-                 amsgrad=False, beta1=beta1, beta2=beta2, lr=lr * self.scale, weight_decay=0.0, eps=group["eps"],
+                 amsgrad=False, beta1=beta1, beta2=beta2, lr=lr, weight_decay=0.0, eps=group["eps"],
                  maximize=False)
 
     @staticmethod
@@ -164,8 +183,7 @@ class MemberAdam(torch.optim.Adam):
         """The same kernel calls' arithmetic with fewer calls: see the module's docstring."""
         whole = self.in_one_call(params)
         tensors = [(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s["step"] + 1) for p, s in zip(params, states)]
-        beta1, beta2 = group["betas"]
-        for lr, runs in self._runs_by_lr.items():
+        for (lr, beta1, beta2), runs in self._runs().items():
             lists: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
             for in_one, (p, g, m, v, step) in zip(whole, tensors):
                 for start, stop in runs:
@@ -174,5 +192,5 @@ class MemberAdam(torch.optim.Adam):
                         for out, t in zip(lists, (p, g, m, v)):
                             out.append(t[a:b])
                         lists[4].append(step)
-            _FUSED_ADAM(*lists[:4], [], lists[4], amsgrad=False, lr=lr * self.scale, beta1=beta1, beta2=beta2,
+            _FUSED_ADAM(*lists[:4], [], lists[4], amsgrad=False, lr=lr, beta1=beta1, beta2=beta2,
                         weight_decay=0.0, eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)

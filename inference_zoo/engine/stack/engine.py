@@ -51,14 +51,20 @@ from ..train import Evaluator, Progress, Trainer, TrainResult, Watcher, build_st
 MAX_MEMBERS = 32
 
 
+#: the training settings each member of a stack holds on its own: its optimiser step (``adam.py``),
+#: its schedule's factor and its weight average (``averaging.py``)
+MEMBER_SETTINGS = ("lr", "beta1", "beta2", "lr_schedule", "lr_decay_start", "lr_floor", "ema_decay")
+
+
 def stack_key(config: RunConfig) -> str:
-    """Runs with equal keys can share a stack: everything but the seed, the learning rate (each
-    member steps with its own, ``adam.py``), the variant naming it and the device is equal."""
+    """Runs with equal keys can share a stack: everything but the seed, the ``MEMBER_SETTINGS``,
+    the variant naming them and the device is equal."""
     d = config.to_dict()
     d.pop("seed")
     d.pop("variant")
     d["train"].pop("device")
-    d["train"].pop("lr")
+    for name in MEMBER_SETTINGS:
+        d["train"].pop(name)
     return repr(sorted(d.items()))
 
 
@@ -174,7 +180,7 @@ def resolve_engine(config: RunConfig, requested: str, x_dim: int) -> RunConfig:
 
 class Stack(Layout):
     """K runs of one strategy stacked into one model: batched layers, per-member noise generators
-    and data generators, torch's Adam on each member's slice at its own rate, one discriminator
+    and data generators, torch's Adam on each member's slice at its own settings, one discriminator
     pass and backward chain for both players."""
 
     stacked = True
@@ -190,6 +196,7 @@ class Stack(Layout):
         self.shapes = {key: v.shape for key, v in strategies[0].state_dict().items()}
         self.group_shapes = {g: [p.shape for p in params_of(strategies[0], names)] for g, names in phase.groups.items()}
         self.lrs = [run.config.train.lr for run in runs]
+        self.betas = [(run.config.train.beta1, run.config.train.beta2) for run in runs]
         seeds = [run.config.seed for run in runs]
         self.data_rngs = [generator(s, "batches", phase.name, device=self.device) for s in seeds]
         self.noise_rngs = [torch.Generator(device=self.device).manual_seed(derive_seed(s, "phase", phase.name))
@@ -218,23 +225,25 @@ class Stack(Layout):
             write_json(path, env)
 
     def optimizers(self, groups):
-        t = self.train
-        return {g: MemberAdam(params, self.lrs, (t.beta1, t.beta2), kernel=_fused_or_foreach(self.device))
+        return {g: MemberAdam(params, self.lrs, self.betas, kernel=_fused_or_foreach(self.device))
                 for g, params in groups.items()}
 
     def resume(self, optimizers, groups, average):
         states = [run.resume_state for run in self.runs]
         for g, opt in optimizers.items():
             opt.load_state_dict(stacked_optimizer_state([s["optimizers"][g] for s in states], groups[g]))
-        if average is not None:
-            average.load(stacked_state([s["ema"] for s in states], average.shadow))
+        if average is not None:  # a member without a weight average keeps its slice at its live weights
+            live = self.state()
+            emas = [s["ema"] or {k: v for k, v in self.run_state(live, j).items() if k in average.shadow}
+                    for j, s in enumerate(states)]
+            average.load(stacked_state(emas, average.shadow))
         for s, d_rng, n_rng in zip(states, self.data_rngs, self.noise_rngs):
             d_rng.set_state(s["rng"]["data"])
             n_rng.set_state(s["rng"]["noise"])
 
-    def set_lr_factor(self, optimizers, factor):
+    def set_lr_factors(self, optimizers, factors):
         for opt in optimizers.values():
-            opt.scale = factor
+            opt.scales = factors
 
     def batch(self):
         n_train = self.train_x.shape[1]
@@ -255,7 +264,7 @@ class Stack(Layout):
         return member_state(state, j, {name: self.shapes[name] for name in state})
 
     def run_optimizer_state(self, state, group, j):
-        return member_optimizer_state(state, j, self.group_shapes[group], self.lrs[j])
+        return member_optimizer_state(state, j, self.group_shapes[group], self.lrs[j], self.betas[j])
 
     def rng_state(self, j):
         return {"data": self.data_rngs[j].get_state(), "noise": self.noise_rngs[j].get_state()}
@@ -269,7 +278,7 @@ class StackedTrainer:
                  progress: Progress | None = None, evaluator: Evaluator | None = None,
                  watcher: Watcher | None = None) -> None:
         if len({stack_key(c) for c in configs}) != 1:
-            raise ValueError("a stack needs configs that differ only in their seeds and learning rates")
+            raise ValueError("a stack needs configs that differ only in their seeds and MEMBER_SETTINGS")
         if any(c.train.engine != "stacked" for c in configs):
             raise ValueError("StackedTrainer trains engine='stacked' configs")
         from ..distributed import size

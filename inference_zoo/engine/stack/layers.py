@@ -159,9 +159,10 @@ def stacked_state(member_states: list[dict[str, torch.Tensor]], like: dict[str, 
     return {key: torch.stack([s[key] for s in member_states]).reshape(ref.shape) for key, ref in like.items()}
 
 
-def member_optimizer_state(stacked: dict[str, Any], k: int, shapes: list[torch.Size], lr: float) -> dict[str, Any]:
-    """Member k's Adam state dict, with its learning rate ``lr``, from a stacked one (parameters
-    in the same order)."""
+def member_optimizer_state(stacked: dict[str, Any], k: int, shapes: list[torch.Size], lr: float,
+                           betas: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Member k's Adam state dict, with its learning rate ``lr`` (and ``betas``, where given), from
+    a stacked one (parameters in the same order)."""
     state = {}
     for index, entry in stacked["state"].items():
         state[index] = {name: (value if name == "step" else value[k].reshape(shapes[index]).clone())
@@ -169,6 +170,8 @@ def member_optimizer_state(stacked: dict[str, Any], k: int, shapes: list[torch.S
     groups = copy.deepcopy(stacked["param_groups"])
     for group in groups:
         group["lr"] = lr
+        if betas is not None:
+            group["betas"] = tuple(betas)
     return {"state": state, "param_groups": groups}
 
 
