@@ -8,8 +8,10 @@ engine (``engine/stack/engine.py``) with K = 1, 4, 16 seeds in one stack (with `
 stack with ``train.compile``, with ``--lr-sweep`` also the largest stack with one learning rate per
 member, with ``--batched-forms`` also the largest stack with the batched ``bmm`` matmuls the
 engine used before its one-call-per-member forms, ``engine/stack/matmul.py``: the price of
-stack independence on every CPU), (d) the peers, what a user would run instead: PyTorch's own
-ensembling recipe (``torch.func``, the largest K, torch's Adam and its fused kernel) and one plain
+stack independence on every CPU), and the largest stack split over one-thread processes, one
+per core, as ``izoo compare`` and ``izoo study`` run it by default, (d) the peers, what a user
+would run instead: PyTorch's own ensembling recipe (``torch.func``, the largest K, torch's Adam and
+its fused kernel; also split over the cores the same way) and one plain
 reference per core as separate one-thread processes, and a fp32 matmul peak measured at the start
 of every round. It prints run-steps per second (K runs x steps / seconds), the ratio of each to (a)
 and to the round's fastest peer, and the achieved matmul FLOP/s as a share of that round's peak
@@ -224,6 +226,52 @@ def plain_processes(steps: int, batch: int, processes: int) -> float:
     return processes * (steps + 10) / (max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans))
 
 
+def _steps_in_process(kind: str, lengths: tuple[int, int], batch: int, members: int, start, queue) -> None:
+    """A worker of ``split_over_processes``: one thread, a warm-up, then each length started with
+    the others' (``start``, a barrier), its (length, start, end) put on ``queue``."""
+    torch.set_num_threads(1)
+
+    def izoo(n: int) -> None:
+        configs = [_config(n, batch, "stacked", seed) for seed in range(members)]
+        with tempfile.TemporaryDirectory() as tmp:
+            StackedTrainer(configs, [Path(tmp) / str(c.seed) for c in configs]).run()
+
+    run = izoo if kind == "izoo" else lambda n: func_ensemble(n, batch, members, fused=fused_adam_available())
+    run(lengths[0])
+    for n in lengths:
+        start.wait()
+        t0 = time.time()
+        run(n)
+        queue.put((n, t0, time.time()))
+
+
+def split_over_processes(kind: str, steps: int, batch: int, members: int, processes: int) -> float:
+    """``processes`` one-thread processes of ``members`` stacked runs each, started together: izoo's
+    stacked engine as ``izoo compare`` and ``izoo study`` split a stack over the cores by default
+    (``kind`` "izoo"), or the torch.func ensemble split the same way by hand ("func"). Run-steps
+    per second of them all, from the wall time of two run lengths started together (their
+    difference, so each process's set-up, warm-up and final checkpoint cancel out)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start, queue = context.Barrier(processes + 1), context.Queue()
+    lengths = (max(5, steps // 5), steps)
+    workers = [context.Process(target=_steps_in_process, args=(kind, lengths, batch, members, start, queue))
+               for _ in range(processes)]
+    for w in workers:
+        w.start()
+    spans: dict[int, list[tuple[float, float]]] = {n: [] for n in lengths}
+    for _ in lengths:
+        start.wait()
+        for _ in workers:
+            n, t0, t1 = queue.get(timeout=3600)
+            spans[n].append((t0, t1))
+    for w in workers:
+        w.join()
+    wall = {n: max(t1 for _, t1 in s) - min(t0 for t0, _ in s) for n, s in spans.items()}
+    return processes * members * (lengths[1] - lengths[0]) / (wall[lengths[1]] - wall[lengths[0]])
+
+
 def _sync(device: str) -> None:
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
@@ -341,6 +389,12 @@ def main() -> None:
         cores = len(os.sched_getaffinity(0))
         configurations.append((f"peer: {cores} plain processes x 1 thread", False,
                                lambda: plain_processes(steps, batch, cores)))
+        if cores > 1 and k % cores == 0:  # the largest stack split over the cores, as izoo does by default
+            part = k // cores
+            configurations.append((f"izoo stacked engine, K={k} as {cores} processes x {part} x 1 thread", True,
+                                   lambda part=part: split_over_processes("izoo", stack_steps(part), batch, part, cores)))
+            configurations.append((f"peer: torch.func ensemble, K={k} as {cores} processes x {part} x 1 thread", False,
+                                   lambda part=part: split_over_processes("func", stack_steps(part), batch, part, cores)))
         if args.compile:
             k = max(members)
             configurations.append((f"izoo stacked engine, K={k}, compiled", True,
