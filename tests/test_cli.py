@@ -126,7 +126,7 @@ def test_shell_completion_completes_commands_and_flags(capsys, monkeypatch):
     monkeypatch.setenv("_IZOO_COMPLETE", "complete_bash")
     for words, expected in (("izoo comp", "compare"), ("izoo compare --ema", "--ema-decay"),
                             ("izoo compare --methods al", "ali alice"), ("izoo compare --methods ali,vae,po", "ali,vae,posthoc"),
-                            ("izoo compare --data ri", "ring"), ("izoo tune --preset conv", "converged converged_decay converged_long"),
+                            ("izoo compare --data ri", "ring"), ("izoo tune --preset conv", "converged converged_10k converged_decay converged_long"),
                             ("izoo study mixture_c", "mixture_converged mixture_coverage")):
         monkeypatch.setenv("COMP_WORDS", words)
         monkeypatch.setenv("COMP_CWORD", str(len(words.split()) - 1))
