@@ -267,8 +267,7 @@ def _train_group(index: int, phase: Phase, runs: list[Trainer], data: list[tuple
     optimizers = layout.optimizers(groups)
     members = [run.config.train for run in runs]  # a stack's members may differ in MEMBER_SETTINGS
     decays = [t.ema_decay for t in members]
-    average = WeightAverage(model, decays if layout.stacked else cfg.ema_decay, stacked=layout.stacked) \
-        if any(decays) else None
+    average = WeightAverage(model, decays, stacked=layout.stacked) if any(decays) else None
     scheduled = any(t.lr_schedule != "constant" for t in members)
     start = runs[0].start_step
     if start:

@@ -371,7 +371,7 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
         fresh = folder / "fresh"
         rows = read_rows(fresh / "results.csv") if (fresh / "results.csv").is_file() else []
         new_rows += rows
-        new_curves += _fresh_curves(fresh, rows, read_curve)
+        new_curves += _fresh_curves(fresh, rows)
         samples.update(_first_seed_samples(fresh, rows, target / "samples"))
         histories[name] = folder
         envs = [read_json_object(p, "run the fresh seeds again") for p in sorted(fresh.glob("runs/*/*/seed*/env.json"))]
@@ -429,9 +429,9 @@ def _cell(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["dataset"], row["method"], row["seed"]
 
 
-def _fresh_curves(fresh: Path, rows: list[dict[str, Any]], read_curve: Callable) -> list[dict[str, Any]]:
+def _fresh_curves(fresh: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every fresh-seed cell's curve (its rows, in the order they were written)."""
-    from ..core.results import cell_path
+    from ..core.results import cell_path, read_curve
 
     curves = []
     for cell in dict.fromkeys(map(_cell, rows)):

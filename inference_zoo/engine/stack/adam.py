@@ -104,23 +104,22 @@ class MemberAdam(torch.optim.Adam):
         self.betas = per_member
         self.merge_aligned = merge_aligned
         self.scales = [1.0] * len(self.lrs)  # each member's schedule factor (``train.lr_schedule``)
-        self._runs_for: dict[tuple[float, ...], dict[Settings, list[tuple[int, int]]]] = {}
+        self._runs_at: tuple[tuple[float, ...], dict[Settings, list[tuple[int, int]]]] | None = None
 
     def _runs(self) -> dict[Settings, list[tuple[int, int]]]:
-        """Per step settings, its members as runs of consecutive members [start, stop)."""
-        key = tuple(self.scales)
-        if key not in self._runs_for:
-            if len(self._runs_for) > 64:  # schedules that differ between members change every step
-                self._runs_for.clear()
+        """Per step settings, its members as runs of consecutive members [start, stop); found
+        again only when the schedule factors changed since the last step."""
+        scales = tuple(self.scales)
+        if self._runs_at is None or self._runs_at[0] != scales:
             found: dict[Settings, list[tuple[int, int]]] = {}
-            for k, (lr, scale, (beta1, beta2)) in enumerate(zip(self.lrs, self.scales, self.betas)):
+            for k, (lr, scale, (beta1, beta2)) in enumerate(zip(self.lrs, scales, self.betas)):
                 runs = found.setdefault((lr * scale, beta1, beta2), [])
                 if runs and runs[-1][1] == k:
                     runs[-1] = (runs[-1][0], k + 1)
                 else:
                     runs.append((k, k + 1))
-            self._runs_for[key] = found
-        return self._runs_for[key]
+            self._runs_at = (scales, found)
+        return self._runs_at[1]
 
     def _state(self, p: torch.Tensor, on_device: bool) -> dict[str, torch.Tensor]:
         state = self.state[p]
