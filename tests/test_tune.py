@@ -120,6 +120,37 @@ def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path
     assert len(complete) == 3  # the budget: 1200 run-steps of 400-step trials, the killed one not counted
 
 
+def test_a_dead_workers_last_batch_is_trained_again_within_the_budget(tmp_path):
+    """The worker died with the whole budget asked: its trials are queued again and trained, so the
+    search still holds the budget's trials (a queued trial counted before it is asked would end the
+    search one batch short)."""
+    import socket
+
+    import optuna
+
+    from inference_zoo.experiment.tune import default_space, suggest
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    study = optuna.create_study(study_name="vae@grid", storage=storage, direction="maximize")
+    study.set_user_attr("preset_enqueued", True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for number in range(4):  # 80 run-steps of 20-step trials, all asked; the last two never finished
+        trial = study.ask()
+        suggest(trial, default_space("vae"))
+        if number < 2:
+            trial.set_user_attr("run_steps", 20)
+            study.tell(trial, 1.0)
+        else:
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{dead.stdout.strip()}")
+    assert main(["tune", "--methods", "vae", "--budget", "80", "--batch", "2", "--storage", storage,
+                 "--out", str(tmp_path / "t"), *TINY]) == 0
+    study = optuna.load_study(study_name="vae@grid", storage=storage)
+    again = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and "requeued_from" in t.user_attrs]
+    assert sorted(t.user_attrs["requeued_from"] for t in again) == [2, 3]
+    assert [study.trials[n].params for n in (2, 3)] == [t.params for t in sorted(again, key=lambda t: t.number)]
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 4
+
+
 def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh_seeds(tmp_path):
     space = {"vae": {"lr": ("choice", [1e-3]), "likelihood_std": ("log", 0.05, 0.2)}}
     (result,) = izoo.tune(["vae"], "grid", budget=40, preset="quick", steps=20, out=tmp_path / "t", log_every=10,

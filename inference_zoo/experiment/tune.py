@@ -482,9 +482,13 @@ def _not_counted(study: Any, number: int) -> None:
 
 def budget_used(study: Any, per_trial: int) -> int:
     """Run-steps spent or promised: each trial's trained run-steps once told (a pruned trial's are
-    fewer), ``per_trial`` while it runs; re-queued trials and trials asked over the budget aside."""
+    fewer), ``per_trial`` while it runs. Trials waiting in the queue (the preset's recipe, a dead
+    worker's parameters queued again) count once asked, not before: counted while they wait, a dead
+    worker's last batch would use up the budget it never trained. Killed trials and trials asked
+    over the budget aside."""
     skip = set(study.user_attrs.get("not_counted", []))
-    return sum(int(t.user_attrs.get("run_steps", per_trial)) for t in study.trials if t.number not in skip)
+    return sum(int(t.user_attrs.get("run_steps", per_trial)) for t in study.get_trials(deepcopy=False)
+               if t.number not in skip and t.state.name != "WAITING")
 
 
 def curve_every(steps: int, log_every: int, points: int) -> int:
