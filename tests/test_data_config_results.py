@@ -201,8 +201,11 @@ def test_an_option_sweep_plans_a_variant_per_value_for_the_methods_that_have_it(
     assert all(c.options["likelihood_std"] == float(split_label(c.label)[1]["likelihood_std"])
                for c in configs if c.method == "vae")
     assert len({cell_dir(Path("o"), c) for c in configs}) == len(configs)  # every run its own folder
-    # an option value changes the networks' graph: each value is its own stack (rates and seeds inside)
-    assert sorted(len(g) for g in stack_groups(configs)) == [4, 4, 4]
+    # a fixed likelihood std is a member option (Strategy.member_options): its values, rates and
+    # seeds share one stack; a learned std trains other parameters, so a stack of its own
+    assert sorted(len(g) for g in stack_groups(configs)) == [4, 8]
+    learned = plan_compare(["vae"], "grid", "quick", [0, 1], {"vae": {"likelihood_std": [0.05, 0.0]}}, device="cpu")
+    assert sorted(len(g) for g in stack_groups(learned)) == [2, 2]
     # a value the strategy refuses fails the whole plan, before anything trains
     with pytest.raises(UserError, match="likelihood_std must be >= 0"):
         plan_compare(["vae"], "grid", "quick", [0], {"vae": {"likelihood_std": [0.1, -1.0]}}, device="cpu")

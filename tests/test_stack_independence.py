@@ -160,3 +160,40 @@ def test_a_stack_of_members_with_their_own_settings_resumes_to_each_ones_uninter
     run_group(configs, dirs)
     for i in range(len(MEMBERS)):
         _assert_same_run(tmp_path / f"full/m{i}", dirs[i])
+
+
+#: strategy options each member of a stack may hold its own value of (``Strategy.member_options``),
+#: beside a training setting of its own
+MEMBER_OPTIONS = {
+    "alice": [{"cycle_weight": 1.0}, {"cycle_weight": 0.3}, {"cycle_weight": 7.5, "lr": 3e-3}],
+    "alice-adversarial": [{"cycle": "adversarial", "cycle_weight": w} for w in (1.0, 0.3, 7.5)],
+    "vae": [{"likelihood_std": 0.05}, {"likelihood_std": 0.2}, {"likelihood_std": 0.013, "lr": 3e-3}],
+}
+
+
+@pytest.mark.parametrize("case", sorted(MEMBER_OPTIONS))
+def test_members_that_differ_in_the_strategys_own_options_share_a_stack_and_each_equals_its_run_alone(tmp_path, case):
+    from inference_zoo.engine.stack.engine import stack_key
+
+    configs = []
+    for values in MEMBER_OPTIONS[case]:
+        c = _config(case, 1, values.get("lr", 1e-3))
+        configs.append(dataclasses.replace(c, options={k: v for k, v in values.items() if k != "lr"}))
+    assert len({stack_key(c) for c in configs}) == 1
+    dirs = [tmp_path / f"stack/m{i}" for i in range(len(configs))]
+    run_group(configs, dirs, shared_dir=tmp_path / "stack/shared")
+    for i, config in enumerate(configs):
+        assert len(json.loads((dirs[i] / "env.json").read_text())["stacks"][0]["seeds"]) == len(configs)
+        assert json.loads((dirs[i] / "config.json").read_text())["options"] == config.options
+        run_group([config], [tmp_path / f"alone/m{i}"], shared_dir=tmp_path / f"alone/shared{i}")
+        _assert_same_run(tmp_path / f"alone/m{i}", dirs[i])
+    # the options act: the first two members differ in nothing else
+    assert (dirs[0] / "metrics.jsonl").read_text() != (dirs[1] / "metrics.jsonl").read_text()
+
+
+def test_a_fixed_and_a_learned_likelihood_std_train_in_separate_stacks():
+    from inference_zoo.engine.stack.engine import stack_key
+
+    fixed, other_fixed, default, learned = (dataclasses.replace(_config("vae", 1), options=o) for o in (
+        {"likelihood_std": 0.05}, {"likelihood_std": 0.3}, {}, {"likelihood_std": 0.0}))
+    assert stack_key(fixed) == stack_key(other_fixed) == stack_key(default) != stack_key(learned)

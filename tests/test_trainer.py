@@ -311,7 +311,7 @@ def test_a_run_its_watcher_stops_at_a_curve_point_leaves_its_stack_mates_unchang
         def __init__(self):
             self.seen = []
 
-        def report(self, config, rows):
+        def report(self, config, rows, point):
             self.seen.append((config.seed, rows[0]["phase"], rows[0]["step"]))
 
         def stopped(self, config):

@@ -92,18 +92,21 @@ def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     command = [sys.executable, "-m", "inference_zoo", "tune", "--methods", "vae", "--budget", "1200", "--batch", "1",
                "--storage", storage, "--out", str(tmp_path / "t"), "--data", "grid", "--preset", "quick",
-               "--steps", "400", "--threads", "1", "--pruner", "none"]
+               "--steps", "400", "--threads", "1", "--pruner", "none", "--set", "checkpoint_every=100"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     running = None
     deadline = time.monotonic() + 120
-    while running is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # killed once its running trial has a checkpoint
         time.sleep(0.2)
         try:
             study = optuna.load_study(study_name="vae@grid", storage=storage)
         except Exception:  # noqa: BLE001 - not created yet
             continue
         running = next((t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING and t.params), None)
+        if running is not None and (tmp_path / f"t/vae@grid/runs/grid/vae@trial={running.number}/seed{TUNING_SEED}"
+                                    / "checkpoint.pt").is_file():
+            break
     assert running is not None, "the first worker never had a running trial"
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
@@ -118,6 +121,12 @@ def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path
     assert again[0].user_attrs.get("preset_recipe", False) == killed.user_attrs.get("preset_recipe", False)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3  # the budget: 1200 run-steps of 400-step trials, the killed one not counted
+    # the queued trial went on in the killed trial's runs, from their last checkpoint
+    runs = tmp_path / "t/vae@grid/runs/grid"
+    assert not (runs / f"vae@trial={again[0].number}").exists()
+    stacks = json.loads((runs / f"vae@trial={running.number}/seed{TUNING_SEED}/env.json").read_text())["stacks"]
+    assert stacks[0]["step"] == 0 and stacks[-1]["step"] >= 100
+    assert f"trial {running.number}'s runs, from their checkpoints" in done.stderr
 
 
 def test_a_dead_workers_last_batch_is_trained_again_within_the_budget(tmp_path):
@@ -428,3 +437,35 @@ def test_a_registered_tuning_runs_its_design_and_publishes_the_same_from_the_cli
     assert "has no dataset moon" in capsys.readouterr().err
     with pytest.raises(UserError, match="not lr="):
         izoo.study("tiny_tuning", out=out, lr=1e-3)
+
+
+def test_a_resumed_run_goes_on_counting_its_curve_points_for_the_pruner(tmp_path):
+    """A trial's runs gone on from a dead worker's checkpoint report their curve points under the
+    numbers a run never stopped gives them, so the pruner compares them with other trials' same
+    points (an evaluation after the checkpoint is dropped with the rest and evaluated again)."""
+    from conftest import tiny_config
+    from inference_zoo.experiment.runs import run_group
+
+    class Recorder:
+        def __init__(self):
+            self.points = []
+
+        def report(self, config, rows, point):
+            self.points.append((rows[0]["step"], point))
+
+        def stopped(self, config):
+            return False
+
+    config = tiny_config("ali", steps=40, eval_every=10, checkpoint_every=20)
+
+    def stop_at_step_35(phase, step, total, logs):
+        if step == 35:
+            raise KeyboardInterrupt
+
+    first, again, whole = Recorder(), Recorder(), Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        run_group([config], [tmp_path / "cut"], watcher=first, progress=stop_at_step_35)
+    run_group([config], [tmp_path / "cut"], watcher=again)
+    run_group([config], [tmp_path / "whole"], watcher=whole)
+    assert first.points == [(10, 1), (20, 2), (30, 3)]
+    assert again.points == [(30, 3), (40, 4)] and whole.points == [(10, 1), (20, 2), (30, 3), (40, 4)]

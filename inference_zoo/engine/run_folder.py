@@ -106,13 +106,17 @@ class RunFolder:
         self._add_events(f"train/{record['phase']}", record["step"],
                          {k: v for k, v in record.items() if k not in ("phase", "step")})
 
-    def add_curve_rows(self, rows: list[dict[str, Any]]) -> None:
+    def add_curve_rows(self, rows: list[dict[str, Any]]) -> int:
+        """Append one curve point's rows; return how many points the run's curve now holds (a
+        resumed run counts the points it kept from before)."""
         if self.read_only:
-            return
+            return 0
         path = self.path / "curve.csv"
-        write_curve(path, (read_curve(path) if path.is_file() else []) + rows)
+        curve = (read_curve(path) if path.is_file() else []) + rows
+        write_curve(path, curve)
         for row in rows:
             self._add_events(f"eval/{row['phase']}", row["step"], {row["metric"]: row["value"]})
+        return len({(str(r["phase"]), int(r["step"])) for r in curve})
 
     def _add_events(self, prefix: str, step: int, values: dict[str, Any]) -> None:
         """TensorBoard scalars and MLflow metrics ``prefix/name`` at ``step`` (steps count within a

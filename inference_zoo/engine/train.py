@@ -46,7 +46,8 @@ class Watcher(Protocol):
     """Watches runs' curves: told each curve point's rows, asked after every run of a stack has
     reported at that point whether a run should stop there (a tuner's pruner)."""
 
-    def report(self, config: RunConfig, rows: list[dict[str, Any]]) -> None: ...
+    def report(self, config: RunConfig, rows: list[dict[str, Any]], point: int) -> None:
+        """``rows``: the run's curve point number ``point`` (1, 2, ...; a resumed run goes on counting)."""
 
     def stopped(self, config: RunConfig) -> bool: ...
 
@@ -199,9 +200,9 @@ class Trainer:
         if self._held_out is None:
             self._held_out = held_out_split(self.config)
         rows = self.evaluator(self.strategy, self.config, self.dataset, self._held_out, phase, step, self.elapsed())
-        self.folder.add_curve_rows(rows)
+        point = self.folder.add_curve_rows(rows)
         if self.watcher is not None:
-            self.watcher.report(self.config, rows)
+            self.watcher.report(self.config, rows, point)
 
     def ended(self) -> bool:
         return self.diverged is not None or self.stopped is not None

@@ -208,18 +208,20 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                 study.sampler = optuna.samplers.TPESampler(seed=trial.number)
                 planned = _plan_trial(method, data, preset, tuning_seeds, suggest(trial, spaces[method]), options,
                                       engine, settings)
-                configs[trial.number] = [dataclasses.replace(c, variant=f"trial={trial.number}") for c in planned]
+                configs[trial.number] = [dataclasses.replace(c, variant=f"trial={runs_in(trial)}") for c in planned]
+            goes_on = [f"{t.number} in trial {runs_in(t)}'s runs" for t in asked if runs_in(t) != t.number]
             log(f"{method}@{data}: trials {', '.join(map(str, configs))} "
-                f"({budget - budget_used(study, per_trial)} of {budget} run-steps left after them)")
+                f"({budget - budget_used(study, per_trial)} of {budget} run-steps left after them)"
+                + (f"; {', '.join(goes_on)}, from their checkpoints" if goes_on else ""))
             prepare_output(folder, [c for cs in configs.values() for c in cs], "resume")
             if probe.train.mlflow:  # each trial a parent run; its seeds' runs nest under it as they start
                 for trial in asked:
-                    open_group(probe.train.mlflow, folder, f"{method}@trial={trial.number}", trial.params)
-            watcher = TrialWatcher({f"{method}@trial={t.number}": t for t in asked}, objective, seeds)
+                    open_group(probe.train.mlflow, folder, f"{method}@trial={runs_in(trial)}", trial.params)
+            watcher = TrialWatcher({f"{method}@trial={runs_in(t)}": t for t in asked}, objective, seeds)
             rows = run_cells([c for cs in configs.values() for c in cs], folder,
                              watcher=watcher if pruner != "none" else None)
             for trial in asked:
-                label = f"{method}@trial={trial.number}"
+                label = f"{method}@trial={runs_in(trial)}"
                 trained = [r["value"] for r in rows if r["method"] == label and r["metric"] == "trained_run_steps"]
                 if trained:  # stopped at a curve point: what it trained counts
                     trial.set_user_attr("run_steps", int(sum(trained)))
@@ -538,14 +540,13 @@ class TrialWatcher:
     def __init__(self, trials: dict[str, Any], objective: str, seeds: int) -> None:
         self.trials, self.objective, self.seeds = trials, objective, seeds
         self.points: dict[tuple[str, int], list[float]] = {}
-        self.count: dict[tuple[str, int], int] = {}  # curve points seen per run (label, seed)
         self.prune: dict[str, bool] = {}
 
-    def report(self, config: RunConfig, rows: list[dict[str, Any]]) -> None:
+    def report(self, config: RunConfig, rows: list[dict[str, Any]], point: int) -> None:
         trial = self.trials.get(config.label)
         if trial is None:
             return
-        k = self.count[config.label, config.seed] = self.count.get((config.label, config.seed), 0) + 1
+        k = point  # the run's own count: a run gone on from a dead worker's checkpoint keeps its place
         values = self.points.setdefault((config.label, k), [])
         values.append(_objective(rows, config.label, self.objective))
         if len(values) == self.seeds:
@@ -560,8 +561,9 @@ class TrialWatcher:
 
 def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any]) -> None:
     """A running trial whose worker died on this machine (its process is gone) fails, and its
-    parameters are queued again, so the next ask trains them; it does not count against the
-    budget. Workers on other machines cannot be seen from here: their trials wait."""
+    parameters are queued again, so the next ask trains them, in the dead trial's run folders from
+    their last checkpoints (``runs_in``); it does not count against the budget. Workers on other
+    machines cannot be seen from here: their trials wait."""
     import socket
 
     host = socket.gethostname()
@@ -572,8 +574,15 @@ def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any]) -> None:
         _not_counted(study, trial.number)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         marks = {k: v for k, v in trial.user_attrs.items() if k == "preset_recipe"}
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, **marks})
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, "runs_in": runs_in(trial), **marks})
         log(f"{study.study_name}: trial {trial.number}'s worker (process {pid}) is gone; its parameters are queued again")
+
+
+def runs_in(trial: Any) -> int:
+    """The trial number whose run folders (``METHOD@trial=N``) a trial trains in: its own, or, for
+    parameters queued again after their worker died, the first such trial's, so the runs go on
+    from that worker's last checkpoints instead of starting again."""
+    return int(trial.user_attrs.get("runs_in", trial.number))
 
 
 def _alive(pid: int) -> bool:

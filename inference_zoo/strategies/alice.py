@@ -30,6 +30,7 @@ class ALICE(ALI):
     stackable = True
 
     search_space = {"cycle_weight": ("log", 0.1, 10.0)}
+    member_options = {"cycle_weight": None}  # a weight on each member's loss: any values stack
 
     @dataclass
     class Options:

@@ -65,6 +65,12 @@ class Strategy(nn.Module):
     #: (``mean(-1)`` over per-sample values), data dimensions are reduced with ``sum_x``, and
     #: exp, log, softplus, sigmoid and other transcendental functions go through ``member_apply``.
     stackable: ClassVar[bool] = False
+    #: the strategy's own options that members of one stack may each hold their own value of, as
+    #: the training settings in ``engine.stack.engine.MEMBER_SETTINGS``: name -> None, or a function
+    #: of the value that stack-mates must share (the VAE's fixed or learned std). In a stacked model
+    #: ``self.options.NAME`` is a float32 tensor of the members' values, one per member, so a
+    #: strategy reads such an option only in arithmetic with per-member values (a loss, ``[K]``).
+    member_options: ClassVar[dict[str, Callable[[Any], Any] | None]] = {}
     #: True when ``step`` takes the minibatch's labels too: ``step(phase, x, y)`` (conditional models).
     uses_labels: ClassVar[bool] = False
     #: the strategy's own options a tuner searches by default (``experiment/tune.py``): name ->

@@ -27,6 +27,8 @@ class VAE(Strategy):
     stackable = True
 
     search_space = {"likelihood_std": ("log", 0.01, 0.5)}
+    #: a fixed std lives in each member's own ``log_std``; fixed and learned stds train different groups
+    member_options = {"likelihood_std": bool}
 
     @dataclass
     class Options:
@@ -45,7 +47,7 @@ class VAE(Strategy):
                                     requires_grad=not fixed)
 
     def phases(self, steps: int) -> list[Phase]:
-        trained = ("encoder", "decoder") + (() if self.options.likelihood_std else ("log_std",))
+        trained = ("encoder", "decoder") + (("log_std",) if self.log_std.requires_grad else ())
         return [Phase(self.name, steps, {"elbo": trained})]
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

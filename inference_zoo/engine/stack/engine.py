@@ -1,5 +1,5 @@
-"""The stacked engine: K runs of one strategy (same config but the seed and learning rate) trained
-as one model.
+"""The stacked engine: K runs of one strategy (same config but the seed, the ``MEMBER_SETTINGS``
+and the strategy's ``member_options``) trained as one model.
 
 Each member is the run it replaces: its own initial weights (built by its own ``NetworkFactory``),
 training set, minibatch indices (its own data generator) and noise (its own generator, seeded as
@@ -40,7 +40,7 @@ from ...core.threads import follow_free_cores
 from .backward import both_players_logits
 from .layers import (NotStackable, member_optimizer_state, member_state, stack_strategies,
                        stacked_optimizer_state, stacked_state)
-from ...strategies import Phase, params_of
+from ...strategies import STRATEGIES, Phase, params_of
 from ...strategies.adversarial import JointPass
 from ...core.errors import Diverged, Stopped
 from ..layouts import Layout
@@ -58,13 +58,20 @@ MEMBER_SETTINGS = ("lr", "beta1", "beta2", "lr_schedule", "lr_decay_start", "lr_
 
 def stack_key(config: RunConfig) -> str:
     """Runs with equal keys can share a stack: everything but the seed, the ``MEMBER_SETTINGS``,
-    the variant naming them and the device is equal."""
+    the strategy's ``member_options`` (up to what stack-mates must share), the variant naming
+    them and the device is equal."""
     d = config.to_dict()
     d.pop("seed")
     d.pop("variant")
     d["train"].pop("device")
     for name in MEMBER_SETTINGS:
         d["train"].pop(name)
+    cls = STRATEGIES.get(config.method)
+    if cls.member_options:
+        defaults = dataclasses.asdict(cls.Options())
+        for name, shared in cls.member_options.items():
+            value = d["options"].pop(name, defaults[name])
+            d["options"][f"{name} (shared)"] = shared(value) if shared is not None else None
     return repr(sorted(d.items()))
 
 
@@ -278,7 +285,7 @@ class StackedTrainer:
                  progress: Progress | None = None, evaluator: Evaluator | None = None,
                  watcher: Watcher | None = None) -> None:
         if len({stack_key(c) for c in configs}) != 1:
-            raise ValueError("a stack needs configs that differ only in their seeds and MEMBER_SETTINGS")
+            raise ValueError("a stack needs configs that differ only in their seeds, MEMBER_SETTINGS and member options")
         if any(c.train.engine != "stacked" for c in configs):
             raise ValueError("StackedTrainer trains engine='stacked' configs")
         from ..distributed import size
