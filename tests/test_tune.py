@@ -25,6 +25,10 @@ TINY = ["--data", "grid", "--preset", "quick", "--steps", "20", "--threads", "1"
 def test_each_method_gets_the_same_run_step_budget_and_a_history(tmp_path, capsys):
     out = tmp_path / "t"
     assert main(["tune", "--methods", "vae,latent", "--budget", "80", "--batch", "2", "--out", str(out), *TINY]) == 0
+    said = capsys.readouterr()
+    err = said.err  # what each search will train, said before it starts
+    assert "vae@grid: 80 run-steps of search (4 trials of 20 unless pruned): at most 80 in all" in err
+    assert "latent@grid: 80 run-steps of search (2 trials of 40 unless pruned)" in err
     vae, latent = (json.loads((out / f"{m}@grid/best.json").read_text()) for m in ("vae", "latent"))
     # 20 steps x 1 phase -> 4 trials of vae; latent trains two phases -> 2 trials of 40 run-steps
     assert (vae["trials"], vae["run_steps_per_trial"]) == (4, 20)
@@ -38,7 +42,7 @@ def test_each_method_gets_the_same_run_step_budget_and_a_history(tmp_path, capsy
     assert float(best["value"]) == vae["value"]
     config = json.loads((out / f"vae@grid/runs/grid/vae@trial={best['trial']}/seed{TUNING_SEED}/config.json").read_text())
     assert config["train"]["lr"] == vae["params"]["lr"] and config["options"]["likelihood_std"] == vae["params"]["likelihood_std"]
-    assert "vae@grid: best modes_3sigma" in capsys.readouterr().out
+    assert "vae@grid: best modes_3sigma" in said.out
     # the history's figure, redrawn byte for byte from trials.csv and best.json
     drawn = (out / "vae@grid/history.png").read_bytes()
     (out / "vae@grid/history.png").unlink()

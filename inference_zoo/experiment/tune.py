@@ -184,6 +184,8 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
         enqueue_preset_recipe(study, probe, spaces[method])  # by the submitter, before any worker starts
         if check_only:
             continue
+        log(cost_line(f"{method}@{data}", budget, per_trial, run_steps(probe), confirm_seeds and confirm_top + 1,
+                      confirm_seeds, fresh_seeds))
         folder = out / safe_name(f"{method}@{data}")
         while True:
             requeue_orphans(optuna, study, log)
@@ -602,6 +604,17 @@ def _plan_trial(method: str, data: str, preset: str, seeds: list[int], params: d
     """A trial's runs: its parameters laid over the preset as a recipe (``tune`` refuses a name
     that is both fixed and searched, so none of ``settings`` or ``options`` hides one)."""
     return plan_compare([method], data, preset, seeds, options, engine=engine, recipes={method: params}, **settings)
+
+
+def cost_line(name: str, budget: int, per_trial: int, per_run: int, candidates: int, confirm_seeds: int,
+              fresh_seeds: int) -> str:
+    """What a search will train, in run-steps, before it starts: the budget (trials unpruned), at
+    most ``candidates`` trials again on ``confirm_seeds`` seeds, the best and the preset's recipes on
+    ``fresh_seeds`` seeds."""
+    confirm, fresh = candidates * confirm_seeds * per_run, 2 * fresh_seeds * per_run
+    return (f"{name}: {budget:,} run-steps of search ({budget // per_trial} trials of {per_trial:,} unless pruned)"
+            + (f", at most {confirm:,} of confirmation" if confirm else "")
+            + (f", {fresh:,} on fresh seeds" if fresh else "") + f": at most {budget + confirm + fresh:,} in all")
 
 
 def run_steps(config: RunConfig) -> int:
