@@ -197,3 +197,20 @@ def test_a_fixed_and_a_learned_likelihood_std_train_in_separate_stacks():
     fixed, other_fixed, default, learned = (dataclasses.replace(_config("vae", 1), options=o) for o in (
         {"likelihood_std": 0.05}, {"likelihood_std": 0.3}, {}, {"likelihood_std": 0.0}))
     assert stack_key(fixed) == stack_key(other_fixed) == stack_key(default) != stack_key(learned)
+
+
+def test_a_runs_stack_note_names_the_runs_it_went_on_with(tmp_path):
+    """Runs resumed at different steps train as stacks of their own; each one's env.json names
+    the seeds of its own stack, from its own step."""
+    configs = [_config("ali", s) for s in (0, 1)]
+
+    def stop_at_step_25(phase, step, total, logs):
+        if step == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # seed 0 has a checkpoint at step 20, seed 1 none
+        run_group(configs[:1], [tmp_path / "seed0"], progress=stop_at_step_25)
+    run_group(configs, [tmp_path / "seed0", tmp_path / "seed1"])
+    notes = [json.loads((tmp_path / f"seed{s}/env.json").read_text())["stacks"] for s in (0, 1)]
+    assert notes[0][-1] == {"seeds": [0], "lrs": [1e-3], "phase": 0, "step": 20}
+    assert notes[1] == [{"seeds": [1], "lrs": [1e-3], "phase": 0, "step": 0}]

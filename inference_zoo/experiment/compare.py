@@ -31,8 +31,9 @@ def plan_compare(methods: list[str], data: str, preset: str, seeds: list[int],
     swept. Each combination of swept values is a variant of the method, labelled in rows, folders
     and figures as "method@key=value,..." (options, then settings, each in name order).
     ``evaluation``: ``EvalConfig`` fields a study fixes for every cell (``Study.evaluation``).
-    ``engine``: "auto" stacks the seeds and swept learning rates of each method and option setting
-    that can be stacked (engine/stack/engine.py); different option values train as different stacks.
+    ``engine``: "auto" stacks what can be stacked (engine/stack/engine.py): seeds, swept
+    ``MEMBER_SETTINGS`` and the strategy's ``member_options`` share a stack; other option values
+    train as different stacks.
     ``recipes``: per method, settings and strategy options by name (a tuned recipe, ``tuned_recipes``)
     laid over the preset's; what ``settings`` and ``options`` give explicitly wins.
     """

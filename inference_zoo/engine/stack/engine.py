@@ -216,10 +216,12 @@ class Stack(Layout):
     @staticmethod
     def begin(runs: list[Trainer]) -> None:
         """Note in each member's env.json which seeds (and learning rates) it was stacked with,
-        and from where."""
-        seeds = [run.config.seed for run in runs]
-        lrs = [run.config.train.lr for run in runs]
+        and from where: the runs that go on from its phase and step (``train_runs`` trains runs
+        resumed at other steps as stacks of their own)."""
         for run in runs:
+            mates = [r for r in runs if (r.start_phase, r.start_step) == (run.start_phase, run.start_step)]
+            seeds = [r.config.seed for r in mates]
+            lrs = [r.config.train.lr for r in mates]
             path = run.run_dir / "env.json"
             try:  # informational: an unreadable one (a kill mid-edit by hand) is started afresh
                 env = json.loads(path.read_text()) if path.is_file() else {}
