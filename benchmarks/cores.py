@@ -8,6 +8,8 @@ interleaved rounds (wall seconds of the whole command, start-up included):
   once a job has 10,000 run-steps to train, each with a part of every stack);
 - ``one process``: ``--processes 1`` (one process, a thread per free core: izoo's choice before
   processes);
+- ``a process per core``: ``--processes N`` for N cores, one thread each (every stack cut into a
+  part per process: ``--processes auto``'s choice before it weighed the stacks' size);
 - ``one core``: the same command pinned to one core (``taskset -c 0``: izoo then sees one core).
 
 Jobs: the README's first command (four methods, one seed each) and a 5-seed comparison of three
@@ -43,6 +45,7 @@ JOBS = {
 SETTINGS = {
     "default": ([], []),
     "one process": ([], ["--processes", "1"]),
+    "a process per core": ([], ["--processes", "CORES"]),
     "one core": (["taskset", "-c", "0"], []),
 }
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
@@ -52,6 +55,7 @@ def wall_seconds(job: list[str], setting: str) -> float:
     prefix, extra = SETTINGS[setting]
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     with tempfile.TemporaryDirectory() as tmp:
+        extra = [str(len(os.sched_getaffinity(0))) if a == "CORES" else a for a in extra]
         command = [*prefix, sys.executable, "-m", "inference_zoo", "compare", *job, *extra, "--no-progress",
                    "--out", str(Path(tmp) / "run")]
         t0 = time.perf_counter()
@@ -89,6 +93,7 @@ def main() -> None:
                   "rounds": {s: [round(x, 1) for x in v] for s, v in t.items()}}
         records.append(record)
         print(f"{job}: default {record['seconds']['default']} s, one process {record['seconds']['one process']} s, "
+              f"a process per core {record['seconds'].get('a process per core')} s, "
               f"one core {record['seconds']['one core']} s; default / one core x{record['default_over_one_core']}, "
               f"default / one process x{record['default_over_one_process']}")
     meta = {"machine": platform.platform(), "processor": cpu_name(),

@@ -45,11 +45,12 @@ def cores(record: dict[str, Any]) -> str:
     lines = [f"`benchmarks/results/cores.json`: {meta['processor']}, {meta['cores']} cores, {meta['rounds']} "
              "interleaved rounds, median wall seconds of the whole command; in brackets the range of the rounds' "
              "ratios.", "",
-             "| job | default | one process | one core | default / one core | default / one process |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| job | default | one process | a process per core | one core | default / one core | default / one process |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in record["records"]:
         s = r["seconds"]
-        lines.append(f"| `{r['command']}` | {s['default']:.1f} s | {s['one process']:.1f} s | {s['one core']:.1f} s | "
+        per_core = f"{s['a process per core']:.1f} s" if "a process per core" in s else "-"
+        lines.append(f"| `{r['command']}` | {s['default']:.1f} s | {s['one process']:.1f} s | {per_core} | {s['one core']:.1f} s | "
                      f"x{r['default_over_one_core']:.2f} ({_range(r['default_over_one_core_range'])}) | "
                      f"x{r['default_over_one_process']:.2f} ({_range(r['default_over_one_process_range'])}) |")
     return "\n".join(lines) + "\n"

@@ -53,14 +53,12 @@ def test_the_work_is_split_into_consecutive_members_evenly_and_shared_phases_sta
     assert max(work) - min(work) <= 3  # parts of at most ceil(5 / processes) runs of one or two phases
 
 
-def test_auto_gives_the_cores_to_processes_as_far_as_the_stacks_are_small_and_the_job_large(monkeypatch):
+def test_auto_takes_a_process_per_core_for_a_large_job_only(monkeypatch):
     monkeypatch.setattr(threads, "choose_threads", lambda request: 4)
     with threads.processes_for("auto"):
-        assert threads.plan_processes(10, threads.MIN_SPLIT_RUN_STEPS, stacks=10) == (4, 1)  # one seed a stack
-        assert threads.plan_processes(10, threads.MIN_SPLIT_RUN_STEPS - 1, stacks=10) == (1, 4)  # too small to pay
-        assert threads.plan_processes(3, 10 ** 6, stacks=3) == (3, 1)  # at most one process per run
-        assert threads.plan_processes(15, 10 ** 6, stacks=3) == (2, 2)  # stacks of 5: a thread per 2 members
-        assert threads.plan_processes(16, 10 ** 6, stacks=1) == (1, 4)  # one large stack: threads, not parts
+        assert threads.plan_processes(10, threads.MIN_SPLIT_RUN_STEPS) == (4, 1)
+        assert threads.plan_processes(10, threads.MIN_SPLIT_RUN_STEPS - 1) == (1, 4)  # too small to pay
+        assert threads.plan_processes(3, 10 ** 6) == (3, 1)  # at most one process per run
     with threads.processes_for(2):
         assert threads.plan_processes(10, 100) == (2, 2)  # as given, the cores shared out
     monkeypatch.setattr(threads, "choose_threads", lambda request: 1)

@@ -34,10 +34,6 @@ RECHECK_SECONDS = 0.5
 #: under ``--processes auto``, training this many run-steps or more is split over processes
 #: (below it, starting a process costs more than it saves)
 MIN_SPLIT_RUN_STEPS = 10_000
-#: under ``--processes auto``, a process gets a thread per this many members of its stacks: a
-#: stack's batched matmuls split over threads about as well as over processes from there, and
-#: cutting a stack into parts costs each part the stacking's gain (``benchmarks/cores.py``)
-MEMBERS_PER_THREAD = 2
 
 _following = False
 _last_check = 0.0
@@ -134,24 +130,19 @@ def use_processes(request: str | int) -> None:
     _processes = request
 
 
-def plan_processes(members: int, run_steps: int, stacks: int = 1) -> tuple[int, int]:
-    """(processes, threads each) for training ``members`` stacked runs in ``stacks`` stacks,
-    ``run_steps`` in all.
+def plan_processes(members: int, run_steps: int) -> tuple[int, int]:
+    """(processes, threads each) for training ``members`` stacked runs of ``run_steps`` in all.
 
     The stacked engine's numbers do not depend on how its runs are stacked or on the thread count
     (``tests/test_stack_independence.py``, ``tests/test_threads.py``), so its runs can be split over
-    processes at no cost to the results. Where the stacks are small, one process per core is
-    faster than one process with a thread per core (one seed's toy matmuls split poorly over
-    threads); where they are larger, cutting each stack into a part per process loses more than
-    threads do (``benchmarks/cores.py`` measures both on 2 cores). ``auto`` takes the cores the
-    thread request gives (``auto``: those other processes leave free) and gives each process a
-    thread per ``MEMBERS_PER_THREAD`` members of a mean stack, so the cores go to processes only
-    as far as the stacks are small, and only with ``MIN_SPLIT_RUN_STEPS`` of work; a number is
-    taken as given (at most one per run)."""
+    processes at no cost to the results. One process per core is faster than one process with a
+    thread per core where the stacks are small (the toy networks' matmuls split poorly over
+    threads) and no slower where they are large (``benchmarks/cores.py`` measures both). ``auto`` takes the cores the thread request gives
+    (``auto``: those other processes leave free), one process each, when there are enough runs
+    and ``MIN_SPLIT_RUN_STEPS`` of work; a number is taken as given (at most one per run)."""
     cores = choose_threads(_request)
     if _processes == "auto":
-        threads_each = min(cores, max(1, members // max(1, stacks) // MEMBERS_PER_THREAD))
-        wanted = cores // threads_each if run_steps >= MIN_SPLIT_RUN_STEPS else 1
+        wanted = cores if run_steps >= MIN_SPLIT_RUN_STEPS else 1
     else:
         wanted = int(_processes)
     n = max(1, min(wanted, members))

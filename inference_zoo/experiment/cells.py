@@ -196,10 +196,10 @@ def _importable(configs: list[RunConfig]) -> bool:
     return all(STRATEGIES.get(c.method).__module__ != "__main__" for c in configs)
 
 
-def _stacked_work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int, int]:
-    """(runs, run-steps, stacks) of the stacked-engine runs in ``groups``."""
+def _stacked_work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
+    """(runs, run-steps) of the stacked-engine runs in ``groups``."""
     stacked = [g for g in groups if configs[g[0]].train.engine == "stacked"]
-    return sum(map(len, stacked)), sum(_group_phases(configs, g)[1] * len(g) for g in stacked), len(stacked)
+    return sum(map(len, stacked)), sum(_group_phases(configs, g)[1] * len(g) for g in stacked)
 
 
 def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int) -> list[list[list[int]]]:
