@@ -146,10 +146,11 @@ def stack_strategies(members: list[Strategy]) -> Strategy:
     stacked._buffers = {name: None if b is None else torch.stack([m._buffers[name] for m in members]).unsqueeze(1)
                         for name, b in first._buffers.items()}
     stacked._modules = {name: _stack_network([m._modules[name] for m in members]) for name in first._modules}
-    if type(first).member_options:  # each member's value, one per member: [K]
+    member_options = getattr(type(first), "member_options", {})  # a bare holder of networks has none
+    if member_options:  # each member's value, one per member: [K]
         device = next(first.parameters()).device
         stacked.options = copy.copy(first.options)
-        for name in type(first).member_options:
+        for name in member_options:
             setattr(stacked.options, name, torch.tensor([float(getattr(m.options, name)) for m in members],
                                                         dtype=torch.float32, device=device))
     return stacked
