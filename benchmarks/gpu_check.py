@@ -55,7 +55,7 @@ def _check(name: str, record: list[dict[str, Any]], action: Callable[[], Any]) -
     print(f"{'ok  ' if record[-1]['ok'] else 'FAIL'} {name} ({record[-1]['seconds']} s)", flush=True)
 
 
-def strategies_run(device: str, steps: int, tmp: Path) -> dict[str, Any]:
+def strategies_run(device: str, steps: int, tmp: Path, extra: list[str]) -> dict[str, Any]:
     """Every built-in strategy, both engines, a short run on the device: all results finite."""
     import csv
 
@@ -64,7 +64,7 @@ def strategies_run(device: str, steps: int, tmp: Path) -> dict[str, Any]:
         folder = tmp / f"strategies-{engine}"
         code = _izoo("compare", "--methods", "ali,alice,bigan,latent,posthoc,vae", "--data", "grid", "--preset", "quick",
                      "--steps", str(steps), "--seeds", "2", "--engine", "auto" if engine == "stacked" else "single",
-                     "--device", device, "--out", str(folder), "--no-progress")
+                     "--device", device, "--out", str(folder), "--no-progress", *extra)
         rows = list(csv.DictReader(open(folder / "results.csv"))) if code == 0 else []
         bad = [f"{r['method']}/{r['metric']}" for r in rows if not math.isfinite(float(r["value"]))]
         if code != 0 or bad:
@@ -73,10 +73,10 @@ def strategies_run(device: str, steps: int, tmp: Path) -> dict[str, Any]:
     return out
 
 
-def stack_independence(device: str, steps: int, tmp: Path) -> dict[str, Any]:
+def stack_independence(device: str, steps: int, tmp: Path, extra: list[str]) -> dict[str, Any]:
     """A member of a stack of 3 against the same seed alone, on the device."""
     common = ["compare", "--methods", "ali", "--data", "grid", "--preset", "quick", "--steps", str(steps),
-              "--engine", "stacked", "--device", device, "--no-progress"]
+              "--engine", "stacked", "--device", device, "--no-progress", *extra]
     assert _izoo(*common, "--seeds", "3", "--out", str(tmp / "stack")) == 0
     assert _izoo(*common, "--seeds", "1-1", "--out", str(tmp / "alone")) == 0
     a = torch.load(tmp / "stack/runs/grid/ali/seed1/checkpoint.pt", weights_only=True)["model"]
@@ -107,7 +107,8 @@ def speed(device: str, members: list[int], steps: int, batch: int, compile_: boo
     return records
 
 
-def image_runs(device: str, steps: int, methods: str, images: int, tmp: Path) -> dict[str, Any]:
+def image_runs(device: str, steps: int, methods: str, images: int, tmp: Path, extra: list[str],
+               arch: dict[str, list[str]]) -> dict[str, Any]:
     """One short run of ``methods`` per conv architecture on FakeData (no download), ``images``
     training images (the sample-quality metrics' feature network trains on them first)."""
     out = {}
@@ -115,7 +116,7 @@ def image_runs(device: str, steps: int, methods: str, images: int, tmp: Path) ->
         side = "64" if preset == "dcgan" else "32"
         code = _izoo("compare", "--methods", methods, "--data", f"fake:side={side},train_size={images}",
                      "--preset", preset, "--steps", str(steps), "--n-train", str(images), "--device", device,
-                     "--out", str(tmp / preset), "--no-progress")
+                     "--out", str(tmp / preset), "--no-progress", *extra, *arch.get(preset, []))
         if code != 0:
             raise RuntimeError(f"{preset}: exit {code}")
         out[preset] = "ok"
@@ -133,21 +134,27 @@ def main() -> None:
         raise SystemExit("gpu_check: CUDA is not available here (use --dry-run to check the script on the CPU)")
     if args.dry_run:
         # the image check's feature network (for its metrics) and evaluation cost more than its training
+        # and the scoring samples and conv widths are cut too: the dry run checks the paths, not the numbers
         sizes = {"train_steps": 4, "members": [1, 2], "speed_steps": 10, "batch": 50, "compile": False, "image_steps": 1,
-                 "image_methods": "ali", "images": 128}
+                 "image_methods": "ali", "images": 128,
+                 "eval": ["--set", "eval.n_three_sigma=200", "--set", "eval.n_responsibility=300",
+                          "--set", "eval.n_prior_match=100"],
+                 "image_arch": {"dcgan": ["-a", "encoder_hidden=8x8x8x8", "-a", "decoder_hidden=8x8x8x8",
+                                          "-a", "discriminator_hidden=8x8x8x8"]}}
     else:
         sizes = {"train_steps": 200, "members": [1, 16, 64, 256], "speed_steps": 300, "batch": 100, "compile": True,
-                 "image_steps": 20, "image_methods": "ali,vae", "images": 256}
+                 "image_steps": 20, "image_methods": "ali,vae", "images": 256, "eval": [], "image_arch": {}}
     record: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        _check("every strategy, both engines", record, lambda: strategies_run(device, sizes["train_steps"], tmp))
+        _check("every strategy, both engines", record, lambda: strategies_run(device, sizes["train_steps"], tmp, sizes["eval"]))
         _check("a stack member equals its seed alone", record,
-               lambda: stack_independence(device, sizes["train_steps"], tmp))
+               lambda: stack_independence(device, sizes["train_steps"], tmp, sizes["eval"]))
         _check("speed against the plain reference", record,
                lambda: speed(device, sizes["members"], sizes["speed_steps"], sizes["batch"], sizes["compile"]))
         _check("one image run per conv architecture", record,
-               lambda: image_runs(device, sizes["image_steps"], sizes["image_methods"], sizes["images"], tmp))
+               lambda: image_runs(device, sizes["image_steps"], sizes["image_methods"], sizes["images"], tmp,
+                                  sizes["eval"], sizes["image_arch"]))
     meta = {"device": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
             "torch": torch.__version__, "dry_run": args.dry_run, "sizes": sizes, "machine": platform.platform()}
     out = args.out or HERE / "results" / ("gpu_check_dry_run.json" if args.dry_run else "gpu_check.json")
