@@ -89,6 +89,7 @@ def test_workers_that_both_queued_the_presets_recipe_train_it_once_within_the_bu
 
 def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path):
     import signal
+    import socket
     import time
 
     import optuna
@@ -116,7 +117,7 @@ def test_a_killed_workers_trial_is_queued_again_and_trained_by_the_next(tmp_path
     first.wait(timeout=60)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert f"trial {running.number}'s worker (process {first.pid}) is gone" in done.stderr
+    assert f"trial {running.number}'s worker ({socket.gethostname()}:{first.pid}) is gone" in done.stderr
     study = optuna.load_study(study_name="vae@grid", storage=storage)
     killed = study.trials[running.number]
     assert killed.state == optuna.trial.TrialState.FAIL
@@ -162,6 +163,81 @@ def test_a_dead_workers_last_batch_is_trained_again_within_the_budget(tmp_path):
     assert sorted(t.user_attrs["requeued_from"] for t in again) == [2, 3]
     assert [study.trials[n].params for n in (2, 3)] == [t.params for t in sorted(again, key=lambda t: t.number)]
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 4
+
+
+def test_a_search_goes_on_from_its_journal_alone_on_another_machine(tmp_path, monkeypatch, capsys):
+    """The study is written as a journal after every batch; a copy of that one file, without the
+    storage or any run, goes on where the search stopped: told trials kept, the trials that were
+    running (their worker is not here) queued again, the budget the same."""
+    import optuna
+
+    from inference_zoo.experiment import tune as tuning
+
+    calls = []
+
+    def stopped_in_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the session ends while the second batch trains
+        return real(*args, **kwargs)
+
+    real = tuning.run_cells
+    monkeypatch.setattr(tuning, "run_cells", stopped_in_the_second_batch)
+    argv = ["tune", "--methods", "vae", "--budget", "80", "--batch", "2", *TINY]
+    assert main([*argv, "--out", str(tmp_path / "here")]) == 130
+    journal = tmp_path / "here/vae@grid/search.journal"
+    first = optuna.load_study(study_name="vae@grid", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))))
+    assert [t.state.name for t in first.trials] == ["COMPLETE", "COMPLETE"]  # the second batch was never told
+    monkeypatch.setattr(tuning, "run_cells", real)
+    there = tmp_path / "there/vae@grid"
+    there.mkdir(parents=True)
+    (there / "search.journal").write_bytes(journal.read_bytes())
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "there")]) == 0
+    assert "vae@grid: the search goes on from" in capsys.readouterr().err
+    study = optuna.load_study(study_name="vae@grid", storage=f"sqlite:///{tmp_path / 'there/tuning.db'}")
+    assert [(t.params, t.value) for t in study.trials[:2]] == [(t.params, t.value) for t in first.trials]
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4  # 80 run-steps of 20-step trials
+    assert len(read_history(there / "trials.csv")) == len(study.trials)
+    again = optuna.load_study(study_name="vae@grid", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(there / "search.journal"))))
+    assert [(t.number, t.state, t.value) for t in again.trials] == [(t.number, t.state, t.value) for t in study.trials]
+
+
+def test_a_search_that_was_running_elsewhere_queues_its_running_trials_again(tmp_path, capsys):
+    import optuna
+
+    from inference_zoo.experiment.tune import default_space, save_search, suggest
+
+    storage = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    study = optuna.create_study(study_name="vae@grid", storage=storage, direction="maximize")
+    study.set_user_attr("preset_enqueued", True)
+    for number in range(4):  # two told, two running on a machine that is not this one
+        trial = study.ask()
+        suggest(trial, default_space("vae"))
+        trial.set_user_attr("worker", "another-machine:1")
+        if number < 2:
+            trial.set_user_attr("run_steps", 20)
+            study.tell(trial, 1.0)
+    save_search(optuna, storage, "vae@grid", tmp_path / "t/vae@grid/search.journal")
+    assert main(["tune", "--methods", "vae", "--budget", "80", "--batch", "2", "--out", str(tmp_path / "t"),
+                 *TINY]) == 0
+    assert "trial 2's worker (another-machine:1) is gone" in capsys.readouterr().err
+    study = optuna.load_study(study_name="vae@grid", storage=f"sqlite:///{tmp_path / 't/tuning.db'}")
+    again = sorted((t for t in study.trials if "requeued_from" in t.user_attrs), key=lambda t: t.number)
+    assert [t.user_attrs["requeued_from"] for t in again] == [2, 3]
+    assert [t.params for t in again] == [study.trials[2].params, study.trials[3].params]
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+
+
+def test_a_damaged_search_journal_is_one_line(tmp_path, capsys):
+    (tmp_path / "t/vae@grid").mkdir(parents=True)
+    (tmp_path / "t/vae@grid/search.journal").write_text("not a journal\n")
+    assert main(["tune", "--methods", "vae", "--budget", "80", "--out", str(tmp_path / "t"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("izoo: error: cannot read the search vae@grid from ") and err.count("\n") == 1, err
+    assert (tmp_path / "t/vae@grid/search.journal").read_text() == "not a journal\n"
 
 
 def test_the_python_api_takes_a_space_of_its_own_and_re_trains_the_best_on_fresh_seeds(tmp_path):
@@ -252,6 +328,11 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     assert {(r["method"], r["seed"]) for r in rows} == {(f"vae@{k}", s) for k in ("tuned", "preset") for s in (0, 1)}
     record = json.loads((pub / "tuning.json").read_text())["methods"]["vae@grid"]
     assert record["fresh_seeds"] == [0, 1] and record["best"]["method"] == "vae" and record["commands"]
+    import optuna  # the whole Optuna study goes with the history: its trials, one for one
+
+    study = optuna.load_study(study_name="vae@grid", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(pub / "tuning/vae@grid/search.journal"))))
+    assert [str(t.number) for t in study.trials] == [h["trial"] for h in read_history(pub / "tuning/vae@grid/trials.csv")]
     table = (pub / "results_table.md").read_text()
     assert "| vae | preset |" in table and "| vae | tuned |" in table and "| vae@grid | 2 |" in table
     assert set(record["best"]["importances"]) <= set(record["best"]["params"])  # fANOVA's shares, where it can tell

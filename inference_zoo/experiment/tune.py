@@ -44,6 +44,8 @@ TRAIN_SPACE: dict[str, tuple] = {
     "lr_decay_start": ("choice", [0.0, 0.5, 0.8]),
 }
 KINDS = ("log", "float", "int", "choice")
+#: each search's study as an Optuna journal, in its METHOD@DATA folder (``save_search``)
+SEARCH_FILE = "search.journal"
 
 
 def _optuna() -> Any:
@@ -180,13 +182,17 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
         if budget < per_trial:
             raise UserError(f"--budget {budget} run-steps buys no trial of {method} ({per_trial} run-steps each: "
                             f"{probe.train.steps} steps x phases x {seeds} seed(s))")
+        folder = out / safe_name(f"{method}@{data}")
+        carried = load_search(optuna, url, f"{method}@{data}", folder / SEARCH_FILE)
         study = _study(optuna, url, f"{method}@{data}", direction_of(objective), pruner, batch)
+        if carried:  # a copy's running trials ran elsewhere: their workers are gone
+            log(f"{method}@{data}: the search goes on from {folder / SEARCH_FILE} ({len(study.trials)} trials)")
+            requeue_orphans(optuna, study, log, everyone=True)
         enqueue_preset_recipe(study, probe, spaces[method])  # by the submitter, before any worker starts
         if check_only:
             continue
         log(cost_line(f"{method}@{data}", budget, per_trial, run_steps(probe), confirm_seeds and confirm_top + 1,
                       confirm_seeds, fresh_seeds))
-        folder = out / safe_name(f"{method}@{data}")
         while True:
             requeue_orphans(optuna, study, log)
             left = (budget - budget_used(study, per_trial)) // per_trial
@@ -240,6 +246,8 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                 if probe.train.mlflow:
                     close_group(probe.train.mlflow, folder, label, {objective: value},
                                 "FINISHED" if math.isfinite(value) else "FAILED")
+            save_search(optuna, url, study.study_name, folder / SEARCH_FILE)
+        save_search(optuna, url, study.study_name, folder / SEARCH_FILE)
         write_history(study, folder / "trials.csv")
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not done:
@@ -349,7 +357,7 @@ def run_tuning(design: Tuning, *, unused: list[str] | None = None, methods: list
 
 def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
     """Publish ``izoo tune`` folders into ``target`` (``figures/<name>``): each method's history
-    (``tuning/METHOD@DATA/trials.csv``, ``best.json``), every fresh-seed row (tuned and preset
+    (``tuning/METHOD@DATA/trials.csv``, ``best.json`` and the Optuna study as ``search.journal``), every fresh-seed row (tuned and preset
     recipes) in one tidy ``results.csv`` and ``summary.csv``, their curves in ``curves.csv``, the
     first fresh seed's held-out samples of each recipe in ``samples/`` (what the paper-layout
     figures are drawn from), and ``tuning.json`` (commands, commits, machines). Publishing into a
@@ -408,7 +416,8 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
         write_curve(target / "curves.csv", sorted(curves, key=_cell))
     for name, folder in histories.items():
         dest = target / "tuning" / name
-        for file in ("trials.csv", "best.json"):
+        # the journal is the same study as trials.csv (its worker ids differ at each writing): it goes with them
+        for file in ("trials.csv", "best.json", *([SEARCH_FILE] if (folder / SEARCH_FILE).is_file() else [])):
             data = (folder / file).read_bytes()
             atomic_write(dest / file, lambda f: f.write(data))
     rows = sorted(kept + new_rows, key=_cell)
@@ -561,23 +570,60 @@ class TrialWatcher:
         return self.prune.get(config.label, False)
 
 
-def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any]) -> None:
+def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any], everyone: bool = False) -> None:
     """A running trial whose worker died on this machine (its process is gone) fails, and its
     parameters are queued again, so the next ask trains them, in the dead trial's run folders from
     their last checkpoints (``runs_in``); it does not count against the budget. Workers on other
-    machines cannot be seen from here: their trials wait."""
+    machines cannot be seen from here: their trials wait. ``everyone``: every running trial is an
+    orphan (the study was read from a copy: whatever ran it is not running it here)."""
     import socket
 
     host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         owner, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if owner != host or not pid.isdigit() or _alive(int(pid)):
+        if not everyone and (owner != host or not pid.isdigit() or _alive(int(pid))):
             continue
         _not_counted(study, trial.number)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         marks = {k: v for k, v in trial.user_attrs.items() if k == "preset_recipe"}
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, "runs_in": runs_in(trial), **marks})
-        log(f"{study.study_name}: trial {trial.number}'s worker (process {pid}) is gone; its parameters are queued again")
+        log(f"{study.study_name}: trial {trial.number}'s worker ({trial.user_attrs.get('worker', 'unknown')}) is gone; "
+            "its parameters are queued again")
+
+
+def save_search(optuna: Any, url: str, name: str, path: Path) -> None:
+    """Write study ``name`` as an Optuna journal (text, one operation per line) to ``path``,
+    replacing it whole: what a search goes on from on another machine or after its storage is
+    lost (``load_search``)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(path.name + ".partial")
+    draft.unlink(missing_ok=True)
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(draft)))
+    optuna.copy_study(from_study_name=name, from_storage=url, to_storage=journal)
+    os.replace(draft, path)
+
+
+def load_search(optuna: Any, url: str, name: str, path: Path) -> bool:
+    """Where the storage has no study ``name`` and ``path`` holds its journal (``save_search``),
+    copy the study from it (trial numbers, states, values, curves and queued trials kept) and
+    return True. A damaged journal is one line."""
+    if not path.is_file():
+        return False
+    try:
+        if name in optuna.get_all_study_names(url):
+            return False
+    except Exception:  # noqa: BLE001 - a new or bad storage: _study opens it and names what is wrong
+        pass
+    try:
+        journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        optuna.copy_study(from_study_name=name, from_storage=journal, to_storage=url)
+    except Exception as exc:  # noqa: BLE001 - optuna raises many kinds for a damaged journal
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"cannot read the search {name} from {path}: {first}; restore the file or delete it "
+                        "to search again") from None
+    return True
 
 
 def runs_in(trial: Any) -> int:
@@ -683,17 +729,30 @@ def write_history(study: Any, path: Path) -> None:
     write_csv(path, rows, ["trial", "state", "value", "run_steps", "start", "end", *names])
 
 
+def _utc(when: Any) -> Any:
+    """Optuna's storages give naive (local) or aware times: both as aware UTC."""
+    return when.astimezone() if when.tzinfo is None else when
+
+
 def _iso(when: Any) -> str:
-    return "" if when is None else when.isoformat(timespec="seconds")
+    from datetime import timezone
+
+    return "" if when is None else _utc(when).astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def throughput(study: Any) -> dict[str, float]:
-    """The search's wall time (first trial's start to last trial's end, every worker and any pause
-    between calls included) and the finished trials (completed or pruned) per hour of it."""
+    """The search's wall time (while at least one finished trial ran, every worker counted once:
+    pauses between calls, e.g. a search carried to another machine, left out) and the finished
+    trials (completed or pruned) per hour of it."""
     finished = [t for t in study.trials if t.datetime_complete is not None and t.state.name in ("COMPLETE", "PRUNED")]
     if not finished:
         return {}
-    wall = (max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
+    wall, end = 0.0, None
+    for start, stop in sorted((_utc(t.datetime_start), _utc(t.datetime_complete)) for t in finished):
+        if end is None or start > end:
+            wall, end = wall + (stop - start).total_seconds(), stop
+        elif stop > end:
+            wall, end = wall + (stop - end).total_seconds(), stop
     return {"wall_seconds": round(wall, 1), "trials_per_hour": round(len(finished) * 3600 / wall, 2) if wall else 0.0}
 
 
