@@ -596,13 +596,18 @@ def save_search(optuna: Any, url: str, name: str, path: Path) -> None:
     replacing it whole: what a search goes on from on another machine or after its storage is
     lost (``load_search``)."""
     import os
+    import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(path.name + ".partial")
-    draft.unlink(missing_ok=True)
-    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(draft)))
-    optuna.copy_study(from_study_name=name, from_storage=url, to_storage=journal)
-    os.replace(draft, path)
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")  # one per worker
+    os.close(fd)
+    try:
+        journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(draft))
+        optuna.copy_study(from_study_name=name, from_storage=url, to_storage=journal)
+        os.chmod(draft, 0o644)  # mkstemp's file is the owner's alone; the journal is read like the rest
+        os.replace(draft, path)
+    finally:
+        Path(draft).unlink(missing_ok=True)
 
 
 def load_search(optuna: Any, url: str, name: str, path: Path) -> bool:
@@ -619,6 +624,8 @@ def load_search(optuna: Any, url: str, name: str, path: Path) -> bool:
     try:
         journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
         optuna.copy_study(from_study_name=name, from_storage=journal, to_storage=url)
+    except optuna.exceptions.DuplicatedStudyError:  # a worker started beside this one copied it first
+        return False
     except Exception as exc:  # noqa: BLE001 - optuna raises many kinds for a damaged journal
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot read the search {name} from {path}: {first}; restore the file or delete it "
