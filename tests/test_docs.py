@@ -236,8 +236,8 @@ def test_the_number_check_tells_a_measurement_from_a_setting_and_a_record_from_a
     # a record named in the paragraph before holds, one named two paragraphs before does not
     assert unchecked_numbers(with_source + "\nThen 21.2 modes.\n\nAnd 21.2 modes.\n\n# D\n\n1.5 s\n", settings,
                              papers) == ["line 6: 21.2", "line 10: 1.5"]
-    assert unchecked_numbers("## A\nfigures/tuned_10k: 35.5 % HQ and 0.375 % more, lr 2.9e-4\n", settings, papers) == \
-        ["line 2: 35.5", "line 2: 0.375", "line 2: 2.9e-4"]  # retyped wrongly; a share is not a setting
+    assert unchecked_numbers("## A\nfigures/tuned_10k: 35.5 % HQ and 0.385 % more, lr 2.9e-4\n", settings, papers) == \
+        ["line 2: 35.5", "line 2: 0.385", "line 2: 2.9e-4"]  # retyped wrongly; a share is not a setting
     assert unchecked_numbers("## C\n`--lr 2.5` (arXiv:1606.00704, section 4.3), 3.1 ± 0.2\n", settings, papers) == []
     assert unchecked_numbers("```bash\nizoo compare --lr 2.5 --steps 300   # 4.5 s\n```\n", settings, papers) == \
         ["line 2: 4.5"]  # a command's settings are not measurements; what its comment says it took is
