@@ -357,8 +357,9 @@ def run_tuning(design: Tuning, *, unused: list[str] | None = None, methods: list
 
 def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
     """Publish ``izoo tune`` folders into ``target`` (``figures/<name>``): each method's history
-    (``tuning/METHOD@DATA/trials.csv``, ``best.json`` and the Optuna study as ``search.journal``), every fresh-seed row (tuned and preset
-    recipes) in one tidy ``results.csv`` and ``summary.csv``, their curves in ``curves.csv``, the
+    (``tuning/METHOD@DATA/trials.csv``, ``best.json``, the Optuna study as ``search.journal``),
+    every fresh-seed row (tuned and preset recipes) in one tidy ``results.csv`` and
+    ``summary.csv``, their curves in ``curves.csv``, the
     first fresh seed's held-out samples of each recipe in ``samples/`` (what the paper-layout
     figures are drawn from), and ``tuning.json`` (commands, commits, machines). Publishing into a
     folder that holds other cells adds to it; a cell, a history or samples it holds with other
@@ -587,8 +588,8 @@ def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any], everyone
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         marks = {k: v for k, v in trial.user_attrs.items() if k == "preset_recipe"}
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, "runs_in": runs_in(trial), **marks})
-        log(f"{study.study_name}: trial {trial.number}'s worker ({trial.user_attrs.get('worker', 'unknown')}) is gone; "
-            "its parameters are queued again")
+        worker = trial.user_attrs.get("worker", "unknown")
+        log(f"{study.study_name}: trial {trial.number}'s worker ({worker}) is gone; its parameters are queued again")
 
 
 def save_search(optuna: Any, url: str, name: str, path: Path) -> None:
@@ -744,7 +745,9 @@ def _utc(when: Any) -> Any:
 def _iso(when: Any) -> str:
     from datetime import timezone
 
-    return "" if when is None else _utc(when).astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+    if when is None:
+        return ""
+    return _utc(when).astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def throughput(study: Any) -> dict[str, float]:
