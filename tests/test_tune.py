@@ -186,8 +186,7 @@ def test_a_search_goes_on_from_its_journal_alone_on_another_machine(tmp_path, mo
     argv = ["tune", "--methods", "vae", "--budget", "80", "--batch", "2", *TINY]
     assert main([*argv, "--out", str(tmp_path / "here")]) == 130
     journal = tmp_path / "here/vae@grid/search.journal"
-    first = optuna.load_study(study_name="vae@grid", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(journal))))
+    first = optuna.load_study(study_name="vae@grid", storage=tuning.journal_storage(optuna, journal))
     assert [t.state.name for t in first.trials] == ["COMPLETE", "COMPLETE"]  # the second batch was never told
     monkeypatch.setattr(tuning, "run_cells", real)
     there = tmp_path / "there/vae@grid"
@@ -200,8 +199,7 @@ def test_a_search_goes_on_from_its_journal_alone_on_another_machine(tmp_path, mo
     assert [(t.params, t.value) for t in study.trials[:2]] == [(t.params, t.value) for t in first.trials]
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4  # 80 run-steps of 20-step trials
     assert len(read_history(there / "trials.csv")) == len(study.trials)
-    again = optuna.load_study(study_name="vae@grid", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(there / "search.journal"))))
+    again = optuna.load_study(study_name="vae@grid", storage=tuning.journal_storage(optuna, there / "search.journal"))
     assert [(t.number, t.state, t.value) for t in again.trials] == [(t.number, t.state, t.value) for t in study.trials]
 
 
@@ -330,8 +328,10 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     assert record["fresh_seeds"] == [0, 1] and record["best"]["method"] == "vae" and record["commands"]
     import optuna  # the whole Optuna study goes with the history: its trials, one for one
 
-    study = optuna.load_study(study_name="vae@grid", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(pub / "tuning/vae@grid/search.journal"))))
+    from inference_zoo.experiment.tune import journal_storage
+
+    journal = journal_storage(optuna, pub / "tuning/vae@grid/search.journal")
+    study = optuna.load_study(study_name="vae@grid", storage=journal)
     assert [str(t.number) for t in study.trials] == [h["trial"] for h in read_history(pub / "tuning/vae@grid/trials.csv")]
     table = (pub / "results_table.md").read_text()
     assert "| vae | preset |" in table and "| vae | tuned |" in table and "| vae@grid | 2 |" in table

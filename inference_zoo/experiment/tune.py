@@ -603,12 +603,16 @@ def save_search(optuna: Any, url: str, name: str, path: Path) -> None:
     fd, draft = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")  # one per worker
     os.close(fd)
     try:
-        journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(draft))
-        optuna.copy_study(from_study_name=name, from_storage=url, to_storage=journal)
+        optuna.copy_study(from_study_name=name, from_storage=url, to_storage=journal_storage(optuna, Path(draft)))
         os.chmod(draft, 0o644)  # mkstemp's file is the owner's alone; the journal is read like the rest
         os.replace(draft, path)
     finally:
         Path(draft).unlink(missing_ok=True)
+
+
+def journal_storage(optuna: Any, path: Path) -> Any:
+    """The Optuna storage of the journal file ``path`` (``optuna.load_study(..., storage=it)`` reads a search)."""
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
 def load_search(optuna: Any, url: str, name: str, path: Path) -> bool:
@@ -623,8 +627,7 @@ def load_search(optuna: Any, url: str, name: str, path: Path) -> bool:
     except Exception:  # noqa: BLE001 - a new or bad storage: _study opens it and names what is wrong
         pass
     try:
-        journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-        optuna.copy_study(from_study_name=name, from_storage=journal, to_storage=url)
+        optuna.copy_study(from_study_name=name, from_storage=journal_storage(optuna, path), to_storage=url)
     except optuna.exceptions.DuplicatedStudyError:  # a worker started beside this one copied it first
         return False
     except Exception as exc:  # noqa: BLE001 - optuna raises many kinds for a damaged journal
@@ -739,15 +742,13 @@ def write_history(study: Any, path: Path) -> None:
 
 def _utc(when: Any) -> Any:
     """Optuna's storages give naive (local) or aware times: both as aware UTC."""
-    return when.astimezone() if when.tzinfo is None else when
+    from datetime import timezone
+
+    return when.astimezone(timezone.utc)
 
 
 def _iso(when: Any) -> str:
-    from datetime import timezone
-
-    if when is None:
-        return ""
-    return _utc(when).astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+    return "" if when is None else _utc(when).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 def throughput(study: Any) -> dict[str, float]:
