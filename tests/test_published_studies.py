@@ -131,6 +131,19 @@ def test_a_derived_study_is_its_base_at_other_settings():
     assert {c.train.engine for c in plan_study(single, engine="stacked")} == {"stacked"}
 
 
+def test_a_derived_study_may_move_to_another_registered_dataset_with_its_own_evaluation():
+    semi = STUDIES.get("mnist5k_semi_supervised")  # the digits study's design on real 28x28 digits
+    configs = plan_study(semi, [0])
+    assert {c.data.name for c in configs} == {"mnist5k"} and {c.study for c in configs} == {"semi_supervised"}
+    assert sorted(c.label for c in configs) == ["ali", "bigan", "ssali@labels=100", "ssali@labels=1000", "vae"]
+    assert {(c.arch.name, c.arch.z_dim, c.eval.label_counts) for c in configs} == {("dcgan", 32, (100, 1000))}
+    features = STUDIES.get("mnist5k_features")
+    assert {(c.data.name, c.train.steps, c.train.eval_every) for c in plan_study(features, [0])} == {
+        ("mnist5k", 4_000, 1_000)}
+    with pytest.raises(ValueError, match="has no dataset moon"):
+        derive(semi, "x", "", datasets=("moon",))
+
+
 def test_izoo_list_shows_every_study(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["list"]) == 0

@@ -88,3 +88,24 @@ def test_the_semi_supervised_study_publishes_error_against_labels(tmp_path, caps
     (published / "error_vs_labels.png").unlink()
     assert main(["figures", str(tmp_path / "figs")]) == 0
     assert (published / "error_vs_labels.png").read_bytes() == figure
+
+
+def test_the_figures_take_the_dataset_and_label_counts_from_the_rows(tmp_path):
+    from inference_zoo.studies.semi_supervised import figures
+
+    rows = [{"study": "semi_supervised", "dataset": "mnist5k", "method": method, "seed": seed, "metric": metric,
+             "value": value}
+            for seed in (0, 1)
+            for method, metric, value in (("ssali@labels=100", "classifier_error", 0.2 + seed / 10),
+                                          ("ssali@labels=1000", "classifier_error", 0.1),
+                                          ("ssali@labels=1000", "supervised_error", 0.3),
+                                          ("vae", "label_probe_error_100", 0.4), ("vae", "label_probe_error_1000", 0.2))]
+    with open(tmp_path / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    figures(tmp_path)
+    table = (tmp_path / "results_table.md").read_text()
+    assert "on mnist5k:" in table and "| classifier | 100 labels | 1000 labels |" in table
+    assert "| ssali (K+1 D) | 25.0 ± 5.0 | 10.0 ± 0.0 |" in table  # mean ± s.e. of 20 % and 30 %, in %
+    assert "| vae codes + linear probe | 40.0 ± 0.0 | 20.0 ± 0.0 |" in table

@@ -27,6 +27,7 @@ from ..core.registry import Registry
 from ..core.results import read_curve, read_rows, write_curve, write_rows, write_summary
 from ..core.results import cell_dir, cell_path, collect_rows, sample_name
 from ..core.settings import resolve
+from ..data import DATASETS
 from ..viz.curves import plot_curves
 from ..viz.sweep_figure import plot_sweeps
 
@@ -76,13 +77,16 @@ FIRST_FIVE = ("ali", "bigan", "latent", "posthoc", "vae")
 def derive(base: Study, name: str, description: str, *, datasets: tuple[str, ...] | None = None,
            methods: tuple[str, ...] | None = None, seeds: int | None = None, preset: str | None = None,
            options: dict[str, dict[str, Any]] | None = None, settings: dict[str, Any] | None = None,
-           seeds_by_dataset: dict[str, int] | None = None, rows_as: str = "") -> Study:
+           seeds_by_dataset: dict[str, int] | None = None, rows_as: str = "",
+           evaluation: dict[str, Any] | None = None) -> Study:
     """``base``'s cells at other settings, as the study ``name``: its figures, sample rules and
-    evaluation; a subset of its datasets and methods (kept in its order, so rows are published in
-    its order); ``options`` laid over its own per method; ``settings`` (a list sweeps one);
+    evaluation (``evaluation`` laid over it); a subset of its datasets and methods (kept in its
+    order, so rows are published in its order), then any other registered dataset named in
+    ``datasets``; ``options`` laid over its own per method; ``settings`` (a list sweeps one);
     ``seeds_by_dataset`` (default: the base's, where ``seeds`` is not given). Its
     cells carry ``rows_as`` (default: the base's name) as their study."""
-    for kind, given, valid in (("dataset", datasets, base.datasets), ("method", methods, base.methods),
+    other = [d for d in datasets or () if d not in base.datasets and d in DATASETS]  # a registered set
+    for kind, given, valid in (("dataset", datasets, (*base.datasets, *other)), ("method", methods, base.methods),
                                ("dataset", seeds_by_dataset, datasets or base.datasets)):
         unknown = sorted(set(given or ()) - set(valid))
         if unknown:
@@ -91,7 +95,8 @@ def derive(base: Study, name: str, description: str, *, datasets: tuple[str, ...
     options = options or {}
     return dataclasses.replace(
         base, name=name, description=description,
-        datasets=tuple(d for d in base.datasets if d in datasets) if datasets else base.datasets,
+        datasets=(*(d for d in base.datasets if d in datasets), *other) if datasets else base.datasets,
+        evaluation={**base.evaluation, **(evaluation or {})},
         methods=tuple(m for m in base.methods if m in methods) if methods else base.methods,
         seeds=base.seeds if seeds is None else seeds, preset=preset or base.preset,
         seeds_by_dataset=dict(seeds_by_dataset if seeds_by_dataset is not None else

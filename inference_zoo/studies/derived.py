@@ -16,6 +16,9 @@ from .image_features import IMAGE_FEATURES
 from .mixture_coverage import MIXTURE_COVERAGE
 
 MIXTURE_CONVERGED = STUDIES.get("mixture_converged")  # registered as designed: its folder is its own
+SEMI_SUPERVISED = STUDIES.get("semi_supervised")
+#: real 28x28 digits (mnist5k, docs/images.md) at preset mnist: the label counts of its semi-supervised study
+MNIST5K_LABELS = (100, 1_000)
 #: ALI on the grid for 50,000 steps: the full rate for 30,000, then a linear decay to 0
 LATE_DECAY = {"steps": 50_000, "lr_schedule": "linear", "lr_decay_start": 0.6}
 
@@ -56,6 +59,13 @@ DERIVED = (
            "2,000", methods=("ali", "bigan"), settings={"steps": 16_000, "eval_every": 2_000}),
     derive(IMAGE_FEATURES, "image_features_converged", "every strategy on digits at 10,000 steps, evaluated every "
            "2,000", settings={"steps": 10_000, "eval_every": 2_000}),
+    derive(IMAGE_FEATURES, "mnist5k_features", "every image strategy on 5,000 real 28x28 MNIST digits (mnist5k), "
+           "preset mnist at 4,000 steps, evaluated every 1,000", datasets=("mnist5k",), preset="mnist",
+           settings={"steps": 4_000, "eval_every": 1_000}),
+    derive(SEMI_SUPERVISED, "mnist5k_semi_supervised", "semi_supervised on mnist5k at preset mnist: ssali at 100 "
+           "and 1,000 labels against the labels-only network and probes on ALI, BiGAN and VAE codes",
+           datasets=("mnist5k",), preset="mnist", options={"ssali": {"labels": list(MNIST5K_LABELS)}},
+           evaluation={"label_counts": MNIST5K_LABELS}),
 )
 
 for _study in DERIVED:
