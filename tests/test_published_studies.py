@@ -82,7 +82,9 @@ def test_the_tuning_named_after_a_folder_runs_the_commands_it_recorded(folder):
     """Each searched method@data of the folder was tuned by the design's arguments (``izoo study
     NAME --methods M --datasets D`` runs that command again) and the record agrees with them."""
     design = TUNINGS.get(folder)
-    record = json.loads((FIGURES / folder / "tuning.json").read_text())["methods"]
+    published = json.loads((FIGURES / folder / "tuning.json").read_text())
+    assert published.get("figures_of", "") == design.figures_of  # the study whose figures it also has
+    record = published["methods"]
     assert record
     for name, entry in record.items():
         method, data = name.split("@")

@@ -377,6 +377,30 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     assert "--overwrite" in capsys.readouterr().err and (pub / "results.csv").read_bytes() == before
 
 
+def test_a_tuning_published_with_a_studys_figures_gets_them_and_every_fresh_seeds_samples(tmp_path, capsys):
+    from inference_zoo.core.fileio import load_arrays
+    from inference_zoo.experiment.tune import publish_tuning
+
+    out, pub = tmp_path / "t", tmp_path / "figures/tuned_identity"
+    argv = ["tune", "--methods", "vae", "--budget", "40", "--batch", "2", "--fresh-seeds", "2", "--out", str(out),
+            "--objective", "recon_mse_mean_code", *TINY[:TINY.index("--data")], "--data", "identity",
+            *TINY[TINY.index("--data") + 2:]]
+    assert main(argv) == 0
+    written = {p.name for p in publish_tuning([out], pub, figures_of="identity_toy")}
+    # the identity toy's figures beside the tuning's own; its rule: 1,000 points of every fresh seed
+    assert {"identity_maps.png", "identity_table.md", "tuned-identity.png", "results_table.md"} <= written
+    assert sorted(p.name for p in (pub / "samples").iterdir()) == [
+        f"identity__vae@{recipe}__seed{seed}.npz" for recipe in ("preset", "tuned") for seed in (0, 1)]
+    assert all(len(load_arrays(p)["x_test"]) == 1000 for p in (pub / "samples").iterdir())
+    assert "| vae@tuned | 2 |" in (pub / "identity_table.md").read_text()
+    assert json.loads((pub / "tuning.json").read_text())["figures_of"] == "identity_toy"
+    drawn = {p: p.read_bytes() for p in (pub / "identity_maps.png", pub / "identity_table.md")}
+    for p in drawn:
+        p.unlink()
+    assert main(["figures", str(pub)]) == 0  # the record names the study: izoo figures redraws its figures too
+    assert all(p.read_bytes() == data for p, data in drawn.items())
+
+
 def test_each_presets_tuned_recipes_are_the_published_best_ones_found_at_that_presets_settings():
     import dataclasses
 

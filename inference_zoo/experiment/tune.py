@@ -352,21 +352,26 @@ def run_tuning(design: Tuning, *, unused: list[str] | None = None, methods: list
         sources.append(folder)
         tune(list(methods or design.methods), data, out=folder, engine=engine, log=log, **design.arguments())
     target = publish or (Path("figures") / design.name if out is None else None)
-    return target, [] if target is None else publish_tuning(sources, target, overwrite)
+    return target, [] if target is None else publish_tuning(sources, target, overwrite, design.figures_of)
 
 
-def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -> list[Path]:
+def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False, figures_of: str = "") -> list[Path]:
     """Publish ``izoo tune`` folders into ``target`` (``figures/<name>``): each method's history
     (``tuning/METHOD@DATA/trials.csv``, ``best.json``, the Optuna study as ``search.journal``),
     every fresh-seed row (tuned and preset recipes) in one tidy ``results.csv`` and
     ``summary.csv``, their curves in ``curves.csv``, the
     first fresh seed's held-out samples of each recipe in ``samples/`` (what the paper-layout
-    figures are drawn from), and ``tuning.json`` (commands, commits, machines). Publishing into a
+    figures are drawn from), and ``tuning.json`` (commands, commits, machines). ``figures_of``
+    (a registered study's name, kept in ``tuning.json``): the folder also gets that study's figures,
+    and its sample rule picks the samples (every fresh seed's, cut to the points it publishes,
+    where it has one). Publishing into a
     folder that holds other cells adds to it; a cell, a history or samples it holds with other
     content are replaced only with ``overwrite``. Returns the figures."""
     from ..core.fileio import atomic_write, load_arrays, read_json_object, save_arrays
     from ..core.results import read_curve, read_rows, write_curve, write_summary
-    from ..viz.tuning import draw_tuning_folder, tuning_folders
+    from ..studies import STUDIES
+    from ..studies.base import tuning_figures
+    from ..viz.tuning import tuning_folders
 
     folders = [f for source in sources for f in tuning_folders(source)]
     if not folders:
@@ -374,6 +379,9 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
     record_path = target / "tuning.json"
     record = read_json_object(record_path, "restore it from git or publish again with --overwrite") \
         if record_path.is_file() else {}
+    if figures_of:
+        record["figures_of"] = figures_of
+    study = STUDIES.get(record["figures_of"]) if record.get("figures_of") else None
     old_rows = read_rows(target / "results.csv") if (target / "results.csv").is_file() else []
     new_rows: list[dict[str, Any]] = []
     new_curves: list[dict[str, Any]] = []
@@ -385,7 +393,7 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
         rows = read_rows(fresh / "results.csv") if (fresh / "results.csv").is_file() else []
         new_rows += rows
         new_curves += _fresh_curves(fresh, rows)
-        samples.update(_first_seed_samples(fresh, rows, target / "samples"))
+        samples.update(_fresh_samples(fresh, rows, target / "samples", study))
         histories[name] = folder
         envs = [read_json_object(p, "run the fresh seeds again") for p in sorted(fresh.glob("runs/*/*/seed*/env.json"))]
         best = read_json_object(folder / "best.json", "run izoo tune again")
@@ -425,7 +433,7 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False) -
     write_rows(target / "results.csv", rows)
     write_summary(target / "summary.csv", rows)
     write_json(record_path, record)
-    return draw_tuning_folder(target)
+    return tuning_figures(target)
 
 
 def importances(optuna: Any, study: Any) -> dict[str, float]:
@@ -455,19 +463,26 @@ def _fresh_curves(fresh: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return curves
 
 
-def _first_seed_samples(fresh: Path, rows: list[dict[str, Any]], samples_dir: Path) -> dict[Path, dict[str, Any]]:
-    """Per recipe, the lowest fresh seed's samples (its held-out points), by where they are published."""
+def _fresh_samples(fresh: Path, rows: list[dict[str, Any]], samples_dir: Path, study: Any = None
+                   ) -> dict[Path, dict[str, Any]]:
+    """The samples to publish, by where they go: per recipe, the lowest fresh seed's held-out
+    points; where ``study`` (a ``Study``) publishes a number of points, every seed's, cut to it."""
     from ..core.fileio import load_arrays, read_json_object
     from ..core.results import cell_path, sample_name
 
     found = {}
-    for dataset, method in dict.fromkeys((r["dataset"], r["method"]) for r in rows):
-        seed = min(r["seed"] for r in rows if (r["dataset"], r["method"]) == (dataset, method))
+    for dataset, method, seed in dict.fromkeys(map(_cell, rows)):
         run = cell_path(fresh, dataset, method, seed)
-        if (run / "samples.npz").is_file():  # a diverged run has none; its rows say so
-            n = RunConfig.from_dict(read_json_object(run / "config.json", "run the fresh seeds again")).data.n_test
-            found[samples_dir / sample_name(dataset, method, seed)] = {
-                k: v[:n] for k, v in load_arrays(run / "samples.npz").items()}
+        if not (run / "samples.npz").is_file():  # a diverged run has none; its rows say so
+            continue
+        config = RunConfig.from_dict(read_json_object(run / "config.json", "run the fresh seeds again"))
+        n = None if study is None else study.sample_points(config)
+        if n is None:  # the lowest seed's, every held-out point
+            if seed != min(r["seed"] for r in rows if (r["dataset"], r["method"]) == (dataset, method)):
+                continue
+            n = config.data.n_test
+        found[samples_dir / sample_name(dataset, method, seed)] = {
+            k: v[:n] for k, v in load_arrays(run / "samples.npz").items()}
     return found
 
 

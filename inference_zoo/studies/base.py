@@ -358,11 +358,19 @@ def study_figures(study: Study, folder: Path) -> list[Path]:
     return written
 
 
+def tuning_figures(folder: Path) -> list[Path]:
+    """Every figure of a published tuning folder (``viz.tuning``), and those of the study its
+    ``tuning.json`` names (``figures_of``), drawn from its fresh-seed rows."""
+    from ..viz.tuning import draw_tuning_folder
+
+    record = read_json_object(folder / "tuning.json", "restore it from git or publish again with --overwrite")
+    written = draw_tuning_folder(folder)
+    return written + STUDIES.get(record["figures_of"]).figures(folder) if record.get("figures_of") else written
+
+
 def rebuild_figures(root: Path) -> list[Path]:
     """Redraw the figures of every published study folder under ``root``, or of ``root`` itself
     where it is one (no training)."""
-    from ..viz.tuning import draw_tuning_folder
-
     written: list[Path] = []
     own = "" if (root / "study.json").is_file() or (root / "tuning.json").is_file() else "*/"
     folders = sorted(p.parent for p in root.glob(f"{own}study.json"))
@@ -370,7 +378,7 @@ def rebuild_figures(root: Path) -> list[Path]:
     if not folders and not tunings:
         raise UserError(f"no published study under {root} (expected {root}/<study>/study.json)")
     for folder in tunings:  # published by izoo tune --publish
-        written += draw_tuning_folder(folder)
+        written += tuning_figures(folder)
     for folder in folders:
         record = read_json_object(folder / "study.json", "restore it from git or re-publish the study")
         if not isinstance(record.get("study"), str):
@@ -386,4 +394,5 @@ def load_published_samples(folder: Path, dataset: str, method: str, seed: int) -
     return load_arrays(path)
 
 
-__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_pieces", "rebuild_figures"]
+__all__ = ["STUDIES", "Study", "cell_dir", "load_published_samples", "publish_pieces", "rebuild_figures",
+           "tuning_figures"]

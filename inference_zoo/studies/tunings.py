@@ -37,6 +37,9 @@ class Tuning:
     confirm_top: int = 3
     fresh_seeds: int = 5
     settings: dict[str, Any] = field(default_factory=dict)
+    #: a registered study whose figures the published folder also gets, drawn from its fresh-seed
+    #: rows, and whose sample rule picks the samples published (every fresh seed's where it says so)
+    figures_of: str = ""
 
     def arguments(self) -> dict[str, Any]:
         """``experiment.tune.tune``'s keyword arguments (beside methods, data and out)."""
@@ -62,7 +65,7 @@ DESIGNS = (
     Tuning("tuned_identity", "every strategy tuned on the identity toy at the quick preset for 6,000 steps "
            "(identity_toy_converged's budget), objective the mean-map reconstruction error; 20 fresh seeds",
            EVERY_STRATEGY, ("identity",), "quick", budget=96_000, objective="recon_mse_mean_code", seeds=2,
-           confirm_seeds=4, confirm_top=2, fresh_seeds=20, settings={"steps": 6_000}),
+           confirm_seeds=4, confirm_top=2, fresh_seeds=20, settings={"steps": 6_000}, figures_of="identity_toy"),
 )
 
 for _tuning in DESIGNS:
