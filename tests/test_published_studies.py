@@ -105,6 +105,26 @@ def test_the_tuning_named_after_a_folder_runs_the_commands_it_recorded(folder):
         assert len(best.get("confirmation", {}).get("seeds", [])) == design.confirm_seeds, name
 
 
+def test_a_short_search_offered_every_method_the_same_recipes():
+    """docs/usage.md: below TPE's 10 random start-up trials, trial k's recipe is a draw seeded by k
+    alone, so the published histories hold the same training settings at trial k, whatever the
+    method, its own options, the dataset or the preset (trial 0 is each preset's own; a batch
+    queued again after a kill repeats earlier recipes, and the search goes on at later numbers).
+    ``tuned_quick_1seed`` was searched before the sampler was seeded by the trial's number."""
+    from inference_zoo.experiment.tune import TRAIN_SPACE, read_history
+
+    by_trial: dict[int, set] = {}
+    for folder in (f for f in TUNED if f != "tuned_quick_1seed"):
+        for history in sorted((FIGURES / folder / "tuning").glob("*/trials.csv")):
+            seen = set()
+            for row in read_history(history):
+                recipe = tuple(row[k] for k in TRAIN_SPACE)
+                if 1 <= int(row["trial"]) < 10 and recipe not in seen:
+                    by_trial.setdefault(int(row["trial"]), set()).add(recipe)
+                seen.add(recipe)
+    assert sorted(by_trial) == list(range(1, 10)) and all(len(recipes) == 1 for recipes in by_trial.values())
+
+
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_the_study_named_after_a_folder_plans_its_cells_with_their_recorded_configs(folder):
     assert published_cells_with_other_configs(folder, plan_study(STUDIES.get(folder))) == []
