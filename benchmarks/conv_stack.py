@@ -20,6 +20,12 @@ for mnist5k's default nets (preset ``mnist``: dcgan, 32-64 channels, z 32, batch
    includes their dispatch, which a stack also pays once for K members (the record gives the
    operator calls per step), so this is an estimate, not a strict bound.
 
+4. **Side by side**, the ceiling of any stack that keeps a member's arithmetic its own run's: K
+   single-engine runs spread over ``--threads`` workers at one thread each (worker threads in
+   one process, whose operators release the interpreter; and worker processes, what ``izoo
+   study`` does on a machine with free cores), against the single engine on one thread and on
+   ``--threads`` threads, in run-steps/s, set-up cancelled by two run lengths.
+
     python benchmarks/conv_stack.py --members 4 8 --threads 2
 
 Writes ``benchmarks/results/conv_stack.json``.
@@ -29,11 +35,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -99,6 +107,62 @@ def single_step(steps: int, repeats: int) -> dict:
     step, calls = best.pop("wall"), best.pop("calls")
     return {"step_seconds": step, "operator_calls_per_step": calls, "seconds_per_step": best,
             "share": {n: v / step for n, v in best.items()}, "steps": steps, "short_steps": short, "repeats": repeats}
+
+
+def _runs(steps: int, count: int, threads: int = 0) -> None:
+    """``count`` single-engine runs of ``steps`` steps one after another (``threads``: set first)."""
+    if threads:
+        torch.set_num_threads(threads)
+    for _ in range(count):
+        with tempfile.TemporaryDirectory() as tmp:
+            Trainer(run_config(steps), tmp).run()
+
+
+def _wall(steps: int, members: int, workers: int, how: str) -> float:
+    """Seconds for ``members`` runs of ``steps`` steps over ``workers`` workers ("thread" or
+    "process", each at one thread; "alone": one after another on this process's threads)."""
+    shares = [members // workers + (i < members % workers) for i in range(workers)]
+    start = time.perf_counter()
+    if how == "alone":
+        _runs(steps, members)
+    elif how == "thread":
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda n: _runs(steps, n), shares))
+    else:
+        procs = [multiprocessing.get_context("spawn").Process(target=_runs, args=(steps, n, 1)) for n in shares]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    return time.perf_counter() - start
+
+
+def side_by_side(members: int, threads: int, steps: int, rounds: int) -> dict:
+    """Run-steps/s of ``members`` runs: one at a time on 1 and on ``threads`` threads, and spread
+    over ``threads`` workers at one thread each (threads of this process, and processes); each the
+    difference of a run of ``steps`` and one of a fifth as many (set-up and evaluation cancel),
+    medians of interleaved rounds, and each row's ratio to the single engine on ``threads`` threads
+    within its round."""
+    short = max(5, steps // 5)
+    ways = {"single engine, 1 thread": ("alone", 1, 1), f"single engine, {threads} threads": ("alone", 1, threads),
+            f"{members} runs as {threads} worker threads x 1 thread": ("thread", threads, 1),
+            f"{members} runs as {threads} processes x 1 thread": ("process", threads, 1)}
+    rates: dict[str, list[float]] = {name: [] for name in ways}
+    ratios: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        got = {}
+        for name, (how, workers, n_threads) in ways.items():
+            torch.set_num_threads(n_threads)
+            count = members if how != "alone" else 1
+            long, brief = _wall(steps, count, workers, how), _wall(short, count, workers, how)
+            got[name] = count * (steps - short) / (long - brief)
+            rates[name].append(got[name])
+        for name in ways:
+            ratios[name].append(got[name] / got[f"single engine, {threads} threads"])
+    return {"members": members, "threads": threads, "steps": steps, "short_steps": short, "rounds": rounds,
+            "run_steps_per_second": {n: statistics.median(v) for n, v in rates.items()},
+            "x_single_engine_threads": {n: statistics.median(v) for n, v in ratios.items()},
+            "x_range": {n: [min(v), max(v)] for n, v in ratios.items()}}
 
 
 def conv_layers(batch: int) -> list[tuple[nn.Module, tuple[int, ...], int]]:
@@ -192,8 +256,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per layer and form")
     parser.add_argument("--calls", type=int, default=3, help="calls per form and round")
+    parser.add_argument("--side-steps", type=int, default=40, help="steps of the long side-by-side runs")
+    parser.add_argument("--side-rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "conv_stack.json")
     args = parser.parse_args()
+    sides = [side_by_side(k, args.threads, args.side_steps, args.side_rounds) for k in args.members]
     torch.set_num_threads(args.threads)
     step = single_step(args.steps, args.repeats)
     layers = conv_layers(args.batch)
@@ -215,13 +282,17 @@ def main() -> None:
     record = {
         "what": "28x28 mnist nets (preset mnist, ALI): the single engine's step, its convolution share, and "
                 "each convolution stacked K ways (forward + backward), with the estimate that puts on a stacked engine",
-        "batch": args.batch, "threads": args.threads, "single_engine": step, "stacks": stacks,
+        "batch": args.batch, "threads": args.threads, "single_engine": step, "stacks": stacks, "side_by_side": sides,
         "machine": platform.platform(), "processor": cpu_name(), "torch": torch.__version__,
         "load_average_1min": os.getloadavg()[0],
     }
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"single engine: {step['step_seconds'] * 1e3:.1f} ms per step: "
           + ", ".join(f"{n} {100 * v:.0f} %" for n, v in step["share"].items()))
+    for side in sides:
+        print(f"K={side['members']} side by side, x the single engine on {side['threads']} threads:")
+        for name, rate in side["run_steps_per_second"].items():
+            print(f"    {name}: {rate:.2f} run-steps/s, x{side['x_single_engine_threads'][name]:.2f}")
     for s in stacks:
         print(f"K={s['members']}: best stacked form x{s['best_form_x_separate']:.2f} of separate calls; "
               f"estimate x{s['estimate_x_single']:.2f} of the single engine")

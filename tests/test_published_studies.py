@@ -111,7 +111,8 @@ def test_a_short_search_offered_every_method_the_same_recipes():
     method, its own options, the dataset or the preset (trial 0 is each preset's own; a batch
     queued again after a kill repeats earlier recipes, and the search goes on at later numbers).
     ``tuned_quick_1seed`` was searched before the sampler was seeded by the trial's number."""
-    from inference_zoo.experiment.tune import TRAIN_SPACE, read_history
+    from inference_zoo.experiment.search import read_history
+    from inference_zoo.experiment.tune import TRAIN_SPACE
 
     by_trial: dict[int, set] = {}
     for folder in (f for f in TUNED if f != "tuned_quick_1seed"):

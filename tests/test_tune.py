@@ -16,7 +16,8 @@ pytest.importorskip("optuna")
 import inference_zoo as izoo  # noqa: E402
 from inference_zoo.cli import main  # noqa: E402
 from inference_zoo.core.errors import UserError  # noqa: E402
-from inference_zoo.experiment.tune import TUNING_SEED, read_history  # noqa: E402
+from inference_zoo.experiment.search import read_history  # noqa: E402
+from inference_zoo.experiment.tune import TUNING_SEED  # noqa: E402
 
 TINY = ["--data", "grid", "--preset", "quick", "--steps", "20", "--threads", "1", "--pruner", "none",
         "--set", "log_every=10", "--set", "checkpoint_every=20"]
@@ -171,7 +172,7 @@ def test_a_search_goes_on_from_its_journal_alone_on_another_machine(tmp_path, mo
     running (their worker is not here) queued again, the budget the same."""
     import optuna
 
-    from inference_zoo.experiment import tune as tuning
+    from inference_zoo.experiment import search, tune as tuning
 
     calls = []
 
@@ -186,7 +187,7 @@ def test_a_search_goes_on_from_its_journal_alone_on_another_machine(tmp_path, mo
     argv = ["tune", "--methods", "vae", "--budget", "80", "--batch", "2", *TINY]
     assert main([*argv, "--out", str(tmp_path / "here")]) == 130
     journal = tmp_path / "here/vae@grid/search.journal"
-    first = optuna.load_study(study_name="vae@grid", storage=tuning.journal_storage(optuna, journal))
+    first = optuna.load_study(study_name="vae@grid", storage=search.journal_storage(optuna, journal))
     assert [t.state.name for t in first.trials] == ["COMPLETE", "COMPLETE"]  # the second batch was never told
     monkeypatch.setattr(tuning, "run_cells", real)
     there = tmp_path / "there/vae@grid"
@@ -199,14 +200,15 @@ def test_a_search_goes_on_from_its_journal_alone_on_another_machine(tmp_path, mo
     assert [(t.params, t.value) for t in study.trials[:2]] == [(t.params, t.value) for t in first.trials]
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4  # 80 run-steps of 20-step trials
     assert len(read_history(there / "trials.csv")) == len(study.trials)
-    again = optuna.load_study(study_name="vae@grid", storage=tuning.journal_storage(optuna, there / "search.journal"))
+    again = optuna.load_study(study_name="vae@grid", storage=search.journal_storage(optuna, there / "search.journal"))
     assert [(t.number, t.state, t.value) for t in again.trials] == [(t.number, t.state, t.value) for t in study.trials]
 
 
 def test_a_search_that_was_running_elsewhere_queues_its_running_trials_again(tmp_path, capsys):
     import optuna
 
-    from inference_zoo.experiment.tune import default_space, save_search, suggest
+    from inference_zoo.experiment.search import save_search
+    from inference_zoo.experiment.tune import default_space, suggest
 
     storage = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     study = optuna.create_study(study_name="vae@grid", storage=storage, direction="maximize")
@@ -328,7 +330,7 @@ def test_a_published_tuning_holds_histories_and_fresh_rows_redrawn_from_files_an
     assert record["fresh_seeds"] == [0, 1] and record["best"]["method"] == "vae" and record["commands"]
     import optuna  # the whole Optuna study goes with the history: its trials, one for one
 
-    from inference_zoo.experiment.tune import journal_storage
+    from inference_zoo.experiment.search import journal_storage
 
     journal = journal_storage(optuna, pub / "tuning/vae@grid/search.journal")
     study = optuna.load_study(study_name="vae@grid", storage=journal)

@@ -16,7 +16,6 @@ each trial is a parent MLflow run (its params, its objective) with its seeds' ru
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -25,12 +24,15 @@ from typing import Any, Callable
 
 from ..core.config import RunConfig
 from ..core.errors import UserError, did_you_mean
-from ..core.fileio import write_csv, write_json
+from ..core.fileio import write_json
 from ..core.environment import command_line
 from ..core.results import better, safe_name, write_rows, write_tables
 from ..studies.tunings import Tuning
 from .cells import prepare_output, run_cells
 from .compare import option_names, plan_compare
+from .search import (PRUNERS, SEARCH_FILE, budget_used, drop_second_preset_recipe, enqueue_preset_recipe,
+                     importances, load_optuna, load_search, not_counted, open_study, requeue_orphans,
+                     runs_in, save_search, throughput, worker_id, write_history)
 from ..engine.mlflow_sink import close_group, open_group
 
 #: tuning trains on seeds from here on; comparisons and fresh re-runs use 0, 1, 2, ...
@@ -44,17 +46,6 @@ TRAIN_SPACE: dict[str, tuple] = {
     "lr_decay_start": ("choice", [0.0, 0.5, 0.8]),
 }
 KINDS = ("log", "float", "int", "choice")
-#: each search's study as an Optuna journal, in its METHOD@DATA folder (``save_search``)
-SEARCH_FILE = "search.journal"
-
-
-def _optuna() -> Any:
-    try:
-        import optuna
-    except ImportError:
-        raise UserError("izoo tune runs on Optuna: pip install 'inference-zoo[tune]'") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
 
 
 def metrics_of(objective: str) -> list[str]:
@@ -137,7 +128,7 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
     storage (what a command that submits workers as jobs checks first)."""
     from ..core.results import HEADLINE_METRICS
 
-    optuna = _optuna()
+    optuna = load_optuna()
     if budget < 1 or seeds < 1 or batch < 1 or curve_points < 1 or confirm_top < 1 or not 0 <= fresh_seeds <= TUNING_SEED \
             or not 0 <= confirm_seeds <= 1000:
         raise UserError(f"--budget, --seeds, --batch, --curve-points and --confirm-top must be >= 1, --fresh-seeds "
@@ -184,7 +175,7 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
                             f"{probe.train.steps} steps x phases x {seeds} seed(s))")
         folder = out / safe_name(f"{method}@{data}")
         carried = load_search(optuna, url, f"{method}@{data}", folder / SEARCH_FILE)
-        study = _study(optuna, url, f"{method}@{data}", direction_of(objective), pruner, batch)
+        study = open_study(optuna, url, f"{method}@{data}", direction_of(objective), pruner, batch)
         if carried:  # a copy's running trials ran elsewhere: their workers are gone
             log(f"{method}@{data}: the search goes on from {folder / SEARCH_FILE} ({len(study.trials)} trials)")
             requeue_orphans(optuna, study, log, everyone=True)
@@ -204,7 +195,7 @@ def tune(methods: list[str], data: str, preset: str, *, budget: int, seeds: int 
             excess = budget_used(study, per_trial) - budget  # another worker asked at the same time
             over = asked[len(asked) - min(len(asked), max(0, -(-excess // per_trial))):]
             for trial in over:
-                _not_counted(study, trial.number)
+                not_counted(study, trial.number)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             asked = asked[:len(asked) - len(over)]
             if not asked:
@@ -436,17 +427,6 @@ def publish_tuning(sources: list[Path], target: Path, overwrite: bool = False, f
     return tuning_figures(target)
 
 
-def importances(optuna: Any, study: Any) -> dict[str, float]:
-    """How much of the objective's variance over the completed trials each parameter explains
-    (Optuna's fANOVA, seeded); empty where too few trials finished to tell."""
-    try:
-        found = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-    except (RuntimeError, ValueError, ZeroDivisionError):
-        return {}
-    return {name: round(float(value), 4) for name, value in found.items()}
-
-
 def _cell(row: dict[str, Any]) -> tuple[str, str, int]:
     return row["dataset"], row["method"], row["seed"]
 
@@ -498,65 +478,9 @@ def _comparable(rows: list[dict[str, Any]]) -> list[tuple]:
                   if r["metric"] not in ("train_seconds", "eval_seconds"))
 
 
-def worker_id() -> str:
-    import os
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _not_counted(study: Any, number: int) -> None:
-    study.set_user_attr("not_counted", sorted({*study.user_attrs.get("not_counted", []), number}))
-
-
-def budget_used(study: Any, per_trial: int) -> int:
-    """Run-steps spent or promised: each trial's trained run-steps once told (a pruned trial's are
-    fewer), ``per_trial`` while it runs. Trials waiting in the queue (the preset's recipe, a dead
-    worker's parameters queued again) count once asked, not before: counted while they wait, a dead
-    worker's last batch would use up the budget it never trained. Killed trials and trials asked
-    over the budget aside."""
-    skip = set(study.user_attrs.get("not_counted", []))
-    return sum(int(t.user_attrs.get("run_steps", per_trial)) for t in study.get_trials(deepcopy=False)
-               if t.number not in skip and t.state.name != "WAITING")
-
-
 def curve_every(steps: int, log_every: int, points: int) -> int:
     """``eval_every`` for about ``points`` curve points per phase: a multiple of ``log_every``."""
     return max(log_every, steps // points // log_every * log_every)
-
-
-def enqueue_preset_recipe(study: Any, config: RunConfig, space: dict[str, tuple]) -> None:
-    """A new study's first trial is the preset's own recipe (its values of the searched names that
-    lie in the space), so the history shows what the search gained over it."""
-    if study.trials or study.user_attrs.get("preset_enqueued"):
-        return
-    study.set_user_attr("preset_enqueued", True)
-    values = {**dataclasses.asdict(config.train), **config.options}
-    params = {}
-    for name, spec in space.items():
-        value = values.get(name)
-        if value is None:
-            continue
-        if spec[0] == "choice" and value in list(spec[1]) or spec[0] != "choice" and spec[1] <= value <= spec[2]:
-            params[name] = value
-    study.enqueue_trial(params, user_attrs={"preset_recipe": True})
-
-
-def drop_second_preset_recipe(optuna: Any, study: Any, asked: list[Any]) -> list[Any]:
-    """Workers started together on a new study may each queue the preset's recipe; the lowest
-    numbered copy runs and a later copy, when asked, fails without counting against the budget."""
-    def first_copy(t: Any) -> bool:
-        return bool(t.user_attrs.get("preset_recipe")) and "requeued_from" not in t.user_attrs
-
-    copies = [t.number for t in study.get_trials(deepcopy=False) if first_copy(t)]
-    kept = []
-    for trial in asked:
-        if first_copy(trial) and trial.number != min(copies):
-            _not_counted(study, trial.number)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            kept.append(trial)
-    return kept
 
 
 class TrialWatcher:
@@ -586,91 +510,6 @@ class TrialWatcher:
         return self.prune.get(config.label, False)
 
 
-def requeue_orphans(optuna: Any, study: Any, log: Callable[[str], Any], everyone: bool = False) -> None:
-    """A running trial whose worker died on this machine (its process is gone) fails, and its
-    parameters are queued again, so the next ask trains them, in the dead trial's run folders from
-    their last checkpoints (``runs_in``); it does not count against the budget. Workers on other
-    machines cannot be seen from here: their trials wait. ``everyone``: every running trial is an
-    orphan (the study was read from a copy: whatever ran it is not running it here)."""
-    import socket
-
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        owner, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if not everyone and (owner != host or not pid.isdigit() or _alive(int(pid))):
-            continue
-        _not_counted(study, trial.number)
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        marks = {k: v for k, v in trial.user_attrs.items() if k == "preset_recipe"}
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number, "runs_in": runs_in(trial), **marks})
-        worker = trial.user_attrs.get("worker", "unknown")
-        log(f"{study.study_name}: trial {trial.number}'s worker ({worker}) is gone; its parameters are queued again")
-
-
-def save_search(optuna: Any, url: str, name: str, path: Path) -> None:
-    """Write study ``name`` as an Optuna journal (text, one operation per line) to ``path``,
-    replacing it whole: what a search goes on from on another machine or after its storage is
-    lost (``load_search``)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")  # one per worker
-    os.close(fd)
-    try:
-        optuna.copy_study(from_study_name=name, from_storage=url, to_storage=journal_storage(optuna, Path(draft)))
-        os.chmod(draft, 0o644)  # mkstemp's file is the owner's alone; the journal is read like the rest
-        os.replace(draft, path)
-    finally:
-        Path(draft).unlink(missing_ok=True)
-
-
-def journal_storage(optuna: Any, path: Path) -> Any:
-    """The Optuna storage of the journal file ``path`` (``optuna.load_study(..., storage=it)`` reads a search)."""
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-
-
-def load_search(optuna: Any, url: str, name: str, path: Path) -> bool:
-    """Where the storage has no study ``name`` and ``path`` holds its journal (``save_search``),
-    copy the study from it (trial numbers, states, values, curves and queued trials kept) and
-    return True. A damaged journal is one line."""
-    if not path.is_file():
-        return False
-    try:
-        if name in optuna.get_all_study_names(url):
-            return False
-    except Exception:  # noqa: BLE001 - a new or bad storage: _study opens it and names what is wrong
-        pass
-    try:
-        optuna.copy_study(from_study_name=name, from_storage=journal_storage(optuna, path), to_storage=url)
-    except optuna.exceptions.DuplicatedStudyError:  # a worker started beside this one copied it first
-        return False
-    except Exception as exc:  # noqa: BLE001 - optuna raises many kinds for a damaged journal
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"cannot read the search {name} from {path}: {first}; restore the file or delete it "
-                        "to search again") from None
-    return True
-
-
-def runs_in(trial: Any) -> int:
-    """The trial number whose run folders (``METHOD@trial=N``) a trial trains in: its own, or, for
-    parameters queued again after their worker died, the first such trial's, so the runs go on
-    from that worker's last checkpoints instead of starting again."""
-    return int(trial.user_attrs.get("runs_in", trial.number))
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _plan_trial(method: str, data: str, preset: str, seeds: list[int], params: dict[str, Any],
                 options: dict[str, dict[str, Any]] | None, engine: str, settings: dict[str, Any]) -> list[RunConfig]:
     """A trial's runs: its parameters laid over the preset as a recipe (``tune`` refuses a name
@@ -697,36 +536,6 @@ def run_steps(config: RunConfig) -> int:
     return config.train.steps * len(build_strategy(config, build_dataset(config.data).x_dim).phases(config.train.steps))
 
 
-#: Optuna's pruners by name: each stops a trial whose curve falls behind the trials before it
-PRUNERS = ("none", "median", "halving")
-
-
-def _pruner(optuna: Any, name: str, batch: int) -> Any:
-    if name == "median":  # behind the median of earlier trials at the same curve point; never the first batch
-        return optuna.pruners.MedianPruner(n_startup_trials=batch, n_warmup_steps=0)
-    if name == "halving":  # asynchronous successive halving: a third goes on at each rung
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.NopPruner()
-
-
-def _study(optuna: Any, url: str, name: str, direction: str, pruner: str = "none", batch: int = 4,
-           tries: int = 5) -> Any:
-    import time
-
-    for attempt in range(tries):
-        try:
-            return optuna.create_study(study_name=name, storage=url, direction=direction, load_if_exists=True,
-                                       sampler=optuna.samplers.TPESampler(seed=0),
-                                       pruner=_pruner(optuna, pruner, batch))
-        except Exception as exc:  # noqa: BLE001 - sqlalchemy and optuna raise many kinds for a bad storage
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            racing = ("already exists", "UNIQUE constraint failed", "database is locked")
-            if any(r in first for r in racing) and attempt + 1 < tries:  # two workers created the tables at once
-                time.sleep(0.5 * (attempt + 1))
-                continue
-            raise UserError(f"cannot open the tuning storage {url}: {first}") from None
-
-
 def _objective(rows: list[dict[str, Any]], label: str, objective: str) -> float:
     """The objective's value for one trial: each metric's mean over the trial's seeds, summed; NaN
     where a run diverged or a metric is missing."""
@@ -745,47 +554,4 @@ def _plain(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.items() if v is not None}
 
 
-def write_history(study: Any, path: Path) -> None:
-    """Every trial of the study as tidy rows: trial, state, value, the run-steps it trained, its
-    start and end (UTC, ISO), then one column per parameter."""
-    names = sorted({p for t in study.trials for p in t.params})
-    rows = [{"trial": t.number, "state": t.state.name, "value": "" if t.value is None else repr(float(t.value)),
-             "run_steps": t.user_attrs.get("run_steps", ""), "start": _iso(t.datetime_start),
-             "end": _iso(t.datetime_complete), **t.params} for t in study.trials]
-    write_csv(path, rows, ["trial", "state", "value", "run_steps", "start", "end", *names])
-
-
-def _utc(when: Any) -> Any:
-    """Optuna's storages give naive (local) or aware times: both as aware UTC."""
-    from datetime import timezone
-
-    return when.astimezone(timezone.utc)
-
-
-def _iso(when: Any) -> str:
-    return "" if when is None else _utc(when).replace(tzinfo=None).isoformat(timespec="seconds")
-
-
-def throughput(study: Any) -> dict[str, float]:
-    """The search's wall time (while at least one finished trial ran, every worker counted once:
-    pauses between calls, e.g. a search carried to another machine, left out) and the finished
-    trials (completed or pruned) per hour of it."""
-    finished = [t for t in study.trials if t.datetime_complete is not None and t.state.name in ("COMPLETE", "PRUNED")]
-    if not finished:
-        return {}
-    wall, end = 0.0, None
-    for start, stop in sorted((_utc(t.datetime_start), _utc(t.datetime_complete)) for t in finished):
-        if end is None or start > end:
-            wall, end = wall + (stop - start).total_seconds(), stop
-        elif stop > end:
-            wall, end = wall + (stop - end).total_seconds(), stop
-    return {"wall_seconds": round(wall, 1), "trials_per_hour": round(len(finished) * 3600 / wall, 2) if wall else 0.0}
-
-
-def read_history(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-__all__ = ["PRUNERS", "TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "publish_tuning", "read_history",
-           "tune"]
+__all__ = ["TRAIN_SPACE", "TUNING_SEED", "TuneResult", "default_space", "publish_tuning", "run_tuning", "tune"]
