@@ -57,6 +57,7 @@ _QUICK_TUNED: dict[str, dict[str, Any]] = {
 #: the preset's re-trained on four more); the strategies and datasets published so far
 _TUNED_10K: dict[str, dict[str, Any]] = {
     "alice@grid": {'beta1': 0.2, 'cycle_weight': 9.26405989735979, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "alice@ring": {'beta1': 0.8, 'cycle_weight': 0.13547922193823186, 'ema_decay': 0.0, 'lr': 6.833727932884855e-05, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "ali@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "ali@ring": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "bigan@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
