@@ -73,6 +73,7 @@ _TUNED_IDENTITY: dict[str, dict[str, Any]] = {
     "ali@identity": {'beta1': 0.2, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "bigan@identity": {'beta1': 0.2, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "latent@identity": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "posthoc@identity": {'beta1': 0.5, 'ema_decay': 0.0, 'lr': 0.001, 'lr_decay_start': 0.0, 'lr_schedule': 'constant'},
     "vae@identity": {'beta1': 0.8, 'ema_decay': 0.0, 'likelihood_std': 0.029726346776781196, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
 }
 
