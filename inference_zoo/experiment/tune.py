@@ -451,14 +451,19 @@ def _fresh_samples(fresh: Path, rows: list[dict[str, Any]], samples_dir: Path, s
     from ..core.results import cell_path, sample_name
 
     found = {}
-    for dataset, method, seed in dict.fromkeys(map(_cell, rows)):
+    cells = list(dict.fromkeys(map(_cell, rows)))
+    lowest: dict[tuple[str, str], int] = {}
+    for dataset, method, seed in cells:
+        lowest[dataset, method] = min(seed, lowest.get((dataset, method), seed))
+    for dataset, method, seed in cells:
+        first = seed == lowest[dataset, method]
         run = cell_path(fresh, dataset, method, seed)
-        if not (run / "samples.npz").is_file():  # a diverged run has none; its rows say so
+        if study is None and not first or not (run / "samples.npz").is_file():  # a diverged run has none
             continue
         config = RunConfig.from_dict(read_json_object(run / "config.json", "run the fresh seeds again"))
         n = None if study is None else study.sample_points(config)
         if n is None:  # the lowest seed's, every held-out point
-            if seed != min(r["seed"] for r in rows if (r["dataset"], r["method"]) == (dataset, method)):
+            if not first:
                 continue
             n = config.data.n_test
         found[samples_dir / sample_name(dataset, method, seed)] = {
