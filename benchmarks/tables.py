@@ -56,8 +56,8 @@ def cores(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_to_quality(record: dict[str, Any]) -> str:
-    lines = [f"`benchmarks/results/time_to_quality.json`: `{record['curves']}`, method `{record['method']}` "
+def time_to_quality(record: dict[str, Any], source: str = "time_to_quality") -> str:
+    lines = [f"`benchmarks/results/{source}.json`: `{record['curves']}`, method `{record['method']}` "
              f"({record['seeds']} seeds); stacked {record['stacked_run_steps_per_s']:.1f} and plain "
              f"{record['plain_run_steps_per_s']:.1f} run-steps/s ({record['rates']}).", "",
              "| target (mean of the seeds) | on the curve | stacked, one stack | plain loop, same steps | "
@@ -66,8 +66,9 @@ def time_to_quality(record: dict[str, Any]) -> str:
     for t in record["targets"]:
         target = t["target"]
         name = f"{target['name']}: >= {target['modes_3sigma']:g} modes, >= {100 * target['hq_fraction']:.0f} % HQ"
-        if not t["reached"]:
-            lines.append(f"| {name} | not reached | - | - | - |")
+        if not t["reached"]:  # the curve's last step and its time: lower bounds
+            lines.append(f"| {name} | not reached by step {t['step']:,} | > {t['seconds'] / 60:.1f} min | "
+                         f"> {t['plain_seconds_same_steps'] / 60:.1f} min | - |")
             continue
         speedup = t["speedup_vs_published_schedule"]  # only for the target PacGAN's schedule reaches
         published = "-" if speedup is None else f"{t['published_schedule_seconds'] / 60:.0f} min (x{speedup:.1f})"
@@ -76,8 +77,33 @@ def time_to_quality(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES: dict[str, Callable[[dict[str, Any]], str]] = {"train_speed": train_speed, "cores": cores,
-                                                      "time_to_quality": time_to_quality}
+def conv_stack(record: dict[str, Any]) -> str:
+    single = record["single_engine"]
+    share = ", ".join(f"{k} {100 * v:.0f} %" for k, v in single["share"].items())
+    lines = [f"`benchmarks/results/conv_stack.json`: {record['processor']}, torch {record['torch']}, batch "
+             f"{record['batch']}; the single engine's step on {record['threads']} threads takes "
+             f"{1000 * single['step_seconds']:.1f} ms ({share}).", "",
+             "| K | best stacked convolution form, x K separate calls | estimated stack, x single engine | "
+             "K runs side by side, worker threads | K runs side by side, processes | single engine, 1 thread |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    sides = {s["members"]: s for s in record["side_by_side"]}
+    for stack in record["stacks"]:
+        k = stack["members"]
+        side = sides.get(k)
+        cells = ["-", "-", "-"]
+        if side is not None:
+            ratio, spread = side["x_single_engine_threads"], side["x_range"]
+            keys = (f"{k} runs as {side['threads']} worker threads x 1 thread",
+                    f"{k} runs as {side['threads']} processes x 1 thread", "single engine, 1 thread")
+            cells = [f"x{ratio[key]:.2f} ({_range(spread[key])})" for key in keys]
+        lines.append(f"| {k} | x{stack['best_form_x_separate']:.2f} | x{stack['estimate_x_single']:.2f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "train_speed": train_speed, "cores": cores, "conv_stack": conv_stack, "time_to_quality": time_to_quality,
+    "time_to_quality_tuned_10k": lambda record: time_to_quality(record, "time_to_quality_tuned_10k")}
 
 
 def rendered(text: str) -> str:
