@@ -70,6 +70,7 @@ _TUNED_10K: dict[str, dict[str, Any]] = {
 #: published tuning figures/tuned_identity (96,000 run-steps of search judged by the mean-map
 #: reconstruction, two tuning seeds, the best two trials and the preset's re-trained on four more)
 _TUNED_IDENTITY: dict[str, dict[str, Any]] = {
+    "alice@identity": {'beta1': 0.2, 'cycle_weight': 9.26405989735979, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "ali@identity": {'beta1': 0.2, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "bigan@identity": {'beta1': 0.2, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "latent@identity": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
