@@ -74,6 +74,37 @@ def test_time_to_quality_reads_the_first_step_the_seed_mean_meets_a_target(tmp_p
     assert issue["published_schedule_seconds"] == pytest.approx(2 * 100 / 10)
 
 
+def test_the_speed_tables_give_an_unreached_target_as_lower_bounds_and_each_stacks_side_by_side_row():
+    """benchmarks/tables.py on hand-made records: a target never reached shows the curve's last step
+    and its times as lower bounds (480 s = 8.0 min stacked, 960 s plain); a conv stack's row takes
+    its side-by-side ratios from the part with the same K."""
+    spec = importlib.util.spec_from_file_location("tables", Path(__file__).parents[1] / "benchmarks" / "tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+
+    target = {"name": "T", "modes_3sigma": 24.0, "hq_fraction": 0.9}
+    record = {"curves": "c.csv", "method": "ali@tuned", "seeds": 5, "stacked_run_steps_per_s": 104.0,
+              "plain_run_steps_per_s": 50.7, "rates": "given", "reference_steps_per_seed": 400_000,
+              "targets": [{"target": target, "reached": False, "step": 10_000, "seconds": 480.0,
+                           "plain_seconds_same_steps": 960.0}]}
+    text = tables.TABLES["time_to_quality_tuned_10k"](record)
+    assert "`benchmarks/results/time_to_quality_tuned_10k.json`" in text
+    assert "| T: >= 24 modes, >= 90 % HQ | not reached by step 10,000 | > 8.0 min | > 16.0 min | - |" in text
+
+    names = ("single engine, 1 thread", "4 runs as 2 worker threads x 1 thread", "4 runs as 2 processes x 1 thread")
+    conv = {"processor": "P", "torch": "t", "batch": 100, "threads": 2,
+            "single_engine": {"step_seconds": 0.05, "share": {"convolution": 0.6, "other operators": 0.4}},
+            "stacks": [{"members": 4, "best_form_x_separate": 1.08, "estimate_x_single": 1.1},
+                       {"members": 8, "best_form_x_separate": 1.07, "estimate_x_single": 1.1}],
+            "side_by_side": [{"members": 4, "threads": 2,
+                              "x_single_engine_threads": dict(zip(names, (0.59, 1.43, 1.27))),
+                              "x_range": dict(zip(names, ([0.4, 0.6], [1.2, 1.5], [1.1, 1.3])))}]}
+    rows = tables.conv_stack(conv).splitlines()
+    assert "50.0 ms (convolution 60 %, other operators 40 %)" in rows[0]
+    assert "| 4 | x1.08 | x1.10 | x1.43 (1.20-1.50) | x1.27 (1.10-1.30) | x0.59 (0.40-0.60) |" in rows
+    assert "| 8 | x1.07 | x1.10 | - | - | - |" in rows
+
+
 def test_time_to_quality_names_the_recipe_of_the_swept_variant_it_reads():
     """A learning-rate sweep's study.json holds one example cell (lr 2e-4 here); the recipe of the
     curve read is that of the variant asked for."""
