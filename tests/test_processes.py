@@ -49,8 +49,19 @@ def test_the_work_is_split_into_consecutive_members_evenly_and_shared_phases_sta
         for method, part_seeds in seeds:
             if method in ("latent", "posthoc"):
                 assert ({"latent": "posthoc", "posthoc": "latent"}[method], part_seeds) in seeds
-    work = [sum(len(p) * (2 if configs[p[0]].method in ("latent", "posthoc") else 1) for p in a) for a in plan]
-    assert max(work) - min(work) <= 3  # parts of at most ceil(5 / processes) runs of one or two phases
+    for group in groups:  # a group's parts on as many processes, sizes within one member of each other
+        held = {k: len(part) for k, assigned in enumerate(plan) for part in assigned if part[0] in group}
+        assert len(held) == sum(part[0] in group for part in parts) == min(processes, len(group))
+        assert max(held.values()) - min(held.values()) <= 1
+
+
+def test_two_processes_each_get_a_part_of_every_method():
+    """ali, bigan and the VAE at 5 seeds on 2 processes: stacks of 3 and 2 members, one of each
+    method per process, the larger parts alternating (3 + 2 + 3 runs against 2 + 3 + 2)."""
+    configs = plan_compare(["ali", "bigan", "vae"], "grid", "quick", list(range(5)), None)
+    plan = split_work(configs, stack_groups(configs), 2)
+    shapes = [[(configs[part[0]].method, len(part)) for part in assigned] for assigned in plan]
+    assert shapes == [[("ali", 3), ("bigan", 2), ("vae", 3)], [("ali", 2), ("bigan", 3), ("vae", 2)]]
 
 
 def test_auto_takes_a_process_per_core_for_a_large_job_only(monkeypatch):

@@ -204,23 +204,36 @@ def _stacked_work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[in
 
 def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int) -> list[list[list[int]]]:
     """Each process's stacks, in training order: every stack group is cut into up to ``processes``
-    parts of consecutive members, and parts go, largest first, to the process with the least work so
-    far (run-steps), parts that can share a phase (the GAN of ``latent`` and ``posthoc``, one per
-    seed) to the same process."""
-    parts = [g[k * len(g) // n:(k + 1) * len(g) // n] for g in groups for n in [min(processes, len(g))]
-             for k in range(n)]
-    units: dict[str, list[list[int]]] = {}
-    work_of: dict[str, int] = {}
-    for part in parts:
+    parts of consecutive members, sizes differing by at most one, and a group's parts go to
+    different processes, so each process trains a part of every stack rather than some stacks
+    whole (a small network's stacked step costs about the same at 2 members as at 3, so balance is
+    in stacks more than in runs); a group's larger parts go first, to the processes with the least
+    work so far (run-steps). Parts that can share a phase (the GAN of ``latent`` and ``posthoc``,
+    one per seed) go to the same process, placed together as one unit."""
+    cut = [[g[k * len(g) // n:(k + 1) * len(g) // n] for k in range(n)] for g in groups
+           for n in [min(processes, len(g))]]
+    unit_of: dict[int, str] = {}  # a part's first index -> its unit's key
+    unit_parts: dict[str, list[list[int]]] = {}
+    unit_work: dict[str, int] = {}
+    for part in (part for parts in cut for part in parts):
         key, steps = _group_phases(configs, part)
-        units.setdefault(key, []).append(part)
-        work_of[key] = work_of.get(key, 0) + steps * len(part)
+        unit_of[part[0]] = key
+        unit_parts.setdefault(key, []).append(part)
+        unit_work[key] = unit_work.get(key, 0) + steps * len(part)
     work = [0] * processes
     assigned: list[list[list[int]]] = [[] for _ in range(processes)]
-    for key in sorted(units, key=lambda k: (-work_of[k], min(units[k][0]))):
-        p = min(range(processes), key=lambda q: (work[q], q))
-        assigned[p].extend(units[key])
-        work[p] += work_of[key]
+    placed: dict[str, int] = {}
+    for parts in sorted(cut, key=lambda parts: (-max(unit_work[unit_of[p[0]]] for p in parts), parts[0][0])):
+        taken = {placed[unit_of[p[0]]] for p in parts if unit_of[p[0]] in placed}
+        for part in sorted(parts, key=lambda part: (-unit_work[unit_of[part[0]]], part[0])):
+            key = unit_of[part[0]]
+            if key in placed:
+                continue
+            free = [q for q in range(processes) if q not in taken] or list(range(processes))
+            placed[key] = q = min(free, key=lambda q: (work[q], q))
+            taken.add(q)
+            assigned[q].extend(unit_parts[key])
+            work[q] += unit_work[key]
     return [sorted(a, key=lambda part: part[0]) for a in assigned]
 
 
