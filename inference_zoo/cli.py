@@ -175,7 +175,7 @@ DATA_ROOT_OPTION = typer.Option(None, help="Folder of torchvision / ImageFolder 
 DOWNLOAD_OPTION = typer.Option(False, help="Download a missing torchvision dataset into --data-root (never implicit).")
 THREADS_OPTION = typer.Option("auto", help="CPU threads: auto (the cores other running processes leave free; "
                                            "$OMP_NUM_THREADS where set), all, or a number.")
-PROCESSES_OPTION = typer.Option("auto", help="Processes training the stacked engine's runs: auto (one per core "
+PROCESSES_OPTION = typer.Option("auto", help="Processes training the runs: auto (one per core "
                                                "--threads gives, for 10,000 run-steps or more) or a number.")
 SET_OPTION = typer.Option([], "--set", "-s", help="Any setting by name: -s lr=3e-4 -s eval.n_three_sigma=5000 "
                           "(inference_zoo.settings() lists them); a comma list sweeps a setting that can be swept.",

@@ -1,5 +1,6 @@
-"""Stacked runs split over processes: the same numbers as one process, the work split evenly, the
-choice made from the cores and the size of the job, and a dead process said in one line."""
+"""Runs split over processes: the same numbers as one process (a single-engine run: those of one
+thread), the work split evenly, the choice made from the cores and the size of the job, and a dead
+process said in one line."""
 from __future__ import annotations
 
 import json
@@ -32,6 +33,18 @@ def test_runs_split_over_two_processes_give_the_numbers_of_one(tmp_path):
     assert {len(s["seeds"]) for e in envs for s in e["stacks"]} == {1, 2}  # each stack of 3 cut in two
     assert {e["training_processes"] for e in
             (json.loads(p.read_text()) for p in (tmp_path / "one/runs").glob("*/*/seed*/env.json"))} == {1}
+
+
+def test_single_engine_runs_split_over_processes_give_the_numbers_of_one_thread(tmp_path):
+    """The conv networks train one run at a time; split over two processes, each run trains at one
+    thread, and its numbers are those of the same command at --threads 1 in one process."""
+    common = ["compare", "--methods", "ali", "--data", "digits", "--seeds", "2", "--steps", "20",
+              "--set", "log_every=10", "--set", "checkpoint_every=20", "--device", "cpu"]
+    assert main(common + ["--threads", "2", "--processes", "2", "--out", str(tmp_path / "two")]) == 0
+    assert main(common + ["--threads", "1", "--processes", "1", "--out", str(tmp_path / "one")]) == 0
+    assert _rows(tmp_path / "one") == _rows(tmp_path / "two") and len(_rows(tmp_path / "one")) > 20
+    envs = [json.loads(p.read_text()) for p in sorted((tmp_path / "two/runs").glob("*/*/seed*/env.json"))]
+    assert len(envs) == 2 and {e["training_processes"] for e in envs} == {2}
 
 
 @pytest.mark.parametrize("processes", [2, 3, 4])

@@ -125,17 +125,18 @@ def parse_processes(text: str) -> str | int:
 
 
 def use_processes(request: str | int) -> None:
-    """How many processes ``run_cells`` may train stacked runs in (see ``plan_processes``)."""
+    """How many processes ``run_cells`` may train runs in (see ``plan_processes``)."""
     global _processes
     _processes = request
 
 
 def plan_processes(members: int, run_steps: int) -> tuple[int, int]:
-    """(processes, threads each) for training ``members`` stacked runs of ``run_steps`` in all.
+    """(processes, threads each) for training ``members`` runs of ``run_steps`` in all.
 
     The stacked engine's numbers do not depend on how its runs are stacked or on the thread count
     (``tests/test_stack_independence.py``, ``tests/test_threads.py``), so its runs can be split over
-    processes at no cost to the results. One process per core is faster than one process with a
+    processes at no cost to the results; the single engine's runs, split, train at the thread count
+    given here (one, where there is a process per core). One process per core is faster than one process with a
     thread per core where the stacks are small (the toy networks' matmuls split poorly over
     threads) and no slower where they are large (``benchmarks/cores.py`` measures both). ``auto`` takes the cores the thread request gives
     (``auto``: those other processes leave free), one process each, when there are enough runs

@@ -142,8 +142,9 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     sweeps a setting that can be swept. ``resume`` keeps the finished runs of an earlier call;
     ``overwrite`` replaces them. ``recipe``: "preset", or "tuned" for each method's published tuned
     recipe at the preset and dataset (what ``settings`` and ``options`` give still wins).
-    ``processes``: how many processes train the stacked engine's runs ("auto": one per free core
-    for a large enough job; the numbers do not depend on it).
+    ``processes``: how many processes train the runs ("auto": one per free core for a large enough
+    job; the stacked engine's numbers do not depend on it, the single engine's are those of one
+    thread when split).
     """
     from .compare import plan_compare, run_compare, tuned_recipes
 

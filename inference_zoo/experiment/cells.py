@@ -115,9 +115,10 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
     """Run every cell not yet finished and not held by another process; return the rows we have.
 
     Cells of the stacked engine that differ only in their seed (or learning rate) train together as
-    one stack; on a CPU with several free cores the stacks are split over that many processes
-    (``core.threads.plan_processes``; ``say`` is told how), which leaves every run's numbers as
-    they are.
+    one stack; on a CPU with several free cores the stacks, and the single engine's runs, are split
+    over that many processes (``core.threads.plan_processes``; ``say`` is told how), which leaves
+    the stacked engine's numbers as they are and trains a single-engine run at the processes'
+    thread count.
     ``on_cell(i, n, config, status)`` is told "finished" (kept from earlier), "busy" (another
     process holds it; its rows are missing here until a later run collects them) or "run";
     ``progress_for(configs)`` gives the progress callback of the cells trained together;
@@ -157,18 +158,16 @@ def run_cells(configs: list[RunConfig], out: Path, progress_for: ProgressFor | N
     processes, threads = 1, 1
     if not together and watcher is None and _on_cpu(configs) and _importable(configs):
         todo = [[i for i in g if not is_finished(cell_dir(out, configs[i]))] for g in groups]
-        processes, threads = plan_processes(*_stacked_work(configs, [t for t in todo if t]))
+        processes, threads = plan_processes(*_work(configs, [t for t in todo if t]))
     if processes > 1:  # every cell claimed now: this process and its helpers take the machine
         with contextlib.ExitStack() as locks:
-            claimed = [claim(group, locks) for group in groups]
-            stacked = [m for m in claimed if m and configs[m[0]].train.engine == "stacked"]
+            claimed = [mine for mine in (claim(group, locks) for group in groups) if mine]
             if say is not None:
+                single = any(configs[mine[0]].train.engine != "stacked" for mine in claimed)
                 say(f"training in {processes} processes x {threads} thread{'s' if threads > 1 else ''} "
-                    "(the same numbers as one process)")
-            rows_of.update(_train_in_processes(configs, out, stacked, processes, threads, progress_for))
-            for mine in claimed:
-                if mine and mine not in stacked:
-                    train(mine)
+                    "(the stacked engine's numbers as in one process"
+                    + (f"; the single engine's those of --threads {threads})" if single else ")"))
+            rows_of.update(_train_in_processes(configs, out, claimed, processes, threads, progress_for))
     else:
         for group in groups:
             distributed.barrier()  # every process sees the same finished cells
@@ -196,10 +195,9 @@ def _importable(configs: list[RunConfig]) -> bool:
     return all(STRATEGIES.get(c.method).__module__ != "__main__" for c in configs)
 
 
-def _stacked_work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
-    """(runs, run-steps) of the stacked-engine runs in ``groups``."""
-    stacked = [g for g in groups if configs[g[0]].train.engine == "stacked"]
-    return sum(map(len, stacked)), sum(_group_phases(configs, g)[1] * len(g) for g in stacked)
+def _work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
+    """(runs, run-steps) in ``groups``."""
+    return sum(map(len, groups)), sum(_group_phases(configs, g)[1] * len(g) for g in groups)
 
 
 def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int) -> list[list[list[int]]]:
@@ -400,6 +398,9 @@ def shard_configs(configs: list[RunConfig], index: int, count: int) -> list[RunC
     return [configs[i] for i in sorted(assigned[index])]
 
 
+_X_DIMS: dict[str, int] = {}  # a dataset config's repr -> its x_dim
+
+
 def _group_phases(configs: list[RunConfig], group: list[int]) -> tuple[str, int]:
     """(unit key, steps of one run) of a stack group: groups whose strategies share a phase (same
     key, seeds and settings) get one key, any other group a key of its own."""
@@ -407,7 +408,10 @@ def _group_phases(configs: list[RunConfig], group: list[int]) -> tuple[str, int]
     from ..engine.train import build_strategy
 
     config = configs[group[0]]
-    phases = build_strategy(config, build_dataset(config.data).x_dim).phases(config.train.steps)
+    data = repr(config.data)
+    if data not in _X_DIMS:  # an image set takes a moment to read; a job asks once per stack part
+        _X_DIMS[data] = build_dataset(config.data).x_dim
+    phases = build_strategy(config, _X_DIMS[data]).phases(config.train.steps)
     steps = sum(p.steps for p in phases)
     shared = [p.shared_key for p in phases if p.shared_key is not None]
     if not shared:
