@@ -143,8 +143,8 @@ def compare(methods: Sequence[str] = ("ali", "latent", "posthoc", "vae"), data: 
     ``overwrite`` replaces them. ``recipe``: "preset", or "tuned" for each method's published tuned
     recipe at the preset and dataset (what ``settings`` and ``options`` give still wins).
     ``processes``: how many processes train the runs ("auto": one per free core for a large enough
-    job; the stacked engine's numbers do not depend on it, the single engine's are those of one
-    thread when split).
+    job; the stacked engine's numbers do not depend on it, the single engine's are those of the
+    thread count each process gets: one where there is a process per core).
     """
     from .compare import plan_compare, run_compare, tuned_recipes
 
