@@ -24,9 +24,9 @@ def _range(values: list[float]) -> str:
     return f"{values[0]:.2f}-{values[1]:.2f}"
 
 
-def train_speed(record: dict[str, Any]) -> str:
+def train_speed(record: dict[str, Any], source: str) -> str:
     meta = record["meta"]
-    lines = [f"`benchmarks/results/train_speed.json`: {meta['processor']}, {meta['threads']} threads, torch "
+    lines = [f"`benchmarks/results/{source}.json`: {meta['processor']}, {meta['threads']} threads, torch "
              f"{meta['torch']}, {meta['rounds']} interleaved rounds, medians; fp32 matmul peak "
              f"{meta['matmul_peak_flops'] / 1e9:.1f} GFLOP/s; in brackets the range of the rounds' ratios.", "",
              "| configuration | batch | run-steps/s | x plain reference | x fastest peer | share of peak |",
@@ -40,9 +40,9 @@ def train_speed(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cores(record: dict[str, Any]) -> str:
+def cores(record: dict[str, Any], source: str) -> str:
     meta = record["meta"]
-    lines = [f"`benchmarks/results/cores.json`: {meta['processor']}, {meta['cores']} cores, {meta['rounds']} "
+    lines = [f"`benchmarks/results/{source}.json`: {meta['processor']}, {meta['cores']} cores, {meta['rounds']} "
              "interleaved rounds, median wall seconds of the whole command; in brackets the range of the rounds' "
              "ratios.", "",
              "| job | default | one process | a process per core | one core | default / one core | default / one process |",
@@ -56,7 +56,7 @@ def cores(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_to_quality(record: dict[str, Any], source: str = "time_to_quality") -> str:
+def time_to_quality(record: dict[str, Any], source: str) -> str:
     lines = [f"`benchmarks/results/{source}.json`: `{record['curves']}`, method `{record['method']}` "
              f"({record['seeds']} seeds); stacked {record['stacked_run_steps_per_s']:.1f} and plain "
              f"{record['plain_run_steps_per_s']:.1f} run-steps/s ({record['rates']}).", "",
@@ -77,10 +77,10 @@ def time_to_quality(record: dict[str, Any], source: str = "time_to_quality") -> 
     return "\n".join(lines) + "\n"
 
 
-def conv_stack(record: dict[str, Any]) -> str:
+def conv_stack(record: dict[str, Any], source: str) -> str:
     single = record["single_engine"]
     share = ", ".join(f"{k} {100 * v:.0f} %" for k, v in single["share"].items())
-    lines = [f"`benchmarks/results/conv_stack.json`: {record['processor']}, torch {record['torch']}, batch "
+    lines = [f"`benchmarks/results/{source}.json`: {record['processor']}, torch {record['torch']}, batch "
              f"{record['batch']}; the single engine's step on {record['threads']} threads takes "
              f"{1000 * single['step_seconds']:.1f} ms ({share}).", "",
              "| K | best stacked convolution form, x K separate calls | estimated stack, x single engine | "
@@ -101,9 +101,10 @@ def conv_stack(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
+#: a block's name -> the table drawn from ``benchmarks/results/NAME.json`` (told its record's name)
+TABLES: dict[str, Callable[[dict[str, Any], str], str]] = {
     "train_speed": train_speed, "cores": cores, "conv_stack": conv_stack, "time_to_quality": time_to_quality,
-    "time_to_quality_tuned_10k": lambda record: time_to_quality(record, "time_to_quality_tuned_10k")}
+    "time_to_quality_tuned_10k": time_to_quality}
 
 
 def rendered(text: str) -> str:
@@ -113,7 +114,7 @@ def rendered(text: str) -> str:
         if name not in TABLES:
             raise SystemExit(f"docs/speed.md names an unknown table {name!r}; known: {', '.join(TABLES)}")
         record = json.loads((RESULTS / f"{name}.json").read_text())
-        return match.group(1) + TABLES[name](record) + match.group(4)
+        return match.group(1) + TABLES[name](record, name) + match.group(4)
 
     return BLOCK.sub(block, text)
 

@@ -87,7 +87,7 @@ def test_the_speed_tables_give_an_unreached_target_as_lower_bounds_and_each_stac
               "plain_run_steps_per_s": 50.7, "rates": "given", "reference_steps_per_seed": 400_000,
               "targets": [{"target": target, "reached": False, "step": 10_000, "seconds": 480.0,
                            "plain_seconds_same_steps": 960.0}]}
-    text = tables.TABLES["time_to_quality_tuned_10k"](record)
+    text = tables.TABLES["time_to_quality_tuned_10k"](record, "time_to_quality_tuned_10k")
     assert "`benchmarks/results/time_to_quality_tuned_10k.json`" in text
     assert "| T: >= 24 modes, >= 90 % HQ | not reached by step 10,000 | > 8.0 min | > 16.0 min | - |" in text
 
@@ -99,7 +99,7 @@ def test_the_speed_tables_give_an_unreached_target_as_lower_bounds_and_each_stac
             "side_by_side": [{"members": 4, "threads": 2,
                               "x_single_engine_threads": dict(zip(names, (0.59, 1.43, 1.27))),
                               "x_range": dict(zip(names, ([0.4, 0.6], [1.2, 1.5], [1.1, 1.3])))}]}
-    rows = tables.conv_stack(conv).splitlines()
+    rows = tables.conv_stack(conv, "conv_stack").splitlines()
     assert "50.0 ms (convolution 60 %, other operators 40 %)" in rows[0]
     assert "| 4 | x1.08 | x1.10 | x1.43 (1.20-1.50) | x1.27 (1.10-1.30) | x0.59 (0.40-0.60) |" in rows
     assert "| 8 | x1.07 | x1.10 | - | - | - |" in rows
