@@ -1,7 +1,7 @@
 """How a compare uses the machine's cores: wall time at izoo's default against the same job pinned
 to one core and against one process with a thread per core.
 
-Run as ``python benchmarks/cores.py [--rounds 2]`` on an idle machine. For each job it times, in
+Run as ``python benchmarks/cores.py [--rounds 2] [--jobs ...] [--settings ...]`` on an idle machine. For each job it times, in
 interleaved rounds (wall seconds of the whole command, start-up included):
 
 - ``default``: izoo's own choice (``--threads auto --processes auto``: one process per free core
@@ -69,15 +69,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated job names (default: all); the "
                         "record keeps the other jobs' rows from its last run")
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated settings (default: all); "
+                        "default, one process and one core are always timed, the ratios need them")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "cores.json")
     args = parser.parse_args()
     if shutil.which("taskset") is None:
         sys.exit("taskset (util-linux) is needed to pin a run to one core")
     jobs = [j for j in JOBS if j in args.jobs.split(",")]
-    times: dict[str, dict[str, list[float]]] = {job: {s: [] for s in SETTINGS} for job in jobs}
+    settings = [s for s in SETTINGS if s in args.settings.split(",") or s in ("default", "one process", "one core")]
+    times: dict[str, dict[str, list[float]]] = {job: {s: [] for s in settings} for job in jobs}
     for _ in range(args.rounds):  # interleaved: a drifting machine hits every setting alike
         for job in jobs:
-            for setting in SETTINGS:
+            for setting in settings:
                 times[job][setting].append(wall_seconds(JOBS[job], setting))
     records = []
     for job in jobs:
@@ -92,13 +95,12 @@ def main() -> None:
                   "default_over_one_process_range": [round(min(to_one_process), 3), round(max(to_one_process), 3)],
                   "rounds": {s: [round(x, 1) for x in v] for s, v in t.items()}}
         records.append(record)
-        print(f"{job}: default {record['seconds']['default']} s, one process {record['seconds']['one process']} s, "
-              f"a process per core {record['seconds']['a process per core']} s, "
-              f"one core {record['seconds']['one core']} s; default / one core x{record['default_over_one_core']}, "
+        print(f"{job}: " + ", ".join(f"{s} {v} s" for s, v in record["seconds"].items())
+              + f"; default / one core x{record['default_over_one_core']}, "
               f"default / one process x{record['default_over_one_process']}")
     meta = {"machine": platform.platform(), "processor": cpu_name(),
-            "cores": CORES, "rounds": args.rounds,
-            "statistic": "median over rounds of wall seconds; ratios are medians of per-round ratios"}
+            "cores": CORES,
+            "statistic": "median over a job's rounds of wall seconds; ratios are medians of per-round ratios"}
     if args.out.is_file():  # the jobs not measured now keep their rows (each job's ratios are within its run)
         earlier = json.loads(args.out.read_text()).get("records", [])
         records = [r for r in earlier if r["job"] not in jobs and r["job"] in JOBS] + records

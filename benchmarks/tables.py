@@ -42,15 +42,17 @@ def train_speed(record: dict[str, Any], source: str) -> str:
 
 def cores(record: dict[str, Any], source: str) -> str:
     meta = record["meta"]
-    lines = [f"`benchmarks/results/{source}.json`: {meta['processor']}, {meta['cores']} cores, {meta['rounds']} "
-             "interleaved rounds, median wall seconds of the whole command; in brackets the range of the rounds' "
-             "ratios.", "",
-             "| job | default | one process | a process per core | one core | default / one core | default / one process |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [f"`benchmarks/results/{source}.json`: {meta['processor']}, {meta['cores']} cores, median wall seconds of "
+             "the whole command over each job's interleaved rounds; in brackets the range of the rounds' ratios "
+             "(a setting a job's run left out: -).", "",
+             "| job | rounds | default | one process | a process per core | one core | default / one core | "
+             "default / one process |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in record["records"]:
         s = r["seconds"]
-        per_core = f"{s['a process per core']:.1f} s" if "a process per core" in s else "-"
-        lines.append(f"| `{r['command']}` | {s['default']:.1f} s | {s['one process']:.1f} s | {per_core} | {s['one core']:.1f} s | "
+        cells = " | ".join(f"{s[k]:.1f} s" if k in s else "-"
+                           for k in ("default", "one process", "a process per core", "one core"))
+        lines.append(f"| `{r['command']}` | {len(r['rounds']['default'])} | {cells} | "
                      f"x{r['default_over_one_core']:.2f} ({_range(r['default_over_one_core_range'])}) | "
                      f"x{r['default_over_one_process']:.2f} ({_range(r['default_over_one_process_range'])}) |")
     return "\n".join(lines) + "\n"
