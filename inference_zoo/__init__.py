@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
 __all__ = ["STRATEGIES", "Architecture", "Dataset", "Phase", "Results", "StepOutput", "Strategy", "UserError",
            "__version__", "adversarial_game", "compare", "export_run", "load_run", "member_apply", "member_rows",
            "read_results", "settings", "study", "tune", "verify"]
 _API = ("Results", "compare", "load_run", "read_results", "settings", "study", "tune")  # experiment/api.py
 
 
+from .core import __version__  # noqa: E402
 from .core.errors import UserError  # noqa: E402  (plugins raise it for one-line errors)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from . import __version__
 from .errors import UserError
 from .threads import processes_in_use
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from ...nets.noise import MemberNoise, use_noise
-from ... import __version__
+from ...core import __version__
 from ...core.config import ENGINES, RunConfig
 from ...core.environment import cpu_model, environment
 from ...core.errors import UserError, did_you_mean
