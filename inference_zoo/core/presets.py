@@ -63,6 +63,7 @@ _TUNED_10K: dict[str, dict[str, Any]] = {
     "bigan@grid": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "bigan@ring": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "latent@grid": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "latent@ring": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "posthoc@grid": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "vae@grid": {'beta1': 0.2, 'ema_decay': 0.99, 'likelihood_std': 0.46856328174761225, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "vae@ring": {'beta1': 0.8, 'ema_decay': 0.0, 'likelihood_std': 0.029726346776781196, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
