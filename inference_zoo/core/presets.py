@@ -54,7 +54,7 @@ _QUICK_TUNED: dict[str, dict[str, Any]] = {
 
 #: each strategy's best recipe at the converged preset cut to 10,000 steps, from the published
 #: tuning figures/tuned_10k (160,000 run-steps of search on two tuning seeds, the best two trials and
-#: the preset's re-trained on four more); the strategies and datasets published so far
+#: the preset's re-trained on four more): every strategy on both mixtures
 _TUNED_10K: dict[str, dict[str, Any]] = {
     "alice@grid": {'beta1': 0.2, 'cycle_weight': 9.26405989735979, 'ema_decay': 0.99, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "alice@ring": {'beta1': 0.8, 'cycle_weight': 0.13547922193823186, 'ema_decay': 0.0, 'lr': 6.833727932884855e-05, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
@@ -65,6 +65,7 @@ _TUNED_10K: dict[str, dict[str, Any]] = {
     "latent@grid": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "latent@ring": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "posthoc@grid": {'beta1': 0.8, 'ema_decay': 0.0, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
+    "posthoc@ring": {'beta1': 0.0, 'ema_decay': 0.999, 'lr': 0.0002757390045709133, 'lr_decay_start': 0.5, 'lr_schedule': 'linear'},
     "vae@grid": {'beta1': 0.2, 'ema_decay': 0.99, 'likelihood_std': 0.46856328174761225, 'lr': 0.002621170802969579, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
     "vae@ring": {'beta1': 0.8, 'ema_decay': 0.0, 'likelihood_std': 0.029726346776781196, 'lr': 0.00047683923603994, 'lr_decay_start': 0.8, 'lr_schedule': 'linear'},
 }
