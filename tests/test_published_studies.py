@@ -173,3 +173,21 @@ def test_izoo_list_shows_every_study(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert all(name in out for name in STUDIES.names())
     assert "(from mixture_converged)" in out
+
+
+UNDER_WAY = FIGURES.parent / "studies" / "under_way"
+
+
+def test_a_part_under_way_is_a_registered_study_or_tuning_and_holds_finished_cells_without_checkpoints():
+    """What studies/under_way carries to the next machine: a registered name, finished run folders
+    (their config and rows) or a search's journal, and nothing that a merge could not read back."""
+    parts = [p for p in UNDER_WAY.iterdir() if p.is_dir()]
+    assert [p.name for p in parts if p.name not in STUDIES.names() and p.name not in TUNINGS.names()] == []
+    assert [str(f) for f in UNDER_WAY.rglob("*") if f.suffix == ".pt" or f.name == ".lock"] == []
+    for part in parts:
+        runs = [c.parent for c in part.rglob("config.json")]
+        assert runs or list(part.rglob("search.journal")), f"{part.name}: nothing to go on from"
+        unfinished = [str(r) for r in runs if not (r / "results.csv").is_file()]
+        assert unfinished == [], "carry finished runs only"
+        for run in runs:
+            RunConfig.from_dict(json.loads((run / "config.json").read_text()))  # reads back
