@@ -75,6 +75,9 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("taskset") is None:
         sys.exit("taskset (util-linux) is needed to pin a run to one core")
+    unknown = [n for n in args.jobs.split(",") if n not in JOBS] + [n for n in args.settings.split(",") if n not in SETTINGS]
+    if unknown:
+        sys.exit(f"cores.py: unknown job or setting {unknown}; jobs: {list(JOBS)}; settings: {list(SETTINGS)}")
     jobs = [j for j in JOBS if j in args.jobs.split(",")]
     settings = [s for s in SETTINGS if s in args.settings.split(",") or s in ("default", "one process", "one core")]
     times: dict[str, dict[str, list[float]]] = {job: {s: [] for s in settings} for job in jobs}
