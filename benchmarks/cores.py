@@ -50,6 +50,8 @@ SETTINGS = {
     "a process per core": ([], ["--processes", str(CORES)]),
     "one core": (["taskset", "-c", "0"], []),
 }
+#: the settings the ratios are taken between: timed in every run
+RATIO_SETTINGS = ("default", "one process", "one core")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
@@ -75,11 +77,12 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("taskset") is None:
         sys.exit("taskset (util-linux) is needed to pin a run to one core")
-    unknown = [n for n in args.jobs.split(",") if n not in JOBS] + [n for n in args.settings.split(",") if n not in SETTINGS]
+    asked_jobs, asked_settings = args.jobs.split(","), args.settings.split(",")
+    unknown = [n for n in asked_jobs if n not in JOBS] + [n for n in asked_settings if n not in SETTINGS]
     if unknown:
         sys.exit(f"cores.py: unknown job or setting {unknown}; jobs: {list(JOBS)}; settings: {list(SETTINGS)}")
-    jobs = [j for j in JOBS if j in args.jobs.split(",")]
-    settings = [s for s in SETTINGS if s in args.settings.split(",") or s in ("default", "one process", "one core")]
+    jobs = [j for j in JOBS if j in asked_jobs]
+    settings = [s for s in SETTINGS if s in asked_settings or s in RATIO_SETTINGS]
     times: dict[str, dict[str, list[float]]] = {job: {s: [] for s in settings} for job in jobs}
     for _ in range(args.rounds):  # interleaved: a drifting machine hits every setting alike
         for job in jobs:
