@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "figures" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-QUOTE = re.compile(r"(?<![\d.])(\d[\d,]*(?:\.\d+)?)\s*±\s*(\d+(?:\.\d+)?)")
+QUOTE = re.compile(r"(?<![\d.])(-?\d[\d,]*(?:\.\d+)?)\s*±\s*(\d+(?:\.\d+)?)")  # a mean may be negative (KID)
 
 
 def published_summaries() -> list[tuple[float, float]]:
@@ -45,17 +45,22 @@ def test_the_check_tells_a_published_quote_from_a_retyped_one():
     pairs = [(0.9318779484298754, 0.21457829156875366), (0.788, 0.0381)]
     assert matches("0.93", "0.21", pairs) and matches("78.8", "3.8", pairs) and matches("0.9", "0.2", pairs)
     assert not matches("0.93", "0.22", pairs) and not matches("78.9", "3.8", pairs)
+    quoted = QUOTE.findall("KID -16.1 ± 18.0, steps 2-3.5 ± 0.1")
+    assert quoted == [("-16.1", "18.0"), ("3.5", "0.1")]
+    assert matches("-16.1", "18.0", [(-16.13, 17.97)]) and not matches("16.1", "18.0", [(-16.13, 17.97)])
 
 
 def test_every_mean_and_standard_error_the_docs_quote_is_a_published_row():
     pairs, papers = published_summaries(), papers_numbers()
     quoted, unbacked = 0, []
     for page in PAGES:
-        for number, line in enumerate(page.read_text().splitlines(), 1):
-            for mean, se in QUOTE.findall(line):
-                quoted += 1
-                if f"{mean} ± {se}" not in papers and not matches(mean, se, pairs):
-                    unbacked.append(f"{page.relative_to(ROOT)}:{number}: {mean} ± {se}")
+        text = page.read_text()
+        for quote in QUOTE.finditer(text.replace("\n", " ")):  # a quote may wrap onto the next line
+            mean, se = quote.groups()
+            quoted += 1
+            if f"{mean} ± {se}" not in papers and not matches(mean, se, pairs):
+                line = text.count("\n", 0, quote.start()) + 1
+                unbacked.append(f"{page.relative_to(ROOT)}:{line}: {mean} ± {se}")
     assert quoted > 100  # the pages do quote the studies
     assert not unbacked, "quoted but in no published summary (re-published? update the text): " + "; ".join(unbacked)
 
