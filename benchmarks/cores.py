@@ -5,12 +5,12 @@ Run as ``python benchmarks/cores.py [--rounds 2] [--jobs ...] [--settings ...]``
 interleaved rounds (wall seconds of the whole command, start-up included):
 
 - ``default``: izoo's own choice (``--threads auto --processes auto``: one process per free core
-  once a job has 10,000 run-steps to train, each with a part of every stack);
+  once a job has 10,000 run-steps to train: stacks whole where they even out, cut where not);
 - ``one process``: ``--processes 1`` (one process, a thread per free core: izoo's choice before
   processes);
-- ``a process per core``: ``--processes N`` for N cores, one thread each (every stack cut into a
-  part per process: what ``default`` chooses from 10,000 run-steps on an idle machine, fixed here
-  whatever the load or the job's size);
+- ``a process per core``: ``--processes N`` for N cores, one thread each (what ``default``
+  chooses from 10,000 run-steps on an idle machine, fixed here whatever the load or the job's
+  size);
 - ``one core``: the same command pinned to one core (``taskset -c 0``: izoo then sees one core).
 
 Jobs: the README's first command (four methods, one seed each) and a 5-seed comparison of three

@@ -200,38 +200,57 @@ def _work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
     return sum(map(len, groups)), sum(_group_phases(configs, g)[1] * len(g) for g in groups)
 
 
+#: what a stacked step costs besides its members' arithmetic, in members: each part of a cut stack
+#: pays it once (the toy networks' step is about this much dearer per member at 2-3 members than
+#: at 5; ``benchmarks/cores.py`` times what the split gains)
+PART_OVERHEAD = 0.75
+
+
 def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int) -> list[list[list[int]]]:
-    """Each process's stacks, in training order: every stack group is cut into up to ``processes``
-    parts of consecutive members, sizes differing by at most one, and a group's parts go to
-    different processes, so each process trains a part of every stack rather than some stacks
-    whole (a small network's stacked step costs about the same at 2 members as at 3, so balance is
-    in stacks more than in runs); a group's larger parts go first, to the processes with the least
-    work so far (run-steps). Parts that can share a phase (the GAN of ``latent`` and ``posthoc``,
-    one per seed) go to the same process, placed together as one unit."""
-    cut = [[g[k * len(g) // n:(k + 1) * len(g) // n] for k in range(n)] for g in groups
-           for n in [min(processes, len(g))]]
-    unit_of: dict[int, str] = {}  # a part's first index -> its unit's key
-    unit_parts: dict[str, list[list[int]]] = {}
-    unit_work: dict[str, int] = {}
-    for part in (part for parts in cut for part in parts):
-        key, steps = _group_phases(configs, part)
-        unit_of[part[0]] = key
-        unit_parts.setdefault(key, []).append(part)
-        unit_work[key] = unit_work.get(key, 0) + steps * len(part)
-    work = [0] * processes
+    """Each process's stacks, in training order. Largest first, a stack goes whole to the process
+    with the least work so far, unless cutting it into parts of consecutive members (on different
+    processes, the least loaded filled up to an even share first) ends with less work on the
+    busiest process: a whole stack keeps its step's fixed cost paid once (``PART_OVERHEAD``), a
+    cut one evens out what whole stacks cannot. Work is estimated as steps x (members +
+    ``PART_OVERHEAD``) per part, alike for every method (a step's cost is not known before it
+    runs). Stacks that share a phase (the GAN of ``latent`` and ``posthoc``, one per seed) form
+    one unit, cut at the same seeds and placed together."""
+    units: dict[str, list[tuple[list[int], int]]] = {}  # a unit's key -> its groups and their steps per run
+    for group in groups:
+        key, steps = _group_phases(configs, group)
+        units.setdefault(key, []).append((group, steps))
+
+    def work(per_member: int, members: int) -> float:
+        return per_member * (members + PART_OVERHEAD)
+
+    load = [0.0] * processes
     assigned: list[list[list[int]]] = [[] for _ in range(processes)]
-    placed: dict[str, int] = {}
-    for parts in sorted(cut, key=lambda parts: (-max(unit_work[unit_of[p[0]]] for p in parts), parts[0][0])):
-        taken = {placed[unit_of[p[0]]] for p in parts if unit_of[p[0]] in placed}
-        for part in sorted(parts, key=lambda part: (-unit_work[unit_of[part[0]]], part[0])):
-            key = unit_of[part[0]]
-            if key in placed:
-                continue
-            free = [q for q in range(processes) if q not in taken] or list(range(processes))
-            placed[key] = q = min(free, key=lambda q: (work[q], q))
-            taken.add(q)
-            assigned[q].extend(unit_parts[key])
-            work[q] += unit_work[key]
+    share = sum(work(sum(s for _, s in unit), len(unit[0][0])) for unit in units.values()) / processes
+    for unit in sorted(units.values(), key=lambda u: (-work(sum(s for _, s in u), len(u[0][0])), u[0][0][0])):
+        size, per_member = len(unit[0][0]), sum(steps for _, steps in unit)
+        least = min(range(processes), key=lambda q: (load[q], q))
+        whole = {least: size}
+        cut: dict[int, int] = {}
+        left = size
+        for q in sorted(range(processes), key=lambda q: (load[q], q)):
+            room = int((share - load[q]) / per_member - PART_OVERHEAD + 0.5)  # members up to the share
+            take = left if len(cut) == processes - 1 else min(left, room)
+            if take > 0:
+                cut[q] = take
+                left -= take
+            if not left:
+                break
+        if left:  # every process already holds its share: the rest goes whole where the least is
+            cut = whole
+
+        def busiest(plan: dict[int, int]) -> float:
+            return max(load[q] + (work(per_member, plan[q]) if q in plan else 0.0) for q in range(processes))
+
+        start = 0
+        for q, take in sorted((whole if busiest(whole) <= busiest(cut) else cut).items()):
+            assigned[q].extend(group[start:start + take] for group, _ in unit)
+            load[q] += work(per_member, take)
+            start += take
     return [sorted(a, key=lambda part: part[0]) for a in assigned]
 
 
