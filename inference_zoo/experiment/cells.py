@@ -201,8 +201,8 @@ def _work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
 
 
 #: what a stacked step costs besides its members' arithmetic, in members: each part of a cut stack
-#: pays it once (the toy networks' step is about this much dearer per member at 2-3 members than
-#: at 5; ``benchmarks/cores.py`` times what the split gains)
+#: pays it once (read off the toy networks' training seconds at 2, 3 and 5 members on one thread;
+#: ``benchmarks/cores.py`` times what the split gains)
 PART_OVERHEAD = 0.75
 
 
