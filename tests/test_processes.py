@@ -11,7 +11,7 @@ import inference_zoo as izoo
 from inference_zoo.cli import main
 from inference_zoo.core import threads
 from inference_zoo.core.results import read_rows
-from inference_zoo.experiment.cells import PART_OVERHEAD, _group_phases, split_work, stack_groups
+from inference_zoo.experiment.cells import PART_OVERHEAD, _group_phases, part_work, split_work, stack_groups
 from inference_zoo.experiment.compare import plan_compare
 
 TIMINGS = ("train_seconds", "eval_seconds")
@@ -49,8 +49,8 @@ def test_single_engine_runs_split_over_processes_give_the_numbers_of_one_thread(
 
 
 def _estimated_work(configs, plan):
-    """Each process's work as split_work estimates it: steps x (members + PART_OVERHEAD) per part."""
-    return [sum(_group_phases(configs, part)[1] * (len(part) + PART_OVERHEAD) for part in assigned) for assigned in plan]
+    """Each process's work as split_work estimates it, part by part."""
+    return [sum(part_work(_group_phases(configs, part)[1], len(part)) for part in assigned) for assigned in plan]
 
 
 @pytest.mark.parametrize("processes", [2, 3, 4])

@@ -206,28 +206,31 @@ def _work(configs: list[RunConfig], groups: list[list[int]]) -> tuple[int, int]:
 PART_OVERHEAD = 0.75
 
 
+def part_work(steps: int, members: int) -> float:
+    """A stack part's work as ``split_work`` estimates it: steps x (members + ``PART_OVERHEAD``)."""
+    return steps * (members + PART_OVERHEAD)
+
+
 def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int) -> list[list[list[int]]]:
     """Each process's stacks, in training order. Largest first, a stack goes whole to the process
     with the least work so far, unless cutting it into parts of consecutive members (on different
     processes, the least loaded filled up to an even share first) ends with less work on the
     busiest process: a whole stack keeps its step's fixed cost paid once (``PART_OVERHEAD``), a
-    cut one evens out what whole stacks cannot. Work is estimated as steps x (members +
-    ``PART_OVERHEAD``) per part, alike for every method (a step's cost is not known before it
-    runs). Stacks that share a phase (the GAN of ``latent`` and ``posthoc``, one per seed) form
+    cut one evens out what whole stacks cannot. Work is estimated part by part (``part_work``),
+    alike for every method (a step's cost is not known before it runs). Stacks that share a phase (the GAN of ``latent`` and ``posthoc``, one per seed) form
     one unit, cut at the same seeds and placed together."""
-    units: dict[str, list[tuple[list[int], int]]] = {}  # a unit's key -> its groups and their steps per run
+    grouped: dict[str, list[list[int]]] = {}  # a unit's key -> its stack groups
+    steps_of: dict[str, int] = {}  # a unit's key -> the steps of one member (a seed) over its groups
     for group in groups:
         key, steps = _group_phases(configs, group)
-        units.setdefault(key, []).append((group, steps))
-
-    def work(per_member: int, members: int) -> float:
-        return per_member * (members + PART_OVERHEAD)
+        grouped.setdefault(key, []).append(group)
+        steps_of[key] = steps_of.get(key, 0) + steps
+    units = [(grouped[key], len(grouped[key][0]), steps_of[key]) for key in grouped]  # (groups, members, steps)
 
     load = [0.0] * processes
     assigned: list[list[list[int]]] = [[] for _ in range(processes)]
-    share = sum(work(sum(s for _, s in unit), len(unit[0][0])) for unit in units.values()) / processes
-    for unit in sorted(units.values(), key=lambda u: (-work(sum(s for _, s in u), len(u[0][0])), u[0][0][0])):
-        size, per_member = len(unit[0][0]), sum(steps for _, steps in unit)
+    share = sum(part_work(per_member, size) for _, size, per_member in units) / processes
+    for unit, size, per_member in sorted(units, key=lambda u: (-part_work(u[2], u[1]), u[0][0][0])):
         least = min(range(processes), key=lambda q: (load[q], q))
         whole = {least: size}
         cut: dict[int, int] = {}
@@ -244,12 +247,12 @@ def split_work(configs: list[RunConfig], groups: list[list[int]], processes: int
             cut = whole
 
         def busiest(plan: dict[int, int]) -> float:
-            return max(load[q] + (work(per_member, plan[q]) if q in plan else 0.0) for q in range(processes))
+            return max(load[q] + (part_work(per_member, plan[q]) if q in plan else 0.0) for q in range(processes))
 
         start = 0
         for q, take in sorted((whole if busiest(whole) <= busiest(cut) else cut).items()):
-            assigned[q].extend(group[start:start + take] for group, _ in unit)
-            load[q] += work(per_member, take)
+            assigned[q].extend(group[start:start + take] for group in unit)
+            load[q] += part_work(per_member, take)
             start += take
     return [sorted(a, key=lambda part: part[0]) for a in assigned]
 
